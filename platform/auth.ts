@@ -1,0 +1,139 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { SignJWT, jwtVerify, importPKCS8, importSPKI, errors as joseErrors, type KeyLike } from 'jose';
+import { forbidden, unauthenticated } from './errors';
+
+/** What a caller may do: `customer` acts on their own data, `admin` runs the shop. */
+export type Scope = 'customer' | 'admin';
+
+/** Who is calling, as proven by a verified access token. */
+export type Viewer =
+  | { kind: 'anonymous' }
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'customer'; customerId: string; scopes: readonly Scope[] };
+
+export interface TokenKeys {
+  /** Present only where tokens are issued (the customer subgraph). */
+  privateKey?: KeyLike;
+  publicKey: KeyLike;
+}
+
+const ALG = 'EdDSA';
+
+export interface AccessTokenOptions {
+  issuer: string;
+  ttlSeconds: number;
+}
+
+/** Issues and verifies short-lived Ed25519-signed JWT access tokens. */
+export class AccessTokens {
+  constructor(
+    private readonly keys: TokenKeys,
+    private readonly options: AccessTokenOptions,
+  ) {}
+
+  async issue(customerId: string, scopes: readonly Scope[]): Promise<{ token: string; expiresAt: Date }> {
+    if (!this.keys.privateKey) throw new Error('this process holds no signing key');
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + this.options.ttlSeconds;
+    const token = await new SignJWT({ scope: scopes.join(' ') })
+      .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+      .setSubject(customerId)
+      .setIssuer(this.options.issuer)
+      .setAudience(this.options.issuer)
+      .setIssuedAt(now)
+      .setExpirationTime(exp)
+      .sign(this.keys.privateKey);
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+
+  /** Never throws: a bad token becomes an `invalid` viewer, refused where access needs one. */
+  async viewerFromAuthorization(header: string | undefined | null): Promise<Viewer> {
+    if (!header) return { kind: 'anonymous' };
+    const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+    if (!match?.[1]) return { kind: 'invalid', reason: 'The Authorization header must be "Bearer <token>".' };
+    try {
+      const { payload } = await jwtVerify(match[1], this.keys.publicKey, {
+        algorithms: [ALG],
+        issuer: this.options.issuer,
+        audience: this.options.issuer,
+      });
+      if (typeof payload.sub !== 'string') return { kind: 'invalid', reason: 'The access token names no subject.' };
+      const scopes = String(payload.scope ?? '')
+        .split(' ')
+        .filter((s): s is Scope => s === 'customer' || s === 'admin');
+      return { kind: 'customer', customerId: payload.sub, scopes };
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) return { kind: 'invalid', reason: 'The access token has expired.' };
+      return { kind: 'invalid', reason: 'The access token is not valid.' };
+    }
+  }
+}
+
+/** The signed-in customer, or UNAUTHENTICATED. */
+export function requireCustomer(viewer: Viewer): { customerId: string; scopes: readonly Scope[] } {
+  if (viewer.kind === 'customer') return viewer;
+  throw unauthenticated(viewer.kind === 'invalid' ? viewer.reason : 'Sign in to do this.');
+}
+
+export function isAdmin(viewer: Viewer): boolean {
+  return viewer.kind === 'customer' && viewer.scopes.includes('admin');
+}
+
+/** An admin, or UNAUTHENTICATED / FORBIDDEN. */
+export function requireAdmin(viewer: Viewer): void {
+  requireCustomer(viewer);
+  if (!isAdmin(viewer)) throw forbidden('This needs the admin scope.');
+}
+
+/** The owner of a resource or an admin, or UNAUTHENTICATED / FORBIDDEN. */
+export function requireOwnerOrAdmin(viewer: Viewer, ownerId: string): void {
+  const customer = requireCustomer(viewer);
+  if (customer.customerId !== ownerId && !isAdmin(viewer)) throw forbidden();
+}
+
+function pemPair(): { privateKey: string; publicKey: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+/** A fresh key pair held in memory only. */
+export async function generateTokenKeys(): Promise<TokenKeys> {
+  const pair = pemPair();
+  return { privateKey: await importPKCS8(pair.privateKey, ALG), publicKey: await importSPKI(pair.publicKey, ALG) };
+}
+
+/**
+ * Keys from `JWT_PRIVATE_KEY` / `JWT_PUBLIC_KEY`; without them (never in production)
+ * a pair is generated once under `<dataDir>/keys` so every local process agrees.
+ */
+export async function loadTokenKeys(env: {
+  JWT_PRIVATE_KEY?: string;
+  JWT_PUBLIC_KEY?: string;
+  DATA_DIR: string;
+}): Promise<TokenKeys> {
+  let pair: { privateKey?: string; publicKey: string };
+  if (env.JWT_PUBLIC_KEY) {
+    pair = { publicKey: env.JWT_PUBLIC_KEY, ...(env.JWT_PRIVATE_KEY ? { privateKey: env.JWT_PRIVATE_KEY } : {}) };
+  } else {
+    const file = path.resolve(env.DATA_DIR, 'keys', 'jwt-ed25519.json');
+    if (!fs.existsSync(file)) {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      try {
+        fs.writeFileSync(file, JSON.stringify(pemPair()), { mode: 0o600, flag: 'wx' });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
+    pair = JSON.parse(fs.readFileSync(file, 'utf8'));
+  }
+  const unescape = (pem: string) => pem.replace(/\\n/g, '\n');
+  return {
+    publicKey: await importSPKI(unescape(pair.publicKey), ALG),
+    ...(pair.privateKey ? { privateKey: await importPKCS8(unescape(pair.privateKey), ALG) } : {}),
+  };
+}

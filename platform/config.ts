@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { SUBGRAPHS, envPrefix, type SubgraphName } from '../schema/subgraphs';
+
+const flag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+  .optional();
+
+const base = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  /** pino level; default `info`. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Human-readable logs; default on when stdout is a terminal. */
+  LOG_PRETTY: flag.optional(),
+  /** Interface every server binds to; default `127.0.0.1` (containers set `0.0.0.0`). */
+  HOST: z.string().default('127.0.0.1'),
+  /** Where the embedded stores and generated keys live; default `.data`. */
+  DATA_DIR: z.string().default('.data'),
+  /** Router port; default 4000. */
+  ROUTER_PORT: port.default(4000),
+  /** The composed supergraph the router serves; default `schema/supergraph.graphql`. */
+  SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
+  /** Ed25519 private key (PKCS#8 PEM) the customer subgraph signs access tokens with. */
+  JWT_PRIVATE_KEY: z.string().optional(),
+  /** Ed25519 public key (SPKI PEM) every subgraph verifies access tokens with. */
+  JWT_PUBLIC_KEY: z.string().optional(),
+  /** `iss` and `aud` of access tokens; default `commerce-supergraph`. */
+  JWT_ISSUER: z.string().default('commerce-supergraph'),
+  /** Lifetime of an access token in seconds; default 900. */
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86400).default(900),
+  /** Password of every demo account; default `demo-password-1`, refused in production. */
+  DEMO_PASSWORD: z.string().min(8).default('demo-password-1'),
+  /** Seed the demo shop into empty stores; default on. */
+  SEED_DEMO: flag.default(true),
+  /** ISO 4217 currency of the catalog; default `USD`. */
+  SHOP_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD').default('USD'),
+  /** Largest request body accepted, in bytes; default 1 MiB. */
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** How long shutdown waits for in-flight requests, in ms; default 10000. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+});
+
+type SubgraphEnv = Record<string, unknown>;
+const subgraphFields: Record<string, z.ZodTypeAny> = {};
+for (const { name, port: defaultPort } of SUBGRAPHS) {
+  const prefix = envPrefix(name);
+  subgraphFields[`${prefix}_PORT`] = port.default(defaultPort);
+  subgraphFields[`${prefix}_DATABASE_URL`] = postgresUrl;
+}
+
+const schema = base.extend(subgraphFields).superRefine((env, ctx) => {
+  if (env.NODE_ENV === 'production') {
+    for (const key of ['JWT_PRIVATE_KEY', 'JWT_PUBLIC_KEY'] as const) {
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when NODE_ENV=production' });
+    }
+  }
+});
+
+export interface SubgraphConfig {
+  name: SubgraphName;
+  port: number;
+  /** Real PostgreSQL server; when absent the subgraph runs on embedded PGlite. */
+  databaseUrl?: string;
+}
+
+export type Config = z.infer<typeof base> & {
+  logPretty: boolean;
+  subgraphs: Record<SubgraphName, SubgraphConfig>;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once, at start; every problem is reported together. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const values = parsed.data as z.infer<typeof base> & SubgraphEnv;
+  const subgraphs = {} as Record<SubgraphName, SubgraphConfig>;
+  for (const { name } of SUBGRAPHS) {
+    const prefix = envPrefix(name);
+    const databaseUrl = values[`${prefix}_DATABASE_URL`] as string | undefined;
+    subgraphs[name] = { name, port: values[`${prefix}_PORT`] as number, ...(databaseUrl ? { databaseUrl } : {}) };
+  }
+  return { ...values, logPretty: values.LOG_PRETTY ?? Boolean(process.stdout.isTTY), subgraphs };
+}

@@ -1,0 +1,74 @@
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { Logger } from './logger';
+
+type Level = 'debug' | 'info' | 'warn' | 'error';
+
+/**
+ * Every error code the graph can return in `extensions.code`, with what it means
+ * and how loudly it is logged. Clients may rely on these names.
+ */
+export const ERROR_CODES = {
+  BAD_USER_INPUT: { level: 'info', description: 'An argument or input field is invalid; the message says which and why.' },
+  BAD_REQUEST: { level: 'info', description: 'The HTTP request itself is malformed (body not JSON, too large, wrong method).' },
+  GRAPHQL_PARSE_FAILED: { level: 'info', description: 'The operation is not valid GraphQL syntax.' },
+  GRAPHQL_VALIDATION_FAILED: { level: 'info', description: 'The operation does not match the schema.' },
+  OPERATION_RESOLUTION_FAILURE: { level: 'info', description: 'The operation name does not match an operation in the document.' },
+  PERSISTED_QUERY_NOT_FOUND: { level: 'debug', description: 'The persisted query hash is unknown; send the full query.' },
+  PERSISTED_QUERY_NOT_SUPPORTED: { level: 'info', description: 'Persisted queries are not enabled on this endpoint.' },
+  UNAUTHENTICATED: { level: 'info', description: 'No valid access token was sent, or the credentials are wrong.' },
+  FORBIDDEN: { level: 'warn', description: 'The caller is authenticated but may not see or change this resource.' },
+  NOT_FOUND: { level: 'info', description: 'A resource a mutation refers to does not exist.' },
+  EMAIL_ALREADY_REGISTERED: { level: 'info', description: 'An account with this email address already exists.' },
+  CONFLICT: { level: 'info', description: 'The change conflicts with the current state of the resource.' },
+  SUBGRAPH_UNAVAILABLE: { level: 'error', description: 'A domain service did not answer; the fields it owns are null.' },
+  INTERNAL_SERVER_ERROR: { level: 'error', description: 'An unexpected failure; details are in the server log under the request id.' },
+} as const satisfies Record<string, { level: Level; description: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
+}
+
+/** An error the shop raises on purpose: its message is safe to show and its code is in the registry. */
+export class ShopError extends GraphQLError {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message, { extensions: { ...details, code } });
+    this.code = code;
+    this.name = 'ShopError';
+  }
+}
+
+export const badUserInput = (message: string, details?: Record<string, unknown>) =>
+  new ShopError('BAD_USER_INPUT', message, details);
+export const unauthenticated = (message = 'Sign in to do this.') => new ShopError('UNAUTHENTICATED', message);
+export const forbidden = (message = 'You may not access this resource.') => new ShopError('FORBIDDEN', message);
+export const notFound = (what: string) => new ShopError('NOT_FOUND', `${what} was not found.`);
+
+const MASKED_MESSAGE = 'Internal server error';
+
+/**
+ * Apollo `formatError`: known codes pass with their message; anything else is
+ * logged whole and masked, so no internals or stack traces reach a client.
+ */
+export function createErrorFormatter(logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const code = formatted.extensions?.code;
+    if (isErrorCode(code) && code !== 'INTERNAL_SERVER_ERROR') {
+      const { stacktrace: _stack, exception: _exception, ...extensions } = formatted.extensions ?? {};
+      const level = ERROR_CODES[code].level;
+      if (level === 'warn' || level === 'error') logger[level]({ code, path: formatted.path, msg: formatted.message }, 'request error');
+      return { ...formatted, extensions: { ...extensions, code } };
+    }
+    logger.error({ err: original, path: formatted.path }, 'unexpected error');
+    return {
+      message: MASKED_MESSAGE,
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    };
+  };
+}

@@ -1,0 +1,93 @@
+import path from 'node:path';
+import type { SubgraphName } from '../schema/subgraphs';
+import { AccessTokens, loadTokenKeys } from './auth';
+import { ConfigError, loadConfig, type Config } from './config';
+import { EmbeddedPostgres } from './db';
+import { createLogger, type Logger } from './logger';
+import { startSubgraph, type SubgraphDeps, type SubgraphFactory } from './subgraph';
+
+/**
+ * Runs a process: config → logger → `start` (stores, servers, listen); on SIGTERM or
+ * SIGINT its `stop` runs exactly once and the process exits 0. A bad configuration
+ * lists every problem and exits 1.
+ */
+export async function runProcess(
+  name: string,
+  start: (config: Config, logger: Logger) => Promise<{ stop(): Promise<void> }>,
+): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${name}: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.logPretty }).child({ process: name });
+  let running: { stop(): Promise<void> };
+  try {
+    running = await start(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, 'failed to start');
+    logger.flush?.();
+    setTimeout(() => process.exit(1), 100);
+    return;
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    running.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** The shared pieces every subgraph of a process stands on. */
+export async function subgraphDeps(config: Config, logger: Logger): Promise<SubgraphDeps & { release(): Promise<void> }> {
+  const tokens = new AccessTokens(await loadTokenKeys(config), {
+    issuer: config.JWT_ISSUER,
+    ttlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+  });
+  let embedded: Promise<EmbeddedPostgres> | undefined;
+  return {
+    config,
+    logger,
+    tokens,
+    embedded: () => (embedded ??= EmbeddedPostgres.acquire(path.join(config.DATA_DIR, 'pglite'))),
+    release: async () => {
+      if (embedded) await (await embedded).release();
+    },
+  };
+}
+
+/** `subgraphs/<name>/main.ts`: one subgraph alone in its process, as its container runs it. */
+export function runSubgraph(name: SubgraphName, factory: SubgraphFactory): void {
+  void runProcess(name, async (config, logger) => {
+    const deps = await subgraphDeps(config, logger);
+    const definition = await factory(deps);
+    const service = await startSubgraph(definition, {
+      host: config.HOST,
+      port: config.subgraphs[name].port,
+      tokens: deps.tokens,
+      logger,
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      graceMs: config.SHUTDOWN_GRACE_MS,
+    });
+    return {
+      stop: async () => {
+        await service.stop();
+        await deps.release();
+      },
+    };
+  });
+}

@@ -1,0 +1,80 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ApolloServer, BaseContext } from '@apollo/server';
+import { createGraphQLHttpHandler, type GraphQLHttpOptions } from './http';
+import type { Logger } from './logger';
+
+/** Anything a process opens and must close on shutdown. */
+export interface Closeable {
+  close(): Promise<void>;
+}
+
+/** A store as the server sees it: it can say whether it answers, and close. */
+export interface StoreHandle extends Closeable {
+  ready(): Promise<boolean>;
+}
+
+export interface RunningService {
+  /** `http://host:port/graphql` */
+  url: string;
+  port: number;
+  /** Drains HTTP, stops Apollo, closes what the service owns; safe to call many times. */
+  stop(): Promise<void>;
+}
+
+export interface ServiceOptions<C extends BaseContext> extends Omit<GraphQLHttpOptions<C>, 'ready'> {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Checked by `/ready`, closed on stop in reverse order. */
+  stores: StoreHandle[];
+  /** Extra readiness condition besides the stores (the router's schema). */
+  ready?: () => Promise<boolean>;
+  /** How long stop waits for in-flight requests before cutting connections, in ms. */
+  graceMs: number;
+  /** Lets other protocols (WebSockets) share the port. */
+  onServer?: (server: http.Server) => Closeable | void;
+}
+
+/** Starts Apollo, then listens: stores are already open, so the first request can be served. */
+export async function startService<C extends BaseContext>(options: ServiceOptions<C>): Promise<RunningService> {
+  const { apollo, logger, stores } = options;
+  await apollo.start();
+  const handler = createGraphQLHttpHandler({
+    ...options,
+    ready: async () => {
+      const checks = await Promise.all(stores.map((s) => s.ready().catch(() => false)));
+      return checks.every(Boolean) && (options.ready ? await options.ready() : true);
+    },
+  });
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => void handler(req, res));
+  server.headersTimeout = 66_000;
+  const extra = options.onServer?.(server) ?? undefined;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}/graphql`;
+  logger.info({ url }, 'listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info('stopping');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (extra) await extra.close();
+      const timer = setTimeout(() => server.closeAllConnections(), options.graceMs);
+      await closed;
+      clearTimeout(timer);
+      await apollo.stop();
+      for (const store of [...stores].reverse()) {
+        await store.close().catch((err) => logger.error({ err }, 'store close failed'));
+      }
+      logger.info('stopped');
+    })());
+  return { url, port, stop };
+}
+
+export type { ApolloServer };

@@ -1,0 +1,119 @@
+/**
+ * Test helpers: real stores (embedded PGlite, and a PostgreSQL server when
+ * TEST_DATABASE_URL is set), real HTTP servers on free ports, real tokens.
+ */
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import type { SubgraphName } from '../schema/subgraphs';
+import { envPrefix } from '../schema/subgraphs';
+import { AccessTokens, generateTokenKeys, type Scope } from './auth';
+import { loadConfig } from './config';
+import { EmbeddedPostgres } from './db';
+import { silentLogger } from './logger';
+import type { RunningService } from './server';
+import { startSubgraph, type SubgraphDefinition, type SubgraphDeps } from './subgraph';
+import type { RequestContext } from './context';
+
+/** A PostgreSQL server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+
+export type StoreBackend = 'pglite' | 'postgres';
+
+/** Backends available in this run; says once, loudly, what is skipped. */
+export function storeBackends(): StoreBackend[] {
+  if (TEST_DATABASE_URL) return ['pglite', 'postgres'];
+  process.stderr.write('SKIPPED: PostgreSQL server tests (set TEST_DATABASE_URL to run them)\n');
+  return ['pglite'];
+}
+
+/** Creates an empty database on the test server; `drop` removes it. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is not set');
+  const name = `test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const conn = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+      await conn.unsafe(`drop database if exists ${name} with (force)`);
+      await conn.end();
+    },
+  };
+}
+
+export interface TestDeps extends SubgraphDeps {
+  /** Releases the embedded instance and drops the test database. */
+  release(): Promise<void>;
+  /** A valid bearer header for a customer (scopes default to `customer`). */
+  bearer(customerId: string, scopes?: Scope[]): Promise<string>;
+}
+
+/**
+ * Everything a subgraph factory needs, on the chosen backend: an in-memory PGlite,
+ * or a fresh database on the test server for the named subgraphs.
+ */
+export async function testDeps(backend: StoreBackend = 'pglite', subgraphs: SubgraphName[] = []): Promise<TestDeps> {
+  const env: Record<string, string> = { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent' };
+  let database: { url: string; drop(): Promise<void> } | undefined;
+  if (backend === 'postgres') {
+    database = await createTestDatabase();
+    for (const name of subgraphs) env[`${envPrefix(name)}_DATABASE_URL`] = database.url;
+  }
+  const config = loadConfig(env);
+  const tokens = new AccessTokens(await generateTokenKeys(), { issuer: config.JWT_ISSUER, ttlSeconds: 900 });
+  let embedded: Promise<EmbeddedPostgres> | undefined;
+  return {
+    config,
+    logger: silentLogger(),
+    tokens,
+    embedded: () => (embedded ??= EmbeddedPostgres.acquire('memory://')),
+    bearer: async (customerId, scopes = ['customer']) => `Bearer ${(await tokens.issue(customerId, scopes)).token}`,
+    release: async () => {
+      if (embedded) await (await embedded).release();
+      await database?.drop();
+    },
+  };
+}
+
+export interface GraphQLResponse<T = Record<string, any>> {
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
+}
+
+/** POSTs an operation and returns the parsed body. */
+export async function postGraphQL<T = Record<string, any>>(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<GraphQLResponse<T>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as GraphQLResponse<T>;
+}
+
+/** Serves a subgraph on a free port with the test deps' token keys. */
+export async function serveTestSubgraph<C extends RequestContext>(
+  definition: SubgraphDefinition<C>,
+  deps: TestDeps,
+): Promise<RunningService & { query: <T = Record<string, any>>(q: string, v?: Record<string, unknown>, auth?: string) => Promise<GraphQLResponse<T>> }> {
+  const service = await startSubgraph(definition, {
+    host: '127.0.0.1',
+    port: 0,
+    tokens: deps.tokens,
+    logger: deps.logger,
+    maxBodyBytes: 1024 * 1024,
+    graceMs: 1000,
+  });
+  return {
+    ...service,
+    query: (q, v, auth) => postGraphQL(service.url, q, v, auth ? { authorization: auth } : {}),
+  };
+}

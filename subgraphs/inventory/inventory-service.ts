@@ -1,0 +1,64 @@
+import DataLoader from 'dataloader';
+import { requireAdmin, type Viewer } from '../../platform/auth';
+import { badUserInput } from '../../platform/errors';
+import { recordLoader } from '../../platform/loaders';
+import { levelsByProduct } from './stock';
+import type { StockLevelRecord, StockStore, WarehouseRecord } from './store/port';
+
+/** Largest stock count one level accepts; anything above is a typo, not a warehouse. */
+export const MAX_ON_HAND = 10_000_000;
+
+export interface SetStockInput {
+  productId: string;
+  warehouseId: string;
+  onHand: number;
+}
+
+/** This request's batched readers of inventory. */
+export interface InventoryLoaders {
+  stockLevels: DataLoader<string, StockLevelRecord[]>;
+  warehouses: DataLoader<string, WarehouseRecord | null>;
+}
+
+/** Inventory's rules: who may see and change stock, and what counts are valid. */
+export class InventoryService {
+  constructor(private readonly store: StockStore) {}
+
+  loaders(): InventoryLoaders {
+    return {
+      stockLevels: new DataLoader(async (ids) => levelsByProduct(ids, await this.store.stockLevelsFor(ids)), {
+        maxBatchSize: 1000,
+      }),
+      warehouses: recordLoader((ids) => this.store.warehousesByIds(ids), (w) => w.id),
+    };
+  }
+
+  async listWarehouses(viewer: Viewer): Promise<WarehouseRecord[]> {
+    requireAdmin(viewer);
+    return this.store.listWarehouses();
+  }
+
+  async stockLevels(viewer: Viewer, productId: string, loaders: InventoryLoaders): Promise<StockLevelRecord[]> {
+    requireAdmin(viewer);
+    return loaders.stockLevels.load(productId);
+  }
+
+  async setStock(viewer: Viewer, input: SetStockInput, loaders: InventoryLoaders): Promise<StockLevelRecord> {
+    requireAdmin(viewer);
+    if (!Number.isInteger(input.onHand) || input.onHand < 0 || input.onHand > MAX_ON_HAND) {
+      throw badUserInput(`onHand must be a whole number from 0 to ${MAX_ON_HAND}.`, { field: 'onHand' });
+    }
+    if (!input.productId.trim()) throw badUserInput('productId must not be empty.', { field: 'productId' });
+    const warehouse = await loaders.warehouses.load(input.warehouseId);
+    if (!warehouse) throw badUserInput(`There is no warehouse ${input.warehouseId}.`, { field: 'warehouseId' });
+    const result = await this.store.setOnHand(input.productId, input.warehouseId, input.onHand);
+    if ('kind' in result) {
+      throw badUserInput(`onHand cannot be below the ${result.reserved} units already reserved for orders.`, {
+        field: 'onHand',
+        reserved: result.reserved,
+      });
+    }
+    loaders.stockLevels.clear(input.productId);
+    return result;
+  }
+}

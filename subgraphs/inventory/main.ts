@@ -1,0 +1,4 @@
+import { runSubgraph } from '../../platform/main';
+import { createInventorySubgraph } from './subgraph';
+
+runSubgraph('inventory', createInventorySubgraph);
