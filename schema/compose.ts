@@ -1,0 +1,43 @@
+/**
+ * `npm run compose`: composes every subgraph's `schema.graphql` into
+ * `schema/supergraph.graphql` with `@apollo/composition`. The committed file is what
+ * the router serves; a test fails when it is stale.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { composeServices } from '@apollo/composition';
+import { parse } from 'graphql';
+import { SUBGRAPHS } from './subgraphs';
+
+const ROOT = path.resolve(__dirname, '..');
+export const SUPERGRAPH_FILE = path.join(ROOT, 'schema', 'supergraph.graphql');
+
+/** Where the router reaches each subgraph in the embedded shop; containers override with their own file. */
+export function defaultSubgraphUrl(port: number, host = 'localhost'): string {
+  return `http://${host}:${port}/graphql`;
+}
+
+/** The composed supergraph SDL, or an error listing every composition problem. */
+export function composeSupergraph(urls: (name: string, port: number) => string = (_n, p) => defaultSubgraphUrl(p)): string {
+  const result = composeServices(
+    SUBGRAPHS.map(({ name, port }) => ({
+      name,
+      url: urls(name, port),
+      typeDefs: parse(fs.readFileSync(path.join(ROOT, 'subgraphs', name, 'schema.graphql'), 'utf8')),
+    })),
+  );
+  if (result.errors) {
+    throw new Error(`composition failed:\n${result.errors.map((e) => `  - ${e.message}`).join('\n')}`);
+  }
+  return result.supergraphSdl;
+}
+
+if (require.main === module) {
+  try {
+    fs.writeFileSync(SUPERGRAPH_FILE, composeSupergraph());
+    process.stdout.write(`wrote ${path.relative(ROOT, SUPERGRAPH_FILE)}\n`);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}
