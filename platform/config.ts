@@ -35,7 +35,7 @@ const base = z.object({
   /** Lifetime of an access token in seconds; default 900. */
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86400).default(900),
   /** Password of every demo account; default `demo-password-1`, refused in production. */
-  DEMO_PASSWORD: z.string().min(8).default('demo-password-1'),
+  DEMO_PASSWORD: z.string().min(10, 'must be at least 10 characters, as every account password').default('demo-password-1'),
   /** Seed the demo shop into empty stores; default on. */
   SEED_DEMO: flag.default(true),
   /** ISO 4217 currency of the catalog; default `USD`. */

@@ -1,0 +1,8 @@
+import type { RequestContext } from '../../platform/context';
+import type { CustomerLoaders, CustomerService } from './customer-service';
+
+/** What customer resolvers receive for one request. */
+export interface CustomerContext extends RequestContext {
+  customers: CustomerService;
+  loaders: CustomerLoaders;
+}

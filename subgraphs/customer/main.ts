@@ -1,0 +1,4 @@
+import { runSubgraph } from '../../platform/main';
+import { createCustomerSubgraph } from './subgraph';
+
+runSubgraph('customer', createCustomerSubgraph);

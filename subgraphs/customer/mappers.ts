@@ -1,0 +1,3 @@
+/** How customer's GraphQL types are backed, for the generated resolver types. */
+export type { AddressRecord as AddressModel, CustomerRecord as CustomerModel } from './store/port';
+export type { AuthResult as AuthPayloadModel } from './customer-service';

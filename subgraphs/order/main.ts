@@ -1,0 +1,4 @@
+import { runSubgraph } from '../../platform/main';
+import { createOrderSubgraph } from './subgraph';
+
+runSubgraph('order', createOrderSubgraph);

@@ -1,0 +1,14 @@
+/** How the order subgraph's GraphQL types are backed, for the generated resolver types. */
+export type { OrderRecord as OrderModel } from './store/port';
+export type { OrderLineView as OrderLineModel } from './order-service';
+export type { Money as MoneyModel } from '../../platform/money';
+
+/** A customer is only its id here; the order history is read by it. */
+export interface CustomerModel {
+  id: string;
+}
+
+/** A product is only its id here; the catalog owns everything else. */
+export interface ProductModel {
+  id: string;
+}

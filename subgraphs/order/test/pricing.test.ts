@@ -1,0 +1,75 @@
+import { ShopError } from '../../../platform/errors';
+import { money } from '../../../platform/money';
+import { checkOrderLines, lineTotal, MAX_AMOUNT, MAX_ORDER_LINES, orderTotal, priceOrder } from '../pricing';
+
+const line = (quantity: number, unitPriceAmount: number, productId = 'p1') => ({ productId, quantity, unitPriceAmount });
+
+function codeAndField(run: () => unknown): { code?: string; field?: unknown } {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ShopError) return { code: error.code, field: error.extensions.field };
+    throw error;
+  }
+  return {};
+}
+
+describe('pricing', () => {
+  it('a line costs unit price times quantity in minor units', () => {
+    expect(lineTotal(money(1999, 'USD'), 3)).toEqual({ amount: 5997, currency: 'USD' });
+    expect(lineTotal(money(0, 'USD'), 5)).toEqual({ amount: 0, currency: 'USD' });
+  });
+
+  it('keeps amounts exact where floats would not be', () => {
+    // 0.1 + 0.2 style drift: 10 cents times 3 plus 20 cents is exactly 50 cents.
+    expect(orderTotal([line(3, 10), line(1, 20)], 'USD')).toEqual({ amount: 50, currency: 'USD' });
+  });
+
+  it('an order total is the sum of its line totals', () => {
+    expect(orderTotal([line(2, 1250), line(1, 99), line(99, 1)], 'EUR')).toEqual({ amount: 2500 + 99 + 99, currency: 'EUR' });
+  });
+
+  it('prices a valid order', () => {
+    expect(priceOrder([line(4, 2500, 'a'), line(1, 1, 'b')], 'USD')).toEqual({ amount: 10001, currency: 'USD' });
+  });
+
+  it('refuses an order without lines', () => {
+    expect(codeAndField(() => priceOrder([], 'USD'))).toEqual({ code: 'BAD_USER_INPUT', field: 'lines' });
+  });
+
+  it.each([0, 100, -1, 1.5, Number.NaN])('refuses a quantity of %p', (quantity) => {
+    expect(codeAndField(() => checkOrderLines([line(1, 1), line(quantity, 100)]))).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'lines[1].quantity',
+    });
+  });
+
+  it.each([1, 99])('accepts a quantity of %p', (quantity) => {
+    expect(() => checkOrderLines([line(quantity, 100)])).not.toThrow();
+  });
+
+  it.each([-1, 0.5, MAX_AMOUNT + 1])('refuses a unit price of %p', (unitPriceAmount) => {
+    expect(codeAndField(() => checkOrderLines([line(1, unitPriceAmount)]))).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'lines[0].unitPriceAmount',
+    });
+  });
+
+  it('refuses a line without a product', () => {
+    expect(codeAndField(() => checkOrderLines([line(1, 1, ' ')], 'orders[2].lines'))).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'orders[2].lines[0].productId',
+    });
+  });
+
+  it('refuses more lines than an order holds', () => {
+    const lines = Array.from({ length: MAX_ORDER_LINES + 1 }, (_, i) => line(1, 1, `p${i}`));
+    expect(codeAndField(() => priceOrder(lines, 'USD'))).toEqual({ code: 'BAD_USER_INPUT', field: 'lines' });
+    expect(priceOrder(lines.slice(1), 'USD').amount).toBe(MAX_ORDER_LINES);
+  });
+
+  it('refuses a total the store cannot hold', () => {
+    expect(codeAndField(() => priceOrder([line(2, MAX_AMOUNT)], 'USD'))).toEqual({ code: 'BAD_USER_INPUT', field: 'lines' });
+    expect(priceOrder([line(1, MAX_AMOUNT)], 'USD').amount).toBe(MAX_AMOUNT);
+  });
+});

@@ -1,0 +1,4 @@
+import { runSubgraph } from '../../platform/main';
+import { createPaymentSubgraph } from './subgraph';
+
+runSubgraph('payment', createPaymentSubgraph);

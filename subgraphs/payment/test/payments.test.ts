@@ -1,0 +1,86 @@
+import { ShopError } from '../../../platform/errors';
+import { cardSummary, currencyCode, orderAmount, paymentIdForOrder } from '../payments';
+import { capturedPaymentOfOrder } from '../seed';
+
+describe('order amount', () => {
+  it('sums unit price times quantity over the lines, in minor units', () => {
+    expect(orderAmount([{ unitPriceAmount: 1999, quantity: 3 }, { unitPriceAmount: 1, quantity: 1 }], 'USD')).toEqual({
+      amount: 5998,
+      currency: 'USD',
+    });
+  });
+
+  it('is zero for an order without lines', () => {
+    expect(orderAmount([], 'EUR')).toEqual({ amount: 0, currency: 'EUR' });
+  });
+
+  it('refuses fractional prices instead of rounding them', () => {
+    expect(() => orderAmount([{ unitPriceAmount: 10.5, quantity: 2 }], 'USD')).toThrow(/integer/);
+  });
+});
+
+describe('payment id of an order', () => {
+  it('is the same for the same order and different for another', () => {
+    expect(paymentIdForOrder('order-1')).toBe(paymentIdForOrder('order-1'));
+    expect(paymentIdForOrder('order-1')).not.toBe(paymentIdForOrder('order-2'));
+  });
+
+  it('is a version 5 shaped UUID', () => {
+    expect(paymentIdForOrder('7c9e6679-7425-40de-944b-e07fc1f90ae7')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+  });
+});
+
+describe('card summary', () => {
+  it('keeps a brand and four digits', () => {
+    expect(cardSummary({ brand: ' Visa ', last4: '4242' })).toEqual({ brand: 'Visa', last4: '4242' });
+    expect(cardSummary({ brand: 'American Express', last4: '0005' })).toEqual({ brand: 'American Express', last4: '0005' });
+  });
+
+  it.each([
+    ['a full card number as last4', { brand: 'Visa', last4: '4242424242424242' }],
+    ['three digits', { brand: 'Visa', last4: '424' }],
+    ['letters as last4', { brand: 'Visa', last4: '42a2' }],
+    ['digits in the brand', { brand: '4242 4242 4242 4242', last4: '4242' }],
+    ['an empty brand', { brand: '  ', last4: '4242' }],
+  ])('refuses %s', (_label, card) => {
+    expect(() => cardSummary(card)).toThrow(ShopError);
+  });
+});
+
+describe('currency code', () => {
+  it('accepts ISO 4217 codes and refuses anything else', () => {
+    expect(currencyCode('USD')).toBe('USD');
+    for (const bad of ['usd', 'US', 'USDX', '']) expect(() => currencyCode(bad)).toThrow(ShopError);
+  });
+});
+
+describe('captured payment of a demo order', () => {
+  it('charges the order total to the order card, dated when the order was placed', () => {
+    const placedAt = new Date('2024-03-01T10:00:00Z');
+    const payment = capturedPaymentOfOrder(
+      {
+        id: 'o-1',
+        customerId: 'c-1',
+        placedAt,
+        lines: [
+          { productId: 'p-1', quantity: 2, unitPriceAmount: 1250 },
+          { productId: 'p-2', quantity: 1, unitPriceAmount: 99 },
+        ],
+        shippingAddress: { line1: '1 Main St', line2: null, city: 'Springfield', region: null, postalCode: '1000', country: 'US' },
+        card: { brand: 'Mastercard', last4: '4444' },
+      },
+      'USD',
+    );
+    expect(payment).toMatchObject({
+      id: paymentIdForOrder('o-1'),
+      orderId: 'o-1',
+      customerId: 'c-1',
+      amount: 2599,
+      currency: 'USD',
+      method: { brand: 'Mastercard', last4: '4444' },
+      createdAt: placedAt,
+    });
+  });
+});

@@ -1,0 +1,4 @@
+import { runSubgraph } from '../../platform/main';
+import { createRecommendationSubgraph } from './subgraph';
+
+runSubgraph('recommendation', createRecommendationSubgraph);

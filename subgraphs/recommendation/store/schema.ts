@@ -1,0 +1,31 @@
+import { sql } from 'drizzle-orm';
+import { check, integer, pgSchema, primaryKey, text } from 'drizzle-orm/pg-core';
+
+/** Recommendation owns this schema; no other subgraph reads it. */
+export const recommendation = pgSchema('recommendation');
+
+/** How many orders held both products; each pair is stored both ways so one product's row range answers "bought together". */
+export const coPurchases = recommendation.table(
+  'co_purchases',
+  {
+    productId: text('product_id').notNull(),
+    otherProductId: text('other_product_id').notNull(),
+    weight: integer('weight').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.productId, t.otherProductId] }),
+    check('co_purchases_weight_positive', sql.raw('weight > 0')),
+    check('co_purchases_distinct_products', sql.raw('product_id <> other_product_id')),
+  ],
+);
+
+/** How many of a customer's orders held a product: what they already have, and where their recommendations start. */
+export const customerPurchases = recommendation.table(
+  'customer_purchases',
+  {
+    customerId: text('customer_id').notNull(),
+    productId: text('product_id').notNull(),
+    quantity: integer('quantity').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.customerId, t.productId] }), check('customer_purchases_quantity_positive', sql.raw('quantity > 0'))],
+);
