@@ -6,8 +6,8 @@
  * - `context.ts` exports the `…Context` interface resolvers receive;
  * - `mappers.ts` exports `<Type>Model` for each GraphQL type backed by a domain record.
  *
- * `npm run codegen` writes the files; `generateResolverTypes()` returns them so a test
- * can fail when the committed ones are stale.
+ * `npm run codegen` writes the files; `tsx codegen.ts --check` exits 1 when the
+ * committed ones are stale (a test runs it).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -61,7 +61,26 @@ export async function generateResolverTypes(only?: readonly string[]): Promise<M
   return outputs;
 }
 
+/** Committed files that differ from what the schemas generate now. */
+export async function staleResolverTypes(): Promise<string[]> {
+  const stale: string[] = [];
+  for (const [file, content] of await generateResolverTypes()) {
+    const target = path.join(ROOT, file);
+    if (!fs.existsSync(target) || fs.readFileSync(target, 'utf8') !== content) stale.push(file);
+  }
+  return stale;
+}
+
 async function main() {
+  if (process.argv.includes('--check')) {
+    const stale = await staleResolverTypes();
+    if (stale.length) {
+      process.stderr.write(`stale generated files (run \`npm run codegen\`):\n${stale.map((f) => `  ${f}\n`).join('')}`);
+      process.exit(1);
+    }
+    process.stdout.write('generated resolver types are up to date\n');
+    return;
+  }
   const only = process.argv.slice(2);
   for (const [file, content] of await generateResolverTypes(only.length ? only : undefined)) {
     fs.mkdirSync(path.dirname(path.join(ROOT, file)), { recursive: true });

@@ -4,7 +4,9 @@ import { AccessTokens, loadTokenKeys } from './auth';
 import { ConfigError, loadConfig, type Config } from './config';
 import { EmbeddedPostgres } from './db';
 import { createLogger, type Logger } from './logger';
-import { startSubgraph, type SubgraphDeps, type SubgraphFactory } from './subgraph';
+import { startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from './subgraph';
+import { generateDemoShop } from '../embedded/demo-shop';
+import type { RequestContext } from './context';
 
 /**
  * Runs a process: config → logger → `start` (stores, servers, listen); on SIGTERM or
@@ -48,8 +50,8 @@ export async function runProcess(
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 /** The shared pieces every subgraph of a process stands on. */
@@ -70,11 +72,26 @@ export async function subgraphDeps(config: Config, logger: Logger): Promise<Subg
   };
 }
 
+/** The demo shop every process seeds its empty stores with, unless SEED_DEMO is off. */
+export function demoSeedOptions(config: Config): SeedOptions | undefined {
+  if (!config.SEED_DEMO) return undefined;
+  return { shop: generateDemoShop(undefined, config.SHOP_CURRENCY), password: config.DEMO_PASSWORD, nodeEnv: config.NODE_ENV };
+}
+
+/** Seeds a subgraph's empty store; logs what it did. */
+export async function seedSubgraph(definition: SubgraphDefinition<RequestContext>, options: SeedOptions, logger: Logger): Promise<void> {
+  if (!definition.seed) return;
+  const began = Date.now();
+  if (await definition.seed(options)) logger.info({ subgraph: definition.name, ms: Date.now() - began }, 'seeded demo data');
+}
+
 /** `subgraphs/<name>/main.ts`: one subgraph alone in its process, as its container runs it. */
 export function runSubgraph(name: SubgraphName, factory: SubgraphFactory): void {
   void runProcess(name, async (config, logger) => {
     const deps = await subgraphDeps(config, logger);
     const definition = await factory(deps);
+    const seed = demoSeedOptions(config);
+    if (seed) await seedSubgraph(definition, seed, logger);
     const service = await startSubgraph(definition, {
       host: config.HOST,
       port: config.subgraphs[name].port,

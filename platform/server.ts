@@ -12,6 +12,8 @@ export interface Closeable {
 /** A store as the server sees it: it can say whether it answers, and close. */
 export interface StoreHandle extends Closeable {
   ready(): Promise<boolean>;
+  /** Statements sent so far, where the store counts them (batching tests, metrics). */
+  statementCount?(): number;
 }
 
 export interface RunningService {

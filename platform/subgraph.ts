@@ -5,6 +5,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { parse, type DocumentNode } from 'graphql';
 import type { SubgraphName } from '../schema/subgraphs';
+import type { DemoShop } from '../embedded/demo-shop-types';
 import type { AccessTokens } from './auth';
 import type { Config } from './config';
 import { baseContext, type RequestContext } from './context';
@@ -24,6 +25,18 @@ export interface SubgraphDefinition<C extends RequestContext = RequestContext> {
   context(base: RequestContext): C;
   /** Opened before listening, closed on stop in reverse order. */
   stores: StoreHandle[];
+  /**
+   * Writes this subgraph's part of the demo shop through its domain service when its
+   * store is empty; resolves false when there was data already.
+   */
+  seed?(options: SeedOptions): Promise<boolean>;
+}
+
+export interface SeedOptions {
+  shop: DemoShop;
+  /** Password of every demo account. */
+  password: string;
+  nodeEnv: string;
 }
 
 /** What a subgraph factory is given: configuration, logging, token keys, and the embedded engine. */
@@ -78,6 +91,8 @@ export async function startSubgraph<C extends RequestContext>(
     schema: buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers }]),
     formatError: createErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
+    // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
+    stopOnTerminationSignals: false,
     logger,
   });
   return startService<C>({

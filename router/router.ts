@@ -55,6 +55,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     gateway,
     formatError: routerErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
+    // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
+    stopOnTerminationSignals: false,
     logger,
   });
   const service = await startService<RouterContext>({

@@ -10,7 +10,10 @@ import { parse } from 'graphql';
 import { SUBGRAPHS } from './subgraphs';
 
 const ROOT = path.resolve(__dirname, '..');
+/** The supergraph of the embedded shop and of `npm run router`: subgraphs on localhost. */
 export const SUPERGRAPH_FILE = path.join(ROOT, 'schema', 'supergraph.graphql');
+/** The same graph for `docker compose`: each subgraph reached by its service name. */
+export const COMPOSE_SUPERGRAPH_FILE = path.join(ROOT, 'schema', 'supergraph.compose.graphql');
 
 /** Where the router reaches each subgraph in the embedded shop; containers override with their own file. */
 export function defaultSubgraphUrl(port: number, host = 'localhost'): string {
@@ -32,10 +35,20 @@ export function composeSupergraph(urls: (name: string, port: number) => string =
   return result.supergraphSdl;
 }
 
+/** Both committed supergraphs, keyed by file. */
+export function composeSupergraphFiles(): Map<string, string> {
+  return new Map([
+    [SUPERGRAPH_FILE, composeSupergraph()],
+    [COMPOSE_SUPERGRAPH_FILE, composeSupergraph((name, port) => defaultSubgraphUrl(port, name))],
+  ]);
+}
+
 if (require.main === module) {
   try {
-    fs.writeFileSync(SUPERGRAPH_FILE, composeSupergraph());
-    process.stdout.write(`wrote ${path.relative(ROOT, SUPERGRAPH_FILE)}\n`);
+    for (const [file, sdl] of composeSupergraphFiles()) {
+      fs.writeFileSync(file, sdl);
+      process.stdout.write(`wrote ${path.relative(ROOT, file)}\n`);
+    }
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(1);

@@ -33,6 +33,22 @@ export class InventoryService {
     };
   }
 
+  /** Whether inventory holds no warehouses yet (a fresh store). */
+  async isEmpty(): Promise<boolean> {
+    return (await this.store.listWarehouses()).length === 0;
+  }
+
+  /** Bulk import of warehouses and counts (the demo shop, migrations from another system); counts are validated. */
+  async importStock(warehouses: readonly WarehouseRecord[], levels: readonly SetStockInput[]): Promise<void> {
+    for (const level of levels) {
+      if (!Number.isInteger(level.onHand) || level.onHand < 0 || level.onHand > MAX_ON_HAND) {
+        throw badUserInput(`onHand of ${level.productId} must be a whole number from 0 to ${MAX_ON_HAND}.`);
+      }
+    }
+    await this.store.addWarehouses(warehouses);
+    await this.store.setOnHandMany(levels);
+  }
+
   async listWarehouses(viewer: Viewer): Promise<WarehouseRecord[]> {
     requireAdmin(viewer);
     return this.store.listWarehouses();

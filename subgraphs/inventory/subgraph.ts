@@ -2,6 +2,7 @@ import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDef
 import type { InventoryContext } from './context';
 import { InventoryService } from './inventory-service';
 import { resolvers } from './resolvers';
+import { seedInventory } from './seed';
 import type { StockStore } from './store/port';
 import { INVENTORY_MIGRATIONS, INVENTORY_SCHEMA, postgresStockStore } from './store/postgres';
 
@@ -14,15 +15,17 @@ export async function openInventoryStore(deps: SubgraphDeps): Promise<StockStore
   );
 }
 
-/** The inventory subgraph on a given store. */
-export function inventorySubgraph(store: StockStore): SubgraphDefinition<InventoryContext> {
+/** The inventory subgraph on a given store; `service` is what seeding and event handlers call. */
+export function inventorySubgraph(store: StockStore): SubgraphDefinition<InventoryContext> & { service: InventoryService } {
   const inventory = new InventoryService(store);
   return {
     name: 'inventory',
+    service: inventory,
     typeDefs,
     resolvers,
     stores: [store],
     context: (base) => ({ ...base, inventory, loaders: inventory.loaders() }),
+    seed: ({ shop }) => seedInventory(inventory, shop),
   };
 }
 

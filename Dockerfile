@@ -1,0 +1,12 @@
+# One image for every process of the shop; docker-compose.yml picks the command.
+FROM node:24-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production HOST=0.0.0.0 DATA_DIR=/data LOG_PRETTY=false
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+COPY . .
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME /data
+# The router by default; subgraphs run `npx tsx subgraphs/<name>/main.ts`.
+CMD ["npx", "tsx", "router/main.ts", "--supergraph", "schema/supergraph.compose.graphql"]

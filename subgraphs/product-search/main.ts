@@ -1,0 +1,4 @@
+import { runSubgraph } from '../../platform/main';
+import { createProductSearchSubgraph } from './subgraph';
+
+runSubgraph('product-search', createProductSearchSubgraph);

@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import type DataLoader from 'dataloader';
+import { requireAdmin, type Viewer } from '../../platform/auth';
+import { badUserInput, notFound } from '../../platform/errors';
+import { recordLoader } from '../../platform/loaders';
+import { money, type Money } from '../../platform/money';
+import { parseProductChanges, parseProductFields, type CreateProductInput, type UpdateProductInput } from './product-input';
+import { buildSearchQuery, encodeCursor, type SearchArgs } from './search-query';
+import {
+  isRefusal,
+  type BrandRecord,
+  type CatalogRefusal,
+  type CategoryRecord,
+  type FacetCount,
+  type ProductCatalog,
+  type ProductRecord,
+  type ProductSearchIndex,
+} from './store/port';
+
+/** Most ids `Query.products` accepts at once. */
+export const MAX_PRODUCT_IDS = 100;
+
+/** This request's batched readers of the catalog. */
+export interface ProductSearchLoaders {
+  products: DataLoader<string, ProductRecord | null>;
+  categories: DataLoader<string, CategoryRecord | null>;
+  brands: DataLoader<string, BrandRecord | null>;
+}
+
+/** A page of search results as the schema's `ProductSearchResult` reads it. */
+export interface SearchResult {
+  totalCount: number;
+  edges: { cursor: string; node: ProductRecord }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  facets: {
+    categories: FacetCount[];
+    brands: FacetCount[];
+    priceBands: { min: Money; max: Money | null; count: number }[];
+  };
+}
+
+/** A demo or imported catalog; prices are minor units of `currency`. */
+export interface CatalogData {
+  currency: string;
+  categories: readonly CategoryRecord[];
+  brands: readonly BrandRecord[];
+  products: readonly (Omit<ProductRecord, 'currency' | 'createdAt' | 'updatedAt'> & { createdAt?: Date })[];
+}
+
+function refusalError(refusal: CatalogRefusal, sku: string | undefined) {
+  switch (refusal.kind) {
+    case 'duplicate-sku':
+      return badUserInput(`Another product already has sku ${sku}.`, { field: 'sku' });
+    case 'unknown-category':
+      return badUserInput('There is no such category.', { field: 'categoryId' });
+    case 'unknown-brand':
+      return badUserInput('There is no such brand.', { field: 'brandId' });
+  }
+}
+
+/** The catalog's rules: who may change products, what a valid product is, and how searches run. */
+export class ProductSearchService {
+  constructor(
+    private readonly catalog: ProductCatalog,
+    private readonly index: ProductSearchIndex,
+    /** ISO 4217 code new prices are in (SHOP_CURRENCY). */
+    private readonly currency: string,
+  ) {}
+
+  loaders(): ProductSearchLoaders {
+    return {
+      products: recordLoader((ids) => this.catalog.productsByIds(ids), (p) => p.id),
+      categories: recordLoader((ids) => this.catalog.categoriesByIds(ids), (c) => c.id),
+      brands: recordLoader((ids) => this.catalog.brandsByIds(ids), (b) => b.id),
+    };
+  }
+
+  listCategories(): Promise<CategoryRecord[]> {
+    return this.catalog.listCategories();
+  }
+
+  listBrands(): Promise<BrandRecord[]> {
+    return this.catalog.listBrands();
+  }
+
+  product(id: string, loaders: ProductSearchLoaders): Promise<ProductRecord | null> {
+    return loaders.products.load(id);
+  }
+
+  async products(ids: readonly string[], loaders: ProductSearchLoaders): Promise<(ProductRecord | null)[]> {
+    if (ids.length > MAX_PRODUCT_IDS) throw badUserInput(`ids may hold at most ${MAX_PRODUCT_IDS} ids.`, { field: 'ids' });
+    return Promise.all(ids.map((id) => loaders.products.load(id)));
+  }
+
+  /** The category of a product or facet; the catalog never holds a product without one. */
+  async category(id: string, loaders: ProductSearchLoaders): Promise<CategoryRecord> {
+    const category = await loaders.categories.load(id);
+    if (!category) throw new Error(`category ${id} is referenced but missing`);
+    return category;
+  }
+
+  /** The brand of a product or facet; the catalog never holds a product without one. */
+  async brand(id: string, loaders: ProductSearchLoaders): Promise<BrandRecord> {
+    const brand = await loaders.brands.load(id);
+    if (!brand) throw new Error(`brand ${id} is referenced but missing`);
+    return brand;
+  }
+
+  async search(args: SearchArgs, loaders: ProductSearchLoaders): Promise<SearchResult> {
+    const query = buildSearchQuery(args, this.currency);
+    const page = await this.index.search(query);
+    const records = await Promise.all(page.hits.map((hit) => loaders.products.load(hit.id)));
+    const cursors = page.hits.map((hit) => encodeCursor(query.sort, hit.position));
+    // An index kept apart from the catalog can briefly name a product the catalog no
+    // longer has; such a hit is left out rather than failing the page.
+    const edges = records.flatMap((node, i) => (node ? [{ cursor: cursors[i]!, node }] : []));
+    return {
+      totalCount: page.totalCount,
+      edges,
+      pageInfo: { hasNextPage: page.hasMore, endCursor: cursors.at(-1) ?? null },
+      facets: {
+        categories: page.facets.categories,
+        brands: page.facets.brands,
+        priceBands: page.facets.priceBands.map((band) => ({
+          min: money(band.min, this.currency),
+          max: band.max === null ? null : money(band.max, this.currency),
+          count: band.count,
+        })),
+      },
+    };
+  }
+
+  /** BAD_USER_INPUT unless the category and brand a product names exist. */
+  private async requireReferences(
+    refs: { categoryId?: string; brandId?: string },
+    loaders: ProductSearchLoaders,
+  ): Promise<void> {
+    const [category, brand] = await Promise.all([
+      refs.categoryId === undefined ? undefined : loaders.categories.load(refs.categoryId),
+      refs.brandId === undefined ? undefined : loaders.brands.load(refs.brandId),
+    ]);
+    if (category === null) throw refusalError({ kind: 'unknown-category' }, undefined);
+    if (brand === null) throw refusalError({ kind: 'unknown-brand' }, undefined);
+  }
+
+  async createProduct(viewer: Viewer, input: CreateProductInput, loaders: ProductSearchLoaders): Promise<ProductRecord> {
+    requireAdmin(viewer);
+    const fields = parseProductFields(input);
+    await this.requireReferences(fields, loaders);
+    const result = await this.catalog.createProduct({ id: randomUUID(), ...fields, currency: this.currency });
+    if (isRefusal(result)) throw refusalError(result, fields.sku);
+    await this.index.indexProducts([result]);
+    loaders.products.prime(result.id, result);
+    return result;
+  }
+
+  async updateProduct(
+    viewer: Viewer,
+    id: string,
+    input: UpdateProductInput,
+    loaders: ProductSearchLoaders,
+  ): Promise<ProductRecord> {
+    requireAdmin(viewer);
+    const changes = parseProductChanges(input);
+    if (Object.keys(changes).length === 0) {
+      // Nothing to change: the product as it is, and its updatedAt untouched.
+      const product = await loaders.products.load(id);
+      if (!product) throw notFound(`Product ${id}`);
+      return product;
+    }
+    await this.requireReferences(changes, loaders);
+    // A new price is in the shop's currency, whatever the old one was in.
+    const result = await this.catalog.updateProduct(
+      id,
+      changes.priceAmount === undefined ? changes : { ...changes, currency: this.currency },
+    );
+    if (result === null) throw notFound(`Product ${id}`);
+    if (isRefusal(result)) throw refusalError(result, changes.sku);
+    await this.index.indexProducts([result]);
+    loaders.products.clear(id).prime(id, result);
+    return result;
+  }
+
+  /**
+   * Writes a whole catalog into an empty store, every product checked like an
+   * admin's; does nothing and answers false when the store already has data.
+   */
+  async importCatalog(data: CatalogData): Promise<boolean> {
+    const categoryIds = new Set(data.categories.map((c) => c.id));
+    const brandIds = new Set(data.brands.map((b) => b.id));
+    const products = data.products.map((product) => {
+      const fields = parseProductFields({ ...product, price: product.priceAmount });
+      if (!categoryIds.has(fields.categoryId)) throw badUserInput(`Product ${product.id} names an unknown category.`);
+      if (!brandIds.has(fields.brandId)) throw badUserInput(`Product ${product.id} names an unknown brand.`);
+      return {
+        id: product.id,
+        ...fields,
+        currency: data.currency,
+        ...(product.createdAt ? { createdAt: product.createdAt } : {}),
+      };
+    });
+    if (!(await this.catalog.isEmpty())) return false;
+    await this.catalog.insertCatalog({ categories: data.categories, brands: data.brands, products });
+    const now = new Date();
+    await this.index.indexProducts(
+      products.map((p) => ({ ...p, createdAt: p.createdAt ?? now, updatedAt: p.createdAt ?? now })),
+    );
+    return true;
+  }
+}

@@ -1,0 +1,68 @@
+import { sql, type SQL } from 'drizzle-orm';
+import { char, check, customType, index, integer, pgSchema, text, timestamp, type AnyPgColumn } from 'drizzle-orm/pg-core';
+
+/** Product search owns this schema; no other subgraph reads it. */
+export const catalog = pgSchema('catalog');
+
+/** PostgreSQL's full-text document type; only the database reads and writes it. */
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
+
+export const categories = catalog.table('categories', {
+  id: text('id').primaryKey(),
+  slug: text('slug').notNull().unique(),
+  name: text('name').notNull(),
+  description: text('description').notNull().default(''),
+});
+
+export const brands = catalog.table('brands', {
+  id: text('id').primaryKey(),
+  slug: text('slug').notNull().unique(),
+  name: text('name').notNull(),
+});
+
+/**
+ * The sort key of NAME_ASC: lower-cased and compared byte-wise, so the order is the
+ * same on every server whatever its default collation (and matches a keyword sort).
+ */
+export function nameSortKey(name: AnyPgColumn): SQL {
+  return sql`lower(${name}) collate "C"`;
+}
+
+export const products = catalog.table(
+  'products',
+  {
+    id: text('id').primaryKey(),
+    sku: text('sku').notNull().unique(),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    priceAmount: integer('price_amount').notNull(),
+    currency: char('currency', { length: 3 }).notNull(),
+    categoryId: text('category_id')
+      .notNull()
+      .references(() => categories.id),
+    brandId: text('brand_id')
+      .notNull()
+      .references(() => brands.id),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    // Kept by the database on every write, so no code path can forget to reindex a row.
+    // Name words weigh more than description words in the ranking (A over C).
+    search: tsvector('search')
+      .notNull()
+      .generatedAlwaysAs(
+        sql`setweight(to_tsvector('english', name), 'A') || setweight(to_tsvector('english', coalesce(description, '')), 'C')`,
+      ),
+  },
+  (t) => [
+    check('products_price_amount_non_negative', sql.raw('price_amount >= 0')),
+    index('products_search_idx').using('gin', t.search),
+    // Serves the typo-tolerant `<%` word-similarity match on names.
+    index('products_name_trgm_idx').using('gin', t.name.op('gin_trgm_ops')),
+    index('products_category_idx').on(t.categoryId),
+    index('products_brand_idx').on(t.brandId),
+    // Keyset pages of the browse sorts (no search text) walk these in order.
+    index('products_name_sort_idx').on(nameSortKey(t.name), t.id),
+    index('products_price_idx').on(t.priceAmount, t.id),
+    index('products_created_idx').on(t.createdAt, t.id),
+  ],
+);

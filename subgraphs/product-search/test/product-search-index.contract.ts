@@ -1,0 +1,226 @@
+import { parseSearchText, priceBandIndex, priceBands, SEARCH_SORTS } from '../search-query';
+import type { ProductCatalog, ProductSearchIndex, SearchFilter, SearchQuery, SearchSort } from '../store/port';
+import { catalogFixture, compareBytes, type FixtureProduct } from './catalog-fixture';
+
+const fixture = catalogFixture(40);
+const bands = priceBands('USD');
+const noFilter: SearchFilter = { categoryIds: [], brandIds: [], minPrice: null, maxPrice: null };
+
+function query(overrides: Omit<Partial<SearchQuery>, 'text'> & { text?: string } = {}): SearchQuery {
+  const { text, ...rest } = overrides;
+  return {
+    text: text === undefined ? null : parseSearchText(text),
+    filter: noFilter,
+    sort: 'NAME_ASC',
+    limit: 100,
+    after: null,
+    priceBands: bands,
+    ...rest,
+  };
+}
+
+const byId = (a: FixtureProduct, b: FixtureProduct) => compareBytes(a.id, b.id);
+/** The order each browse sort must produce, computed from the fixture. */
+const EXPECTED_ORDER: Record<Exclude<SearchSort, 'RELEVANCE'>, (a: FixtureProduct, b: FixtureProduct) => number> = {
+  NAME_ASC: (a, b) => compareBytes(a.name.toLowerCase(), b.name.toLowerCase()) || byId(a, b),
+  PRICE_ASC: (a, b) => a.priceAmount - b.priceAmount || byId(a, b),
+  PRICE_DESC: (a, b) => b.priceAmount - a.priceAmount || byId(a, b),
+  NEWEST: (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || byId(a, b),
+};
+
+const names = (ids: readonly string[]) => ids.map((id) => fixture.products.find((p) => p.id === id)?.name ?? id);
+
+/** What every ProductSearchIndex adapter must do, over the catalog it indexes. */
+export function productSearchIndexContract(
+  open: () => Promise<{ catalog: ProductCatalog; index: ProductSearchIndex; release(): Promise<void> }>,
+) {
+  let catalog: ProductCatalog;
+  let index: ProductSearchIndex;
+  let release: () => Promise<void>;
+
+  /** Every hit of a query, page by page, following each page's last position. */
+  async function allPages(q: SearchQuery): Promise<{ ids: string[]; pages: number }> {
+    const ids: string[] = [];
+    let after = null;
+    for (let pages = 1; pages < 100; pages += 1) {
+      const page = await index.search({ ...q, after });
+      ids.push(...page.hits.map((h) => h.id));
+      if (!page.hasMore) return { ids, pages };
+      after = page.hits.at(-1)!.position;
+    }
+    throw new Error('pagination does not end');
+  }
+
+  beforeAll(async () => {
+    ({ catalog, index, release } = await open());
+    const products = fixture.products.map((p) => ({ ...p, currency: 'USD' }));
+    await catalog.insertCatalog({ ...fixture, products });
+    await index.indexProducts(products.map((p) => ({ ...p, updatedAt: p.createdAt })));
+  });
+  afterAll(() => release());
+
+  it('answers ready', async () => {
+    expect(await index.ready()).toBe(true);
+  });
+
+  describe('without search text', () => {
+    it.each(Object.keys(EXPECTED_ORDER) as (keyof typeof EXPECTED_ORDER)[])('sorts %s with the id breaking ties', async (sort) => {
+      const page = await index.search(query({ sort }));
+      const expected = [...fixture.products].sort(EXPECTED_ORDER[sort]).map((p) => p.id);
+      expect(page.hits.map((h) => h.id)).toEqual(expected);
+      expect(page.totalCount).toBe(40);
+      expect(page.hasMore).toBe(false);
+    });
+
+    it.each(Object.keys(EXPECTED_ORDER) as (keyof typeof EXPECTED_ORDER)[])(
+      'pages through %s without duplicates or gaps, whatever the page size',
+      async (sort) => {
+        const expected = (await index.search(query({ sort }))).hits.map((h) => h.id);
+        for (const limit of [1, 7, 13, 40]) {
+          const { ids, pages } = await allPages(query({ sort, limit }));
+          expect(ids).toEqual(expected);
+          expect(pages).toBe(Math.max(1, Math.ceil(40 / limit)));
+        }
+      },
+    );
+
+    it('a page of 0 hits still counts the whole result and says more follow', async () => {
+      const page = await index.search(query({ limit: 0 }));
+      expect(page.hits).toEqual([]);
+      expect(page.hasMore).toBe(true);
+      expect(page.totalCount).toBe(40);
+      expect(page.facets.categories.reduce((n, f) => n + f.count, 0)).toBe(40);
+    });
+  });
+
+  describe('matching text', () => {
+    it('ranks products holding both words first, name matches before description matches', async () => {
+      const page = await index.search(query({ text: 'wooden chair', sort: 'RELEVANCE' }));
+      const top = names(page.hits.map((h) => h.id));
+      expect(top.slice(0, 3).sort()).toEqual(['Classic Wooden Chair', 'Modern Wooden Chair', 'Rustic Wooden Chair']);
+      expect(top[3]).toBe('Garden Chair');
+      // Products with only one of the words still come, after every product with both.
+      expect(top).toContain('Classic Oak Chair');
+      expect(top).toContain('Classic Wooden Table');
+    });
+
+    it('tolerates typos in names: "tabel" finds every table', async () => {
+      const { ids } = await allPages(query({ text: 'tabel', sort: 'RELEVANCE', limit: 5 }));
+      const tables = fixture.products.filter((p) => /Table/.test(p.name)).map((p) => p.name);
+      expect(names(ids).sort()).toEqual(tables.sort());
+      expect(tables.length).toBeGreaterThan(5);
+    });
+
+    it('tolerates a typo in one of several words', async () => {
+      const page = await index.search(query({ text: 'wodden chair', sort: 'RELEVANCE', limit: 3 }));
+      expect(names(page.hits.map((h) => h.id)).sort()).toEqual(['Classic Wooden Chair', 'Modern Wooden Chair', 'Rustic Wooden Chair']);
+    });
+
+    it('stems words: "chairs" finds chairs', async () => {
+      const page = await index.search(query({ text: 'chairs', sort: 'RELEVANCE' }));
+      const chairs = fixture.products.filter((p) => /Chair/.test(p.name)).map((p) => p.id);
+      expect(page.hits.map((h) => h.id)).toEqual(expect.arrayContaining(chairs));
+    });
+
+    it('matches words of the description', async () => {
+      const page = await index.search(query({ text: 'dimmer', sort: 'RELEVANCE' }));
+      expect(names(page.hits.map((h) => h.id))).toEqual(['Bedside Lamp']);
+      expect(page.totalCount).toBe(1);
+    });
+
+    it('finds nothing for an unrelated word, with empty facets and zero price bands', async () => {
+      const page = await index.search(query({ text: 'xylophone', sort: 'RELEVANCE' }));
+      expect(page).toEqual({
+        hits: [],
+        hasMore: false,
+        totalCount: 0,
+        facets: { categories: [], brands: [], priceBands: bands.map((b) => ({ ...b, count: 0 })) },
+      });
+    });
+
+    it('survives search syntax and stop words', async () => {
+      for (const text of ['"wooden chair" -oak', 'the', 'chair OR lamp', "o'reilly & (lamp)", '---']) {
+        const page = await index.search(query({ text, sort: 'RELEVANCE' }));
+        expect(page.totalCount).toBeGreaterThanOrEqual(0);
+      }
+      // An excluded word keeps a product out even when its name resembles the other words.
+      const excluded = names((await index.search(query({ text: 'chair -oak', sort: 'RELEVANCE' }))).hits.map((h) => h.id));
+      expect(excluded).toContain('Classic Wooden Chair');
+      expect(excluded.filter((name) => /Oak/.test(name))).toEqual([]);
+      const phrase = names((await index.search(query({ text: '"tabel" -"rustic oak"', sort: 'RELEVANCE' }))).hits.map((h) => h.id));
+      expect(phrase).toContain('Classic Oak Table');
+      expect(phrase).not.toContain('Rustic Oak Table');
+    });
+
+    it.each(SEARCH_SORTS)('pages through a text search sorted %s without duplicates or gaps', async (sort) => {
+      const q = query({ text: 'wooden chair', sort });
+      const all = await index.search(q);
+      expect(all.totalCount).toBeGreaterThan(10);
+      const { ids } = await allPages({ ...q, limit: 4 });
+      expect(ids).toEqual(all.hits.map((h) => h.id));
+      expect(new Set(ids).size).toBe(all.totalCount);
+    });
+  });
+
+  describe('filters and facets', () => {
+    const expectedFacets = (products: FixtureProduct[]) => {
+      const count = (key: (p: FixtureProduct) => string) => {
+        const counts = new Map<string, number>();
+        for (const p of products) counts.set(key(p), (counts.get(key(p)) ?? 0) + 1);
+        return [...counts]
+          .map(([id, n]) => ({ id, count: n }))
+          .sort((a, b) => b.count - a.count || compareBytes(a.id, b.id));
+      };
+      return {
+        categories: count((p) => p.categoryId),
+        brands: count((p) => p.brandId),
+        priceBands: bands.map((band, i) => ({
+          ...band,
+          count: products.filter((p) => priceBandIndex(p.priceAmount, bands) === i).length,
+        })),
+      };
+    };
+
+    it('counts facets over the whole result, not the page', async () => {
+      const page = await index.search(query({ limit: 3 }));
+      expect(page.hits).toHaveLength(3);
+      expect(page.facets).toEqual(expectedFacets(fixture.products));
+    });
+
+    it.each<[string, Partial<SearchFilter>, (p: FixtureProduct) => boolean]>([
+      ['categories', { categoryIds: ['cat-lamps', 'cat-sofas'] }, (p) => ['cat-lamps', 'cat-sofas'].includes(p.categoryId)],
+      ['a brand', { brandIds: ['brand-lumen'] }, (p) => p.brandId === 'brand-lumen'],
+      ['an inclusive price range', { minPrice: 2500, maxPrice: 9900 }, (p) => p.priceAmount >= 2500 && p.priceAmount <= 9900],
+      ['a minimum price', { minPrice: 25000 }, (p) => p.priceAmount >= 25000],
+      ['everything at once', { categoryIds: ['cat-chairs'], brandIds: ['brand-nordwood', 'brand-oakline'], maxPrice: 4999 },
+        (p) => p.categoryId === 'cat-chairs' && p.brandId !== 'brand-lumen' && p.priceAmount <= 4999],
+      ['a category with no products', { categoryIds: ['cat-rugs'] }, () => false],
+    ])('filters by %s, with facets of the filtered result', async (_label, filter, keep) => {
+      const expected = fixture.products.filter(keep);
+      const page = await index.search(query({ filter: { ...noFilter, ...filter }, limit: 5 }));
+      expect(page.totalCount).toBe(expected.length);
+      expect(page.facets).toEqual(expectedFacets(expected));
+      const { ids } = await allPages(query({ filter: { ...noFilter, ...filter }, limit: 5 }));
+      expect(ids.sort()).toEqual(expected.map((p) => p.id).sort());
+    });
+
+    it('combines text with filters', async () => {
+      const page = await index.search(
+        query({ text: 'tabel', sort: 'PRICE_ASC', filter: { ...noFilter, brandIds: ['brand-lumen'] } }),
+      );
+      const expected = fixture.products
+        .filter((p) => /Table/.test(p.name) && p.brandId === 'brand-lumen')
+        .sort(EXPECTED_ORDER.PRICE_ASC);
+      expect(page.hits.map((h) => h.id)).toEqual(expected.map((p) => p.id));
+      expect(page.facets.brands).toEqual([{ id: 'brand-lumen', count: expected.length }]);
+    });
+  });
+
+  it('finds a product by its new name once the catalog changes it and the index is told', async () => {
+    const changed = await catalog.updateProduct(fixture.products[0]!.id, { name: 'Zeppelin Recliner' });
+    if (!changed || 'kind' in changed) throw new Error('not updated');
+    await index.indexProducts([changed]);
+    const page = await index.search(query({ text: 'zeppelin', sort: 'RELEVANCE' }));
+    expect(page.hits.map((h) => h.id)).toEqual([changed.id]);
+  });
+}
