@@ -1,7 +1,10 @@
-/** Jest runs TypeScript through SWC; type checking is `npm run typecheck`. */
+/**
+ * Jest runs TypeScript through ts-jest in transpile-only mode (`isolatedModules`):
+ * type checking is `npm run typecheck`, which `npm test` runs first.
+ */
 module.exports = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
   testMatch: ['**/test/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/.data/'],
   testTimeout: 60000,
