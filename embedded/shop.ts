@@ -83,6 +83,7 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
         graceMs: options.graceMs,
       });
       started.set(name, { service, definition });
+      deps.peers.set(name, service.url);
     }
 
     router = await startRouter({

@@ -40,6 +40,14 @@ const base = z.object({
   SEED_DEMO: flag.default(true),
   /** ISO 4217 currency of the catalog; default `USD`. */
   SHOP_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD').default('USD'),
+  /** Redis server for the event bus (Redis Streams); without it events stay in-process. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** How long an unpaid order keeps its reserved stock, in seconds; default 900. */
+  RESERVATION_TTL_SECONDS: z.coerce.number().int().min(1).default(900),
+  /** Deliveries of a failing event before it is dead-lettered; default 5. */
+  EVENT_MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(5),
+  /** How often an outbox relay looks for unpublished events, in ms; default 250. */
+  OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(250),
   /** Largest request body accepted, in bytes; default 1 MiB. */
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** How long shutdown waits for in-flight requests, in ms; default 10000. */
@@ -52,6 +60,7 @@ for (const { name, port: defaultPort } of SUBGRAPHS) {
   const prefix = envPrefix(name);
   subgraphFields[`${prefix}_PORT`] = port.default(defaultPort);
   subgraphFields[`${prefix}_DATABASE_URL`] = postgresUrl;
+  subgraphFields[`${prefix}_URL`] = z.url().optional();
 }
 
 const schema = base.extend(subgraphFields).superRefine((env, ctx) => {
@@ -67,6 +76,8 @@ export interface SubgraphConfig {
   port: number;
   /** Real PostgreSQL server; when absent the subgraph runs on embedded PGlite. */
   databaseUrl?: string;
+  /** Where other subgraphs reach this one; default http://127.0.0.1:<port>/graphql. */
+  url: string;
 }
 
 export type Config = z.infer<typeof base> & {
@@ -92,7 +103,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const { name } of SUBGRAPHS) {
     const prefix = envPrefix(name);
     const databaseUrl = values[`${prefix}_DATABASE_URL`] as string | undefined;
-    subgraphs[name] = { name, port: values[`${prefix}_PORT`] as number, ...(databaseUrl ? { databaseUrl } : {}) };
+    const port = values[`${prefix}_PORT`] as number;
+    const url = (values[`${prefix}_URL`] as string | undefined) ?? `http://127.0.0.1:${port}/graphql`;
+    subgraphs[name] = { name, port, url, ...(databaseUrl ? { databaseUrl } : {}) };
   }
   return { ...values, logPretty: values.LOG_PRETTY ?? Boolean(process.stdout.isTTY), subgraphs };
 }

@@ -4,7 +4,9 @@ import { AccessTokens, loadTokenKeys } from './auth';
 import { ConfigError, loadConfig, type Config } from './config';
 import { EmbeddedPostgres } from './db';
 import { createLogger, type Logger } from './logger';
-import { startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from './subgraph';
+import { InProcessEventBus } from './event-bus/in-process';
+import type { EventBus } from './events';
+import { PeerDirectory, startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from './subgraph';
 import { generateDemoShop } from '../embedded/demo-shop';
 import type { RequestContext } from './context';
 
@@ -61,12 +63,16 @@ export async function subgraphDeps(config: Config, logger: Logger): Promise<Subg
     ttlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
   });
   let embedded: Promise<EmbeddedPostgres> | undefined;
+  let events: Promise<EventBus> | undefined;
   return {
     config,
     logger,
     tokens,
+    peers: new PeerDirectory(config),
     embedded: () => (embedded ??= EmbeddedPostgres.acquire(path.join(config.DATA_DIR, 'pglite'))),
+    events: () => (events ??= Promise.resolve(new InProcessEventBus(logger.child({ component: 'event-bus' })))),
     release: async () => {
+      if (events) await (await events).close();
       if (embedded) await (await embedded).release();
     },
   };

@@ -11,6 +11,7 @@ import type { Config } from './config';
 import { baseContext, type RequestContext } from './context';
 import { openDatabase, type Database, type EmbeddedPostgres } from './db';
 import { createErrorFormatter } from './errors';
+import type { EventBus } from './events';
 import type { Logger } from './logger';
 import { startService, type RunningService, type StoreHandle } from './server';
 
@@ -30,6 +31,8 @@ export interface SubgraphDefinition<C extends RequestContext = RequestContext> {
    * store is empty; resolves false when there was data already.
    */
   seed?(options: SeedOptions): Promise<boolean>;
+  /** Started after the server listens, stopped before it drains. */
+  workers?: Worker[];
 }
 
 export interface SeedOptions {
@@ -39,13 +42,38 @@ export interface SeedOptions {
   nodeEnv: string;
 }
 
-/** What a subgraph factory is given: configuration, logging, token keys, and the embedded engine. */
+/** Background work a subgraph runs beside its server: outbox relays, event consumers, sweepers. */
+export interface Worker {
+  name: string;
+  /** Called once the server listens. */
+  start(): void | Promise<void>;
+  /** Called before the server drains; finishes in-flight work. */
+  stop(): Promise<void>;
+}
+
+/** Where a subgraph reaches another over HTTP (service to service, not through the router). */
+export class PeerDirectory {
+  private readonly overrides = new Map<SubgraphName, string>();
+  constructor(private readonly config: Config) {}
+  url(name: SubgraphName): string {
+    return this.overrides.get(name) ?? this.config.subgraphs[name].url;
+  }
+  /** The embedded shop records where each subgraph actually listens. */
+  set(name: SubgraphName, url: string): void {
+    this.overrides.set(name, url);
+  }
+}
+
+/** What a subgraph factory is given: configuration, logging, token keys, the embedded engine, the event bus. */
 export interface SubgraphDeps {
   config: Config;
   logger: Logger;
   tokens: AccessTokens;
   /** The process's shared embedded PostgreSQL, opened on first use. */
   embedded(): Promise<EmbeddedPostgres>;
+  /** The process's event bus (Redis Streams with REDIS_URL, else in-process), opened on first use. */
+  events(): Promise<EventBus>;
+  peers: PeerDirectory;
 }
 
 export type SubgraphFactory = (deps: SubgraphDeps) => Promise<SubgraphDefinition<RequestContext>>;
@@ -95,7 +123,7 @@ export async function startSubgraph<C extends RequestContext>(
     stopOnTerminationSignals: false,
     logger,
   });
-  return startService<C>({
+  const service = await startService<C>({
     apollo,
     logger,
     host: runtime.host,
@@ -105,4 +133,17 @@ export async function startSubgraph<C extends RequestContext>(
     graceMs: runtime.graceMs,
     context: async (req) => definition.context(await baseContext(req, runtime.tokens, logger)),
   });
+  const workers = definition.workers ?? [];
+  for (const worker of workers) await worker.start();
+  let stopping: Promise<void> | undefined;
+  return {
+    ...service,
+    stop: () =>
+      (stopping ??= (async () => {
+        for (const worker of [...workers].reverse()) {
+          await worker.stop().catch((err) => logger.error({ err, worker: worker.name }, 'worker stop failed'));
+        }
+        await service.stop();
+      })()),
+  };
 }

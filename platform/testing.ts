@@ -11,7 +11,9 @@ import { loadConfig } from './config';
 import { EmbeddedPostgres } from './db';
 import { silentLogger } from './logger';
 import type { RunningService } from './server';
-import { startSubgraph, type SubgraphDefinition, type SubgraphDeps } from './subgraph';
+import { PeerDirectory, startSubgraph, type SubgraphDefinition, type SubgraphDeps } from './subgraph';
+import { InProcessEventBus } from './event-bus/in-process';
+import type { EventBus } from './events';
 import type { RequestContext } from './context';
 
 /** A PostgreSQL server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
@@ -66,13 +68,18 @@ export async function testDeps(backend: StoreBackend = 'pglite', subgraphs: Subg
   const config = loadConfig(env);
   const tokens = new AccessTokens(await generateTokenKeys(), { issuer: config.JWT_ISSUER, ttlSeconds: 900 });
   let embedded: Promise<EmbeddedPostgres> | undefined;
+  let events: Promise<EventBus> | undefined;
+  const logger = silentLogger();
   return {
     config,
-    logger: silentLogger(),
+    logger,
     tokens,
+    peers: new PeerDirectory(config),
     embedded: () => (embedded ??= EmbeddedPostgres.acquire('memory://')),
+    events: () => (events ??= Promise.resolve(new InProcessEventBus(logger, () => 1))),
     bearer: async (customerId, scopes = ['customer']) => `Bearer ${(await tokens.issue(customerId, scopes)).token}`,
     release: async () => {
+      if (events) await (await events).close();
       if (embedded) await (await embedded).release();
       await database?.drop();
     },

@@ -1,0 +1,138 @@
+import { asc, inArray, isNull, sql } from 'drizzle-orm';
+import type { Database } from './db';
+import type { EventBus, EventEnvelope, EventHandler, EventType, SubscribeOptions, Subscription } from './events';
+import type { Logger } from './logger';
+import type { EventTables } from './outbox';
+import type { Worker } from './subgraph';
+
+export interface OutboxRelayOptions {
+  database: Database;
+  tables: EventTables;
+  bus: () => Promise<EventBus>;
+  logger: Logger;
+  /** How often to look for unpublished events, in ms. */
+  pollMs: number;
+  /** Events published per transaction; default 100. */
+  batchSize?: number;
+}
+
+/**
+ * Publishes a subgraph's outbox: rows written in the same transaction as the change
+ * they announce are sent to the bus, then marked published. A crash between the two
+ * sends them again (at least once); consumers deduplicate on the event id.
+ * Replicas share the work: rows are claimed with SKIP LOCKED.
+ */
+export class OutboxRelay implements Worker {
+  readonly name = 'outbox-relay';
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+  private again = false;
+  private stopped = true;
+
+  constructor(private readonly options: OutboxRelayOptions) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Publish soon: called after a transaction that wrote to the outbox commits. */
+  notify(): void {
+    if (this.stopped) return;
+    if (this.running) this.again = true;
+    else this.schedule(0);
+  }
+
+  /** Publishes everything waiting now; resolves with how many events went out. */
+  async flush(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const sent = await (this.running ??= this.publishBatch().finally(() => (this.running = undefined)));
+      total += sent;
+      if (sent < (this.options.batchSize ?? 100)) return total;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running?.catch(() => 0);
+  }
+
+  private schedule(delay: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), delay);
+    this.timer.unref?.();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      this.again = false;
+      await this.flush();
+    } catch (err) {
+      this.options.logger.error({ err }, 'outbox relay failed; will retry');
+    }
+    if (!this.stopped) this.schedule(this.again ? 0 : this.options.pollMs);
+  }
+
+  private async publishBatch(): Promise<number> {
+    const { database, tables } = this.options;
+    const { outbox } = tables;
+    const bus = await this.options.bus();
+    return database.db.transaction(async (tx) => {
+      // outbox-claim: oldest unpublished events, skipping rows another replica holds.
+      const rows = await tx
+        .select()
+        .from(outbox)
+        .where(isNull(outbox.publishedAt))
+        .orderBy(asc(outbox.createdAt), asc(outbox.id))
+        .limit(this.options.batchSize ?? 100)
+        .for('update', { skipLocked: true });
+      if (rows.length === 0) return 0;
+      await bus.publish(
+        rows.map(
+          (row): EventEnvelope => ({
+            id: row.id,
+            type: row.type as EventType,
+            aggregateId: row.aggregateId,
+            occurredAt: new Date(row.occurredAt).toISOString(),
+            payload: row.payload as EventEnvelope['payload'],
+            ...(row.requestId ? { requestId: row.requestId } : {}),
+          }),
+        ),
+      );
+      await tx
+        .update(outbox)
+        .set({ publishedAt: sql`now()` })
+        .where(
+          inArray(
+            outbox.id,
+            rows.map((r) => r.id),
+          ),
+        );
+      return rows.length;
+    });
+  }
+}
+
+/** An event consumer as a worker: subscribes on start, unsubscribes on stop. */
+export function eventConsumer(
+  bus: () => Promise<EventBus>,
+  group: string,
+  types: readonly EventType[],
+  handler: EventHandler,
+  options?: SubscribeOptions,
+): Worker {
+  let subscription: Subscription | undefined;
+  return {
+    name: `consumer:${group}`,
+    start: async () => {
+      subscription = (await bus()).subscribe(group, types, handler, options);
+    },
+    stop: async () => {
+      await subscription?.close();
+      subscription = undefined;
+    },
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * Transactional outbox and processed-message records: a subgraph writes its events
+ * in the same transaction as the change they announce, and records each event it
+ * consumed in the same transaction as the effect, so a redelivery changes nothing.
+ */
+import { sql } from 'drizzle-orm';
+import { index, jsonb, primaryKey, text, timestamp, type PgSchema } from 'drizzle-orm/pg-core';
+import type { Db } from './db';
+import type { EventEnvelope } from './events';
+
+/** The outbox and processed-message tables of one subgraph's schema. */
+export function eventTables(schema: PgSchema) {
+  const outbox = schema.table(
+    'outbox',
+    {
+      id: text('id').primaryKey(),
+      type: text('type').notNull(),
+      aggregateId: text('aggregate_id').notNull(),
+      occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'string' }).notNull(),
+      payload: jsonb('payload').notNull(),
+      requestId: text('request_id'),
+      createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+      publishedAt: timestamp('published_at', { withTimezone: true }),
+    },
+    (t) => [index('outbox_unpublished_idx').on(t.createdAt).where(sql`published_at is null`)],
+  );
+  const processedMessages = schema.table(
+    'processed_messages',
+    {
+      consumer: text('consumer').notNull(),
+      messageId: text('message_id').notNull(),
+      processedAt: timestamp('processed_at', { withTimezone: true }).notNull().defaultNow(),
+    },
+    (t) => [primaryKey({ columns: [t.consumer, t.messageId] })],
+  );
+  return { outbox, processedMessages };
+}
+
+export type EventTables = ReturnType<typeof eventTables>;
+
+/** Writes events to the outbox inside the caller's transaction; the relay publishes them after commit. */
+export async function enqueueEvents(tx: Db, tables: EventTables, events: readonly EventEnvelope[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx.insert(tables.outbox).values(
+    events.map((e) => ({
+      id: e.id,
+      type: e.type,
+      aggregateId: e.aggregateId,
+      occurredAt: e.occurredAt,
+      payload: e.payload,
+      requestId: e.requestId ?? null,
+    })),
+  );
+}
+
+/**
+ * Records that `consumer` processed `messageId`, inside the caller's transaction.
+ * Returns false when it already had: the caller must then skip the effect.
+ */
+export async function markProcessed(tx: Db, tables: EventTables, consumer: string, messageId: string): Promise<boolean> {
+  const inserted = await tx
+    .insert(tables.processedMessages)
+    .values({ consumer, messageId })
+    .onConflictDoNothing()
+    .returning({ messageId: tables.processedMessages.messageId });
+  return inserted.length > 0;
+}
