@@ -1,10 +1,10 @@
 /**
- * Jest runs TypeScript through ts-jest in transpile-only mode (`isolatedModules`):
+ * Jest runs TypeScript through ts-jest, transpiling each file alone (`isolatedModules` in tsconfig):
  * type checking is `npm run typecheck`, which `npm test` runs first.
  */
 module.exports = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testMatch: ['**/test/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/.data/'],
   testTimeout: 60000,

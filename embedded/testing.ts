@@ -57,7 +57,7 @@ export async function startTestShop(size: DemoShopSize = SMALL_SHOP): Promise<Te
       Object.fromEntries(
         [...shop.subgraphs].map(([name, { definition }]) => [
           name,
-          definition.stores.reduce((n, s) => n + (s.statementCount?.() ?? 0), 0),
+          definition.stores.reduce((n, s) => n + s.statementCount(), 0),
         ]),
       ) as Record<SubgraphName, number>,
     close: async () => {

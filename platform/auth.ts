@@ -33,6 +33,11 @@ export class AccessTokens {
     private readonly options: AccessTokenOptions,
   ) {}
 
+  /** Whether this process holds the signing key (only the customer subgraph needs it). */
+  canIssue(): boolean {
+    return this.keys.privateKey !== undefined;
+  }
+
   async issue(customerId: string, scopes: readonly Scope[]): Promise<{ token: string; expiresAt: Date }> {
     if (!this.keys.privateKey) throw new Error('this process holds no signing key');
     const now = Math.floor(Date.now() / 1000);

@@ -65,9 +65,8 @@ for (const { name, port: defaultPort } of SUBGRAPHS) {
 
 const schema = base.extend(subgraphFields).superRefine((env, ctx) => {
   if (env.NODE_ENV === 'production') {
-    for (const key of ['JWT_PRIVATE_KEY', 'JWT_PUBLIC_KEY'] as const) {
-      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when NODE_ENV=production' });
-    }
+    // Every process verifies tokens; only the customer subgraph signs them (see AccessTokens.canIssue).
+    if (!env.JWT_PUBLIC_KEY) ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: 'is required when NODE_ENV=production' });
   }
 });
 

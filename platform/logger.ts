@@ -18,6 +18,13 @@ const REDACT = [
   'req.headers.cookie',
   'headers.authorization',
   'authorization',
+  'passwordHash',
+  '*.passwordHash',
+  // Driver errors carry the statement's parameters, which can hold documents with secrets.
+  'err.params',
+  'err.parameters',
+  'err.cause.params',
+  'err.cause.parameters',
 ];
 
 export interface LoggerOptions {

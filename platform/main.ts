@@ -30,30 +30,35 @@ export async function runProcess(
     throw error;
   }
   const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.logPretty }).child({ process: name });
-  let running: { stop(): Promise<void> };
-  try {
-    running = await start(config, logger);
-  } catch (error) {
-    logger.fatal({ err: error }, 'failed to start');
-    logger.flush?.();
-    setTimeout(() => process.exit(1), 100);
-    return;
-  }
+  // Handlers go in before start: a signal during a long first start (seeding) waits
+  // for start to finish its transaction, then stops cleanly instead of dying mid-write.
+  let starting: Promise<{ stop(): Promise<void> }> | undefined;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    running.stop().then(
-      () => process.exit(0),
-      (err) => {
+    void (async () => {
+      try {
+        const running = await starting!;
+        await running.stop();
+        process.exit(0);
+      } catch (err) {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);
-      },
-    );
+      }
+    })();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  starting = start(config, logger);
+  try {
+    await starting;
+  } catch (error) {
+    logger.fatal({ err: error }, 'failed to start');
+    logger.flush?.();
+    setTimeout(() => process.exit(1), 100);
+  }
 }
 
 /** The shared pieces every subgraph of a process stands on. */

@@ -12,8 +12,8 @@ export interface Closeable {
 /** A store as the server sees it: it can say whether it answers, and close. */
 export interface StoreHandle extends Closeable {
   ready(): Promise<boolean>;
-  /** Statements sent so far, where the store counts them (batching tests, metrics). */
-  statementCount?(): number;
+  /** Statements sent so far (batching tests, metrics). */
+  statementCount(): number;
 }
 
 export interface RunningService {
@@ -34,8 +34,6 @@ export interface ServiceOptions<C extends BaseContext> extends Omit<GraphQLHttpO
   ready?: () => Promise<boolean>;
   /** How long stop waits for in-flight requests before cutting connections, in ms. */
   graceMs: number;
-  /** Lets other protocols (WebSockets) share the port. */
-  onServer?: (server: http.Server) => Closeable | void;
 }
 
 /** Starts Apollo, then listens: stores are already open, so the first request can be served. */
@@ -51,7 +49,6 @@ export async function startService<C extends BaseContext>(options: ServiceOption
   });
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => void handler(req, res));
   server.headersTimeout = 66_000;
-  const extra = options.onServer?.(server) ?? undefined;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
@@ -66,7 +63,6 @@ export async function startService<C extends BaseContext>(options: ServiceOption
       logger.info('stopping');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      if (extra) await extra.close();
       const timer = setTimeout(() => server.closeAllConnections(), options.graceMs);
       await closed;
       clearTimeout(timer);

@@ -25,6 +25,8 @@ export function customerSubgraph(
   deps: Pick<SubgraphDeps, 'tokens'>,
   hasher?: PasswordHasher,
 ): SubgraphDefinition<CustomerContext> & { service: CustomerService } {
+  // The customer subgraph is where tokens are issued: without the signing key it cannot sign anyone in.
+  if (!deps.tokens.canIssue()) throw new Error('the customer subgraph needs JWT_PRIVATE_KEY to issue access tokens');
   const customers = new CustomerService(store, deps.tokens, hasher);
   return {
     name: 'customer',

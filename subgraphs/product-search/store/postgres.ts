@@ -326,5 +326,6 @@ export function postgresCatalogStore(database: Database): CatalogStore {
     index: postgresSearchIndex(database),
     ready: () => database.ready(),
     close: () => database.close(),
+    statementCount: () => database.stats.statements,
   };
 }

@@ -21,7 +21,7 @@ export interface RecommendationStore extends StoreHandle {
    * nothing to recommend get an empty list.
    */
   forCustomers(customerIds: readonly string[], limit: number): Promise<Map<string, string[]>>;
-  /** Up to `limit` products with the most co-purchase weight over all orders, ties by id. */
+  /** Up to `limit` products with the most units sold over all customers, ties by id; products sold alone count too. */
   bestSellers(limit: number): Promise<string[]>;
   /** Whether no purchase was ever recorded (seeding runs only then). */
   isEmpty(): Promise<boolean>;

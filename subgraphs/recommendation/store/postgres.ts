@@ -124,10 +124,10 @@ export function postgresRecommendationStore(database: Database): RecommendationS
 
     async bestSellers(limit) {
       const rows = await database.rows<{ id: string }>(sql`
-        -- name: best-sellers
-        select product_id as id from ${coPurchases}
+        -- name: best-sellers (units sold over every customer)
+        select product_id as id from ${customerPurchases}
         group by product_id
-        order by sum(weight) desc, product_id collate "C"
+        order by sum(quantity) desc, product_id collate "C"
         limit ${limit}`);
       return rows.map((r) => r.id);
     },

@@ -61,9 +61,10 @@ export function recommendationStoreContract(open: () => Promise<{ store: Recomme
     expect((await store.forCustomers(['erin'], 5)).get('erin')).toEqual([]);
   });
 
-  it('ranks best sellers by total co-purchase weight, then id', async () => {
-    // a: b2 c4 d3 = 9; c: a4 b2 d2 = 8; d: a3 b1 c2 = 6; b: a2 c2 d1 = 5
-    expect(await store.bestSellers(10)).toEqual(['a', 'c', 'd', 'b']);
+  it('ranks best sellers by units sold, then id', async () => {
+    // units: a 5 (alice bob carol dave erin), c 4, d 3, b 2
+    await store.recordPurchase('solo', ['z-only']);
+    expect(await store.bestSellers(10)).toEqual(['a', 'c', 'd', 'b', 'z-only']);
     expect(await store.bestSellers(2)).toEqual(['a', 'c']);
   });
 
