@@ -42,6 +42,8 @@ const base = z.object({
   SHOP_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD').default('USD'),
   /** Redis server for the event bus (Redis Streams); without it events stay in-process. */
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Prefix of the Redis stream keys, so several shops can share one Redis; default `shop`. */
+  EVENT_STREAM_PREFIX: z.string().regex(/^[\w.-]+$/).default('shop'),
   /** How long an unpaid order keeps its reserved stock, in seconds; default 900. */
   RESERVATION_TTL_SECONDS: z.coerce.number().int().min(1).default(900),
   /** Deliveries of a failing event before it is dead-lettered; default 5. */

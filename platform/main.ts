@@ -4,7 +4,7 @@ import { AccessTokens, loadTokenKeys } from './auth';
 import { ConfigError, loadConfig, type Config } from './config';
 import { EmbeddedPostgres } from './db';
 import { createLogger, type Logger } from './logger';
-import { InProcessEventBus } from './event-bus/in-process';
+import { openEventBus } from './event-bus';
 import type { EventBus } from './events';
 import { PeerDirectory, startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from './subgraph';
 import { generateDemoShop } from '../embedded/demo-shop';
@@ -75,7 +75,7 @@ export async function subgraphDeps(config: Config, logger: Logger): Promise<Subg
     tokens,
     peers: new PeerDirectory(config),
     embedded: () => (embedded ??= EmbeddedPostgres.acquire(path.join(config.DATA_DIR, 'pglite'))),
-    events: () => (events ??= Promise.resolve(new InProcessEventBus(logger.child({ component: 'event-bus' })))),
+    events: () => (events ??= Promise.resolve(openEventBus(config, logger))),
     release: async () => {
       if (events) await (await events).close();
       if (embedded) await (await embedded).release();

@@ -25,7 +25,8 @@ export interface OutboxRelayOptions {
 export class OutboxRelay implements Worker {
   readonly name = 'outbox-relay';
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private batch: Promise<number> | undefined;
+  private ticking: Promise<void> | undefined;
   private again = false;
   private stopped = true;
 
@@ -39,24 +40,32 @@ export class OutboxRelay implements Worker {
   /** Publish soon: called after a transaction that wrote to the outbox commits. */
   notify(): void {
     if (this.stopped) return;
-    if (this.running) this.again = true;
+    if (this.ticking) this.again = true;
     else this.schedule(0);
   }
 
   /** Publishes everything waiting now; resolves with how many events went out. */
-  async flush(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const sent = await (this.running ??= this.publishBatch().finally(() => (this.running = undefined)));
-      total += sent;
-      if (sent < (this.options.batchSize ?? 100)) return total;
-    }
+  flush(): Promise<number> {
+    return this.publishWaiting(() => false);
   }
 
+  /** Stops polling; a batch being published finishes first. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running?.catch(() => 0);
+    await this.ticking;
+    await this.batch?.catch(() => 0);
+  }
+
+  private async publishWaiting(halt: () => boolean): Promise<number> {
+    const batchSize = this.options.batchSize ?? 100;
+    let total = 0;
+    for (;;) {
+      // Callers at the same moment share one batch rather than queueing behind each other's locks.
+      const sent = await (this.batch ??= this.publishBatch().finally(() => (this.batch = undefined)));
+      total += sent;
+      if (sent < batchSize || halt()) return total;
+    }
   }
 
   private schedule(delay: number): void {
@@ -66,14 +75,23 @@ export class OutboxRelay implements Worker {
   }
 
   private async tick(): Promise<void> {
-    if (this.stopped) return;
-    try {
-      this.again = false;
-      await this.flush();
-    } catch (err) {
-      this.options.logger.error({ err }, 'outbox relay failed; will retry');
-    }
-    if (!this.stopped) this.schedule(this.again ? 0 : this.options.pollMs);
+    if (this.stopped || this.ticking) return;
+    let failed = false;
+    this.ticking = (async () => {
+      do {
+        this.again = false;
+        try {
+          // Stops between batches once stopping, so nothing runs after `stop` resolves.
+          await this.publishWaiting(() => this.stopped);
+        } catch (err) {
+          failed = true;
+          this.options.logger.error({ err }, 'outbox relay failed; will retry');
+        }
+      } while (this.again && !failed && !this.stopped);
+    })();
+    await this.ticking;
+    this.ticking = undefined;
+    if (!this.stopped) this.schedule(this.options.pollMs);
   }
 
   private async publishBatch(): Promise<number> {
@@ -86,7 +104,8 @@ export class OutboxRelay implements Worker {
         .select()
         .from(outbox)
         .where(isNull(outbox.publishedAt))
-        .orderBy(asc(outbox.createdAt), asc(outbox.id))
+        // Rows of one transaction share created_at (the transaction's start); occurred_at keeps their order.
+        .orderBy(asc(outbox.createdAt), asc(outbox.occurredAt), asc(outbox.id))
         .limit(this.options.batchSize ?? 100)
         .for('update', { skipLocked: true });
       if (rows.length === 0) return 0;

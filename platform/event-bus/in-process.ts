@@ -2,27 +2,38 @@ import type { Logger } from '../logger';
 import type { DeadLetter, EventBus, EventEnvelope, EventHandler, EventType, SubscribeOptions, Subscription } from '../events';
 
 const DEFAULT_MAX_DELIVERIES = 5;
+/** Dead letters kept in memory, most recent first. */
+const DEAD_LETTERS_KEPT = 10_000;
 
-interface Group {
+interface Member {
   name: string;
   types: Set<EventType>;
   handler: EventHandler;
   maxDeliveries: number;
   queue: EventEnvelope[];
   running: Promise<void> | null;
-  closed: boolean;
+  /** No new events once closing; what is queued is still delivered. */
+  closing: boolean;
+}
+
+interface Group {
+  members: Member[];
+  /** Round-robin position among the members, so subscribers of one group share its events. */
+  turn: number;
 }
 
 /**
- * The embedded event bus: events go to every subscribed group in publish order,
- * one at a time per group; a failing handler is retried with backoff, then the
- * event is dead-lettered. Nothing survives a restart, which is why producers keep
- * an outbox: the relay publishes again whatever was not acknowledged.
+ * The embedded event bus: each group gets every event of its types, in publish order,
+ * one at a time per subscriber; subscribers of one group take turns. A failing handler
+ * is retried with backoff, then the event is dead-lettered. Closing delivers what was
+ * already queued first, since the relay has marked it published; nothing survives the
+ * process, so an event queued when the process dies is lost (use Redis Streams where
+ * that matters).
  */
 export class InProcessEventBus implements EventBus {
-  private readonly groups = new Map<string, Group[]>();
+  private readonly groups = new Map<string, Group>();
   private readonly dead: DeadLetter[] = [];
-  private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly logger: Logger,
@@ -31,68 +42,72 @@ export class InProcessEventBus implements EventBus {
   ) {}
 
   async publish(events: readonly EventEnvelope[]): Promise<void> {
-    if (this.closed) throw new Error('event bus is closed');
+    if (this.closing) throw new Error('event bus is closed');
     for (const event of events) {
-      for (const list of this.groups.values()) {
-        for (const group of list) {
-          if (group.closed || !group.types.has(event.type)) continue;
-          group.queue.push(event);
-          this.drain(group);
-        }
+      for (const group of this.groups.values()) {
+        const eligible = group.members.filter((m) => !m.closing && m.types.has(event.type));
+        if (eligible.length === 0) continue;
+        const member = eligible[group.turn++ % eligible.length]!;
+        member.queue.push(event);
+        this.drain(member);
       }
     }
   }
 
   subscribe(name: string, types: readonly EventType[], handler: EventHandler, options: SubscribeOptions = {}): Subscription {
-    const group: Group = {
+    if (this.closing) throw new Error('event bus is closed');
+    const member: Member = {
       name,
       types: new Set(types),
       handler,
       maxDeliveries: options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES,
       queue: [],
       running: null,
-      closed: false,
+      closing: false,
     };
-    // Replicas in one process sharing a group name would each get every event here;
-    // one handler per group is what a process registers, so keep the list simple.
-    const list = this.groups.get(name) ?? [];
-    list.push(group);
-    this.groups.set(name, list);
-    return {
-      close: async () => {
-        group.closed = true;
-        await group.running;
-        const remaining = this.groups.get(name)?.filter((g) => g !== group) ?? [];
-        if (remaining.length) this.groups.set(name, remaining);
-        else this.groups.delete(name);
-      },
-    };
+    const group = this.groups.get(name) ?? { members: [], turn: 0 };
+    group.members.push(member);
+    this.groups.set(name, group);
+    let closed: Promise<void> | undefined;
+    return { close: () => (closed ??= this.closeMember(member)) };
   }
 
-  private drain(group: Group): void {
-    if (group.running) return;
-    group.running = (async () => {
-      while (group.queue.length && !group.closed) {
-        const event = group.queue.shift()!;
-        await this.deliver(group, event);
+  private async closeMember(member: Member): Promise<void> {
+    member.closing = true;
+    await member.running;
+    const group = this.groups.get(member.name);
+    if (!group) return;
+    group.members = group.members.filter((m) => m !== member);
+    if (group.members.length === 0) this.groups.delete(member.name);
+  }
+
+  private drain(member: Member): void {
+    if (member.running) return;
+    member.running = (async () => {
+      // Handlers run after the publisher's call returns, never inside it.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (member.queue.length) {
+        const event = member.queue.shift()!;
+        await this.deliver(member, event);
       }
-      group.running = null;
+      member.running = null;
     })();
   }
 
-  private async deliver(group: Group, event: EventEnvelope): Promise<void> {
+  private async deliver(member: Member, event: EventEnvelope): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await group.handler(event);
+        await member.handler(event);
         return;
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        if (attempt >= group.maxDeliveries || group.closed) {
-          this.logger.error({ err: error, group: group.name, eventId: event.id, type: event.type, attempt }, 'event dead-lettered');
-          this.dead.unshift({ event, group: group.name, deliveries: attempt, lastError: message, deadAt: new Date().toISOString() });
+        if (attempt >= member.maxDeliveries) {
+          this.logger.error({ err: error, group: member.name, eventId: event.id, type: event.type, attempt }, 'event dead-lettered');
+          this.dead.unshift({ event, group: member.name, deliveries: attempt, lastError: message, deadAt: new Date().toISOString() });
+          this.dead.length = Math.min(this.dead.length, DEAD_LETTERS_KEPT);
           return;
         }
-        this.logger.warn({ group: group.name, eventId: event.id, type: event.type, attempt, error: message }, 'event handler failed; retrying');
+        this.logger.warn({ group: member.name, eventId: event.id, type: event.type, attempt, error: message }, 'event handler failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, this.backoffMs(attempt)));
       }
     }
@@ -103,12 +118,14 @@ export class InProcessEventBus implements EventBus {
   }
 
   async ready(): Promise<boolean> {
-    return !this.closed;
+    return !this.closing;
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const list of this.groups.values()) for (const group of list) group.closed = true;
-    await Promise.all([...this.groups.values()].flat().map((g) => g.running));
+  /** Stops taking events, delivers what is queued, resolves when every handler is done. Idempotent. */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      const members = [...this.groups.values()].flatMap((g) => g.members);
+      await Promise.all(members.map((m) => this.closeMember(m)));
+    })());
   }
 }
