@@ -1,6 +1,7 @@
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs';
 import { composeSupergraph } from '../schema/compose';
-import { postGraphQL, testDeps, type GraphQLResponse, type TestDeps } from '../platform/testing';
+import { randomBytes } from 'node:crypto';
+import { postGraphQL, testDeps, TEST_DATABASE_URL, type GraphQLResponse, type StoreBackend, type TestDeps } from '../platform/testing';
 import { generateDemoShop, type DemoShopSize } from './demo-shop';
 import type { DemoShop } from './demo-shop-types';
 import { startShop, type RunningShop } from './shop';
@@ -22,9 +23,42 @@ export interface TestShop extends RunningShop {
   close(): Promise<void>;
 }
 
-/** The whole shop on free ports and an in-memory store, seeded with a small demo shop. */
-export async function startTestShop(size: DemoShopSize = SMALL_SHOP): Promise<TestShop> {
-  const deps = await testDeps('pglite');
+export interface TestShopOptions {
+  size?: DemoShopSize;
+  /** Stores: in-memory PGlite (default), or every subgraph on a fresh database of the test server. */
+  backend?: StoreBackend;
+  /** Events over Redis Streams at TEST_REDIS_URL instead of in-process. */
+  redis?: boolean;
+  /** Extra configuration, as environment variables. */
+  env?: Record<string, string>;
+}
+
+/** Redis for tests (the one `.ci/run` starts); absent means those tests are skipped. */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
+
+/** Real-store variants available in this run; says once, loudly, what is skipped. */
+export function realStoreVariants(): { name: string; backend: StoreBackend; redis: boolean }[] {
+  const variants: { name: string; backend: StoreBackend; redis: boolean }[] = [
+    { name: 'PGlite, in-process events', backend: 'pglite', redis: false },
+  ];
+  if (TEST_DATABASE_URL && TEST_REDIS_URL) variants.push({ name: 'PostgreSQL, Redis Streams', backend: 'postgres', redis: true });
+  else process.stderr.write('SKIPPED: checkout on PostgreSQL and Redis (set TEST_DATABASE_URL and TEST_REDIS_URL)\n');
+  return variants;
+}
+
+/**
+ * The whole shop on free ports, seeded with a small demo shop. Background polling is
+ * slow by default (relays are notified on every write), so statement counts are quiet.
+ */
+export async function startTestShop(options: TestShopOptions = {}): Promise<TestShop> {
+  const size = options.size ?? SMALL_SHOP;
+  const env: Record<string, string> = { OUTBOX_POLL_MS: '60000', RESERVATION_SWEEP_MS: '60000', ...options.env };
+  if (options.redis) {
+    if (!TEST_REDIS_URL) throw new Error('TEST_REDIS_URL is not set');
+    env.REDIS_URL = TEST_REDIS_URL;
+    env.EVENT_STREAM_PREFIX = `test-${randomBytes(6).toString('hex')}`;
+  }
+  const deps = await testDeps(options.backend ?? 'pglite', SUBGRAPHS.map((s) => s.name), env);
   const data = generateDemoShop(size);
   const shop = await startShop({
     deps,

@@ -46,6 +46,8 @@ const base = z.object({
   EVENT_STREAM_PREFIX: z.string().regex(/^[\w.-]+$/).default('shop'),
   /** How long an unpaid order keeps its reserved stock, in seconds; default 900. */
   RESERVATION_TTL_SECONDS: z.coerce.number().int().min(1).default(900),
+  /** How often inventory looks for expired reservations, in ms; default 5000. */
+  RESERVATION_SWEEP_MS: z.coerce.number().int().min(10).default(5000),
   /** Deliveries of a failing event before it is dead-lettered; default 5. */
   EVENT_MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(5),
   /** How often an outbox relay looks for unpublished events, in ms; default 250. */

@@ -12,7 +12,7 @@ import { EmbeddedPostgres } from './db';
 import { silentLogger } from './logger';
 import type { RunningService } from './server';
 import { PeerDirectory, startSubgraph, type SubgraphDefinition, type SubgraphDeps } from './subgraph';
-import { InProcessEventBus } from './event-bus/in-process';
+import { InProcessEventBus, openEventBus } from './event-bus';
 import type { EventBus } from './events';
 import type { RequestContext } from './context';
 
@@ -58,8 +58,13 @@ export interface TestDeps extends SubgraphDeps {
  * Everything a subgraph factory needs, on the chosen backend: an in-memory PGlite,
  * or a fresh database on the test server for the named subgraphs.
  */
-export async function testDeps(backend: StoreBackend = 'pglite', subgraphs: SubgraphName[] = []): Promise<TestDeps> {
-  const env: Record<string, string> = { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent' };
+export async function testDeps(
+  backend: StoreBackend = 'pglite',
+  subgraphs: SubgraphName[] = [],
+  /** Extra configuration, as environment variables. */
+  overrides: Record<string, string> = {},
+): Promise<TestDeps> {
+  const env: Record<string, string> = { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent', ...overrides };
   let database: { url: string; drop(): Promise<void> } | undefined;
   if (backend === 'postgres') {
     database = await createTestDatabase();
@@ -76,7 +81,8 @@ export async function testDeps(backend: StoreBackend = 'pglite', subgraphs: Subg
     tokens,
     peers: new PeerDirectory(config),
     embedded: () => (embedded ??= EmbeddedPostgres.acquire('memory://')),
-    events: () => (events ??= Promise.resolve(new InProcessEventBus(logger, () => 1))),
+    // Redis Streams when the test asks for REDIS_URL; otherwise in-process, retrying without delay.
+    events: () => (events ??= Promise.resolve(config.REDIS_URL ? openEventBus(config, logger) : new InProcessEventBus(logger, () => 1))),
     bearer: async (customerId, scopes = ['customer']) => `Bearer ${(await tokens.issue(customerId, scopes)).token}`,
     release: async () => {
       if (events) await (await events).close();

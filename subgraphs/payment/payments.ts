@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { badUserInput } from '../../platform/errors';
 import { money, multiplyMoney, sumMoney, type Money } from '../../platform/money';
+import type { PaymentRecord } from './store/port';
 
 /** A card as the shop keeps it: brand and last four digits, nothing more. */
 export interface CardSummary {
@@ -45,4 +46,34 @@ export function paymentIdForOrder(orderId: string): string {
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** How the shop writes the brands processors name in lower case (`visa`); an unknown one is capitalized. */
+const BRAND_NAMES: Record<string, string> = {
+  visa: 'Visa',
+  mastercard: 'Mastercard',
+  amex: 'American Express',
+  discover: 'Discover',
+  diners: 'Diners Club',
+  jcb: 'JCB',
+  unionpay: 'UnionPay',
+};
+
+/** The card summary of a processor's answer, in the shop's spelling; refuses anything that is not a brand and four digits. */
+export function cardFromProcessor(brand: string, last4: string): CardSummary {
+  const key = brand.trim().toLowerCase();
+  const name = BRAND_NAMES[key] ?? key.charAt(0).toUpperCase() + key.slice(1);
+  return cardSummary({ brand: name, last4 });
+}
+
+type Settled = Pick<PaymentRecord, 'status' | 'capturedAmount' | 'refundedAmount' | 'currency'>;
+
+/** What was charged: null until the payment is captured (a refunded payment was captured first). */
+export function capturedAmountOf(payment: Settled): Money | null {
+  return payment.status === 'CAPTURED' || payment.status === 'REFUNDED' ? money(payment.capturedAmount, payment.currency) : null;
+}
+
+/** What went back to the card: null unless the payment is refunded. */
+export function refundedAmountOf(payment: Settled): Money | null {
+  return payment.status === 'REFUNDED' ? money(payment.refundedAmount, payment.currency) : null;
 }

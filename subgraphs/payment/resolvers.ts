@@ -1,12 +1,16 @@
 import { money, moneyResolvers } from '../../platform/money';
 import type { Resolvers } from './generated/resolvers-types';
+import { capturedAmountOf, refundedAmountOf } from './payments';
 
 /** Thin: read arguments and context, call the payment service. */
 export const resolvers: Resolvers = {
   Payment: {
     __resolveReference: (ref, { payments, viewer, loaders }) => payments.payment(viewer, ref.id, loaders),
     amount: (payment) => money(payment.amount, payment.currency),
-    method: (payment) => ({ brand: payment.methodBrand, last4: payment.methodLast4 }),
+    capturedAmount: (payment) => capturedAmountOf(payment),
+    refundedAmount: (payment) => refundedAmountOf(payment),
+    method: (payment) =>
+      payment.methodBrand && payment.methodLast4 ? { brand: payment.methodBrand, last4: payment.methodLast4 } : null,
     createdAt: (payment) => payment.createdAt.toISOString(),
   },
   Order: {

@@ -1,4 +1,10 @@
+import type { EventEnvelope } from '../../../platform/events';
+import type { OutboxRelay, OutboxRelayOptions } from '../../../platform/outbox-relay';
 import type { StoreHandle } from '../../../platform/server';
+
+/** RESERVED holds stock; the others are final. */
+export const RESERVATION_STATUSES = ['RESERVED', 'RELEASED', 'SHIPPED', 'EXPIRED'] as const;
+export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
 
 /** A warehouse as stored. */
 export interface WarehouseRecord {
@@ -24,7 +30,73 @@ export interface BelowReserved {
   reserved: number;
 }
 
-/** Where inventory keeps warehouses and stock levels. */
+/** Units of one product an order holds in one warehouse. */
+export interface ReservationLine {
+  productId: string;
+  warehouseId: string;
+  quantity: number;
+}
+
+/** What inventory holds for one order. */
+export interface ReservationRecord {
+  orderId: string;
+  status: ReservationStatus;
+  expiresAt: Date;
+  /** Set when the order was paid (OrderConfirmed): the reservation no longer expires. */
+  confirmedAt: Date | null;
+  /** The order was closed before its OrderPlaced arrived: RELEASED, no lines, never reserved. */
+  closedBeforePlaced: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+  /** Ordered by product, then warehouse. */
+  lines: ReservationLine[];
+}
+
+/**
+ * One database transaction of inventory's event handling. Every call runs inside it;
+ * it commits when the work resolves and rolls back, changing nothing, when it throws.
+ * Stock rows are always locked in (product, warehouse) order, and an order's reservation
+ * row before any stock row, so concurrent transactions cannot deadlock.
+ */
+export interface InventoryTransaction {
+  /** Records that `consumer` handled `messageId`; false when it already had (skip the effect). */
+  markProcessed(consumer: string, messageId: string): Promise<boolean>;
+  /** Writes events to the outbox; the relay publishes them after commit. */
+  enqueue(events: readonly EventEnvelope[]): Promise<void>;
+  /**
+   * Opens a RESERVED reservation without lines for an order inventory has not seen.
+   * False, changing nothing, when the order already has a row (a reservation, or a
+   * closure that arrived first). Waits for a concurrent transaction holding that order.
+   */
+  openReservation(orderId: string, expiresAt: Date): Promise<boolean>;
+  /** Removes a reservation this transaction opened but could not fill. */
+  discardReservation(orderId: string): Promise<void>;
+  /** Every stock level of the products, locked until commit, ordered by product then warehouse. */
+  lockStockOf(productIds: readonly string[]): Promise<StockLevelRecord[]>;
+  /** Adds the lines to an open reservation and their units to `reserved` of the locked levels. */
+  reserveLines(orderId: string, lines: readonly ReservationLine[]): Promise<void>;
+  /**
+   * Records that an order was closed before inventory saw it placed: a RELEASED row
+   * with no lines. False, changing nothing, when the order already has a row.
+   */
+  recordClosedBeforePlaced(orderId: string, at: Date): Promise<boolean>;
+  /** The order's reservation with its lines, locked until commit; null when there is none. */
+  lockReservation(orderId: string): Promise<ReservationRecord | null>;
+  /**
+   * Ends RESERVED reservations: RELEASED and EXPIRED give their units back (reserved -= q),
+   * SHIPPED takes them out of the warehouse (on_hand -= q and reserved -= q).
+   */
+  closeReservations(reservations: readonly ReservationRecord[], status: Exclude<ReservationStatus, 'RESERVED'>, at: Date): Promise<void>;
+  /** Marks a RESERVED reservation as paid so it never expires; false when it is not RESERVED (or already confirmed). */
+  confirmReservation(orderId: string, at: Date): Promise<boolean>;
+  /**
+   * Up to `limit` RESERVED, unconfirmed reservations whose `expiresAt` is at or before
+   * `now`, oldest first, with their lines, locked; rows another transaction holds are skipped.
+   */
+  claimExpired(now: Date, limit: number): Promise<ReservationRecord[]>;
+}
+
+/** Where inventory keeps warehouses, stock levels and reservations. */
 export interface StockStore extends StoreHandle {
   /** Every warehouse, ordered by code. */
   listWarehouses(): Promise<WarehouseRecord[]>;
@@ -41,6 +113,12 @@ export interface StockStore extends StoreHandle {
   addWarehouses(warehouses: readonly WarehouseRecord[]): Promise<void>;
   /** Sets many counts in one statement (seeding, bulk imports); reserved stays as it is. */
   setOnHandMany(levels: readonly { productId: string; warehouseId: string; onHand: number }[]): Promise<void>;
+  /** Runs `work` in one transaction (see InventoryTransaction). */
+  transaction<T>(work: (tx: InventoryTransaction) => Promise<T>): Promise<T>;
+  /** Reservations of many orders with their lines, in one round of queries; unknown orders are absent. */
+  reservationsByOrderIds(orderIds: readonly string[]): Promise<ReservationRecord[]>;
+  /** The worker that publishes this store's outbox to the event bus. */
+  outboxRelay(options: Omit<OutboxRelayOptions, 'database' | 'tables'>): OutboxRelay;
   /** Statements sent to the store so far (batching tests, metrics). */
   statementCount(): number;
 }

@@ -1,3 +1,4 @@
+import { domainEvent, type EventEnvelope } from '../../../platform/events';
 import { serveTestSubgraph, storeBackends, testDeps, type TestDeps } from '../../../platform/testing';
 import { inventorySubgraph, openInventoryStore } from '../subgraph';
 import type { StockStore } from '../store/port';
@@ -5,11 +6,28 @@ import type { StockStore } from '../store/port';
 const ADMIN = 'admin-1';
 const CUSTOMER = 'customer-1';
 
+/** Resolves when `check` passes, retrying for up to 5 s. */
+async function eventually(check: () => Promise<void> | void): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 describe.each(storeBackends())('inventory subgraph on %s', (backend) => {
   let deps: TestDeps;
   let store: StockStore;
   let server: Awaited<ReturnType<typeof serveTestSubgraph>>;
+  let wired: Awaited<ReturnType<typeof serveTestSubgraph>>;
+  let workerStore: StockStore;
   let admin: string;
+  let clock = new Date('2030-05-01T08:00:00Z');
+  const announced: EventEnvelope[] = [];
 
   beforeAll(async () => {
     deps = await testDeps(backend, ['inventory']);
@@ -24,11 +42,19 @@ describe.each(storeBackends())('inventory subgraph on %s', (backend) => {
       levels.push({ productId: `p${i}`, warehouseId: 'wh-2', onHand: 2 });
     }
     await store.setOnHandMany(levels);
+    (await deps.events()).subscribe('observer', ['StockReserved', 'StockReservationFailed', 'StockReservationExpired'], async (e) => {
+      announced.push(e);
+    });
     server = await serveTestSubgraph(inventorySubgraph(store), deps);
+    // The checkout workers run on a store handle of their own, so their background
+    // statements do not count against the batching assertions on `store`.
+    workerStore = await openInventoryStore(deps);
+    wired = await serveTestSubgraph(inventorySubgraph(workerStore, { ...deps, sweepIntervalMs: 20, now: () => clock }), deps);
     admin = await deps.bearer(ADMIN, ['customer', 'admin']);
   });
 
   afterAll(async () => {
+    await wired.stop();
     await server.stop();
     await deps.release();
   });
@@ -99,6 +125,45 @@ describe.each(storeBackends())('inventory subgraph on %s', (backend) => {
     const res = await server.query(setStock, { input: { productId: 'p4', warehouseId: 'wh-1', onHand: 1 } }, await deps.bearer(CUSTOMER));
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(res.data).toBeNull();
+  });
+
+  const placed = (orderId: string, productId: string, quantity: number) =>
+    domainEvent('OrderPlaced', orderId, {
+      orderId,
+      customerId: CUSTOMER,
+      lines: [{ productId, quantity, unitPrice: { amount: 250, currency: 'USD' } }],
+      total: { amount: 250 * quantity, currency: 'USD' },
+      paymentToken: 'tok_visa',
+    });
+  const availability = async (productId: string) =>
+    (await wired.query(entities, { reps: [{ __typename: 'Product', id: productId }] })).data!._entities[0];
+
+  it('reserves stock for placed orders from the bus, announces it, and shows it as unavailable', async () => {
+    await (await deps.events()).publish([placed(`${backend}-order-1`, 'p10', 6), placed(`${backend}-order-2`, 'p11', 8)]);
+    await eventually(() =>
+      expect(announced.map((e) => [e.aggregateId, e.type])).toEqual([
+        [`${backend}-order-1`, 'StockReserved'],
+        [`${backend}-order-2`, 'StockReservationFailed'],
+      ]),
+    );
+    expect(await availability('p10')).toEqual({ id: 'p10', availableQuantity: 1, inStock: true });
+    expect(await availability('p11')).toEqual({ id: 'p11', availableQuantity: 7, inStock: true });
+  });
+
+  it('refuses an admin count below the units reserved for orders', async () => {
+    // p10 has 5 + 2 on hand and 6 reserved: 5 in AMS-1 and 1 in BER-1.
+    const res = await wired.query(setStock, { input: { productId: 'p10', warehouseId: 'wh-1', onHand: 4 } }, admin);
+    expect(res.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(res.errors?.[0]?.extensions?.reserved).toBe(5);
+    const ok = await wired.query(setStock, { input: { productId: 'p10', warehouseId: 'wh-1', onHand: 5 } }, admin);
+    expect(ok.data!.setStock).toMatchObject({ onHand: 5, available: 0 });
+  });
+
+  it('returns the stock of an unpaid order once its reservation expires, and announces the expiry', async () => {
+    clock = new Date(clock.getTime() + (deps.config.RESERVATION_TTL_SECONDS + 1) * 1000);
+    await eventually(() => expect(announced.map((e) => e.type)).toContain('StockReservationExpired'));
+    expect(announced.find((e) => e.type === 'StockReservationExpired')?.payload).toEqual({ orderId: `${backend}-order-1` });
+    expect(await availability('p10')).toEqual({ id: 'p10', availableQuantity: 7, inStock: true });
   });
 
   it('answers health and readiness', async () => {

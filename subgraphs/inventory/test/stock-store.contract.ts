@@ -1,4 +1,4 @@
-import type { StockStore } from '../store/port';
+import type { ReservationRecord, StockStore } from '../store/port';
 
 /** What every StockStore adapter must do; run against each available adapter. */
 export function stockStoreContract(open: () => Promise<{ store: StockStore; release(): Promise<void> }>) {
@@ -67,5 +67,183 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
     expect(levels).toHaveLength(1);
     expect(levels[0]!.onHand).toBeGreaterThanOrEqual(0);
     expect(levels[0]!.onHand).toBeLessThan(20);
+  });
+
+  describe('reservation transactions', () => {
+    const at = new Date('2030-01-01T12:00:00Z');
+    const later = new Date('2030-01-01T12:15:00Z');
+    const levelsOf = async (productId: string) =>
+      (await store.stockLevelsFor([productId])).map((l) => [l.warehouseId, l.onHand, l.reserved]);
+    const reservationOf = async (orderId: string): Promise<ReservationRecord | undefined> =>
+      (await store.reservationsByOrderIds([orderId]))[0];
+
+    it('reserves lines: units move into reserved and the reservation keeps its lines', async () => {
+      await store.setOnHandMany([
+        { productId: 'r1', warehouseId: 'wh-a', onHand: 5 },
+        { productId: 'r1', warehouseId: 'wh-b', onHand: 3 },
+      ]);
+      await store.transaction(async (tx) => {
+        expect(await tx.openReservation('o-1', later)).toBe(true);
+        const locked = await tx.lockStockOf(['r1', 'r1']);
+        expect(locked.map((l) => [l.productId, l.warehouseId])).toEqual([
+          ['r1', 'wh-a'],
+          ['r1', 'wh-b'],
+        ]);
+        await tx.reserveLines('o-1', [
+          { productId: 'r1', warehouseId: 'wh-b', quantity: 3 },
+          { productId: 'r1', warehouseId: 'wh-a', quantity: 2 },
+        ]);
+      });
+      expect(await levelsOf('r1')).toEqual([
+        ['wh-a', 5, 2],
+        ['wh-b', 3, 3],
+      ]);
+      expect(await reservationOf('o-1')).toMatchObject({
+        orderId: 'o-1',
+        status: 'RESERVED',
+        expiresAt: later,
+        confirmedAt: null,
+        closedBeforePlaced: false,
+        lines: [
+          { productId: 'r1', warehouseId: 'wh-a', quantity: 2 },
+          { productId: 'r1', warehouseId: 'wh-b', quantity: 3 },
+        ],
+      });
+    });
+
+    it('rolls everything back when the work throws', async () => {
+      await store.setOnHandMany([{ productId: 'r2', warehouseId: 'wh-a', onHand: 4 }]);
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.markProcessed('test', 'm-rollback');
+          await tx.openReservation('o-rollback', later);
+          await tx.lockStockOf(['r2']);
+          await tx.reserveLines('o-rollback', [{ productId: 'r2', warehouseId: 'wh-a', quantity: 4 }]);
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect(await levelsOf('r2')).toEqual([['wh-a', 4, 0]]);
+      expect(await reservationOf('o-rollback')).toBeUndefined();
+      expect(await store.transaction((tx) => tx.markProcessed('test', 'm-rollback'))).toBe(true);
+    });
+
+    it('refuses at the database to reserve more than is on hand, changing nothing', async () => {
+      await store.setOnHandMany([{ productId: 'r3', warehouseId: 'wh-a', onHand: 2 }]);
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.openReservation('o-oversell', later);
+          await tx.lockStockOf(['r3']);
+          await tx.reserveLines('o-oversell', [{ productId: 'r3', warehouseId: 'wh-a', quantity: 3 }]);
+        }),
+      ).rejects.toThrow();
+      expect(await levelsOf('r3')).toEqual([['wh-a', 2, 0]]);
+      expect(await reservationOf('o-oversell')).toBeUndefined();
+      // Nor can a count go below what is reserved.
+      await store.transaction(async (tx) => {
+        await tx.openReservation('o-r3', later);
+        await tx.reserveLines('o-r3', [{ productId: 'r3', warehouseId: 'wh-a', quantity: 2 }]);
+      });
+      expect(await store.setOnHand('r3', 'wh-a', 1)).toEqual({ kind: 'below-reserved', reserved: 2 });
+    });
+
+    it('marks a message processed once per consumer', async () => {
+      expect(await store.transaction((tx) => tx.markProcessed('inventory', 'm-1'))).toBe(true);
+      expect(await store.transaction((tx) => tx.markProcessed('inventory', 'm-1'))).toBe(false);
+      expect(await store.transaction((tx) => tx.markProcessed('other', 'm-1'))).toBe(true);
+    });
+
+    it('opens one reservation per order, and a closure recorded first keeps the order from being reserved', async () => {
+      expect(await store.transaction((tx) => tx.openReservation('o-2', later))).toBe(true);
+      expect(await store.transaction((tx) => tx.openReservation('o-2', later))).toBe(false);
+      expect(await store.transaction((tx) => tx.recordClosedBeforePlaced('o-2', at))).toBe(false);
+      expect((await reservationOf('o-2'))?.status).toBe('RESERVED');
+
+      expect(await store.transaction((tx) => tx.recordClosedBeforePlaced('o-3', at))).toBe(true);
+      expect(await store.transaction((tx) => tx.openReservation('o-3', later))).toBe(false);
+      expect(await reservationOf('o-3')).toMatchObject({ status: 'RELEASED', closedBeforePlaced: true, lines: [] });
+    });
+
+    it('discards a reservation it opened, so the order can be tried again', async () => {
+      await store.transaction(async (tx) => {
+        await tx.openReservation('o-4', later);
+        await tx.discardReservation('o-4');
+      });
+      expect(await reservationOf('o-4')).toBeUndefined();
+    });
+
+    it('releases, expires and ships: released units return, shipped units leave on hand', async () => {
+      await store.setOnHandMany([{ productId: 'r5', warehouseId: 'wh-a', onHand: 10 }]);
+      for (const orderId of ['o-5a', 'o-5b', 'o-5c']) {
+        await store.transaction(async (tx) => {
+          await tx.openReservation(orderId, later);
+          await tx.lockStockOf(['r5']);
+          await tx.reserveLines(orderId, [{ productId: 'r5', warehouseId: 'wh-a', quantity: 3 }]);
+        });
+      }
+      expect(await levelsOf('r5')).toEqual([['wh-a', 10, 9]]);
+      for (const [orderId, status] of [
+        ['o-5a', 'RELEASED'],
+        ['o-5b', 'SHIPPED'],
+        ['o-5c', 'EXPIRED'],
+      ] as const) {
+        await store.transaction(async (tx) => {
+          const reservation = await tx.lockReservation(orderId);
+          await tx.closeReservations([reservation!], status, at);
+        });
+        expect((await reservationOf(orderId))?.status).toBe(status);
+      }
+      expect(await levelsOf('r5')).toEqual([['wh-a', 7, 0]]);
+    });
+
+    it('closes reservations sharing a stock level by the sum of their units', async () => {
+      await store.setOnHandMany([{ productId: 'r6', warehouseId: 'wh-b', onHand: 6 }]);
+      for (const orderId of ['o-6a', 'o-6b']) {
+        await store.transaction(async (tx) => {
+          await tx.openReservation(orderId, later);
+          await tx.reserveLines(orderId, [{ productId: 'r6', warehouseId: 'wh-b', quantity: 2 }]);
+        });
+      }
+      await store.transaction(async (tx) => {
+        const both = [(await tx.lockReservation('o-6a'))!, (await tx.lockReservation('o-6b'))!];
+        await tx.closeReservations(both, 'SHIPPED', at);
+      });
+      expect(await levelsOf('r6')).toEqual([['wh-b', 2, 0]]);
+    });
+
+    it('refuses to close a reservation twice, leaving stock as it was', async () => {
+      const released = (await reservationOf('o-5a'))!;
+      await expect(store.transaction((tx) => tx.closeReservations([released], 'RELEASED', at))).rejects.toThrow();
+      expect(await levelsOf('r5')).toEqual([['wh-a', 7, 0]]);
+    });
+
+    it('confirms a RESERVED reservation once; confirmed and future reservations are not claimed as expired', async () => {
+      const due = new Date('2030-01-01T11:00:00Z');
+      await store.setOnHandMany([{ productId: 'r7', warehouseId: 'wh-a', onHand: 9 }]);
+      for (const [orderId, expiresAt] of [
+        ['o-7due', due],
+        ['o-7paid', due],
+        ['o-7future', later],
+      ] as const) {
+        await store.transaction(async (tx) => {
+          await tx.openReservation(orderId, expiresAt);
+          await tx.reserveLines(orderId, [{ productId: 'r7', warehouseId: 'wh-a', quantity: 1 }]);
+        });
+      }
+      expect(await store.transaction((tx) => tx.confirmReservation('o-7paid', at))).toBe(true);
+      expect(await store.transaction((tx) => tx.confirmReservation('o-7paid', at))).toBe(false);
+      expect(await store.transaction((tx) => tx.confirmReservation('o-5a', at))).toBe(false);
+      expect((await reservationOf('o-7paid'))?.confirmedAt).toEqual(at);
+
+      const claimed = await store.transaction((tx) => tx.claimExpired(at, 100));
+      const ours = claimed.filter((r) => r.orderId.startsWith('o-7'));
+      expect(ours.map((r) => r.orderId)).toEqual(['o-7due']);
+      expect(ours[0]!.lines).toEqual([{ productId: 'r7', warehouseId: 'wh-a', quantity: 1 }]);
+    });
+
+    it('reads reservations of many orders at once, unknown orders absent', async () => {
+      expect(await store.reservationsByOrderIds([])).toEqual([]);
+      const found = await store.reservationsByOrderIds(['o-1', 'o-missing', 'o-3']);
+      expect(found.map((r) => r.orderId).sort()).toEqual(['o-1', 'o-3']);
+    });
   });
 }

@@ -14,17 +14,36 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
-/** Money paid, or promised, for one order. Only the paying customer and admins can see it. */
+/**
+ * Money paid, or promised, for one order. Only the paying customer and admins can see it.
+ * The embedded shop charges through a simulated card processor that takes these test
+ * payment tokens: tok_visa (authorizes; Visa 4242), tok_mastercard (authorizes;
+ * Mastercard 4444), tok_chargeDeclined (declines: card_declined), tok_insufficientFunds
+ * (declines: insufficient_funds), tok_processingError (fails transiently twice, then
+ * authorizes after the shop's retries; Visa 0119); any other token declines: invalid_token.
+ */
 export type Payment = {
   __typename?: 'Payment';
   /** Payment identifier. */
   id: Scalars['ID']['output'];
   /** Where the payment is in its life. */
   status: PaymentStatus;
-  /** Amount authorized for the order. */
+  /** Amount of the order the payment is for: authorized, or attempted when DECLINED or FAILED. */
   amount: Money;
-  /** The card paid with; never more of it than its brand and last four digits. */
-  method: PaymentMethod;
+  /** Amount charged to the card; null until the payment is CAPTURED. Never more than `amount`. */
+  capturedAmount: Maybe<Money>;
+  /** Amount returned to the card; null unless the payment is REFUNDED. Never more than `capturedAmount`. */
+  refundedAmount: Maybe<Money>;
+  /**
+   * Why the payment did not go through, in the processor's words: card_declined,
+   * insufficient_funds, invalid_token, processing_error. Null unless DECLINED or FAILED.
+   */
+  failureCode: Maybe<Scalars['String']['output']>;
+  /**
+   * The card paid with; never more of it than its brand and last four digits. Null when the
+   * processor declined or failed before it identified the card.
+   */
+  method: Maybe<PaymentMethod>;
   /** When the payment was made (ISO 8601). */
   createdAt: Scalars['String']['output'];
 };
@@ -37,6 +56,8 @@ export type PaymentStatus =
   | 'CAPTURED'
   /** The provider refused the payment. */
   | 'DECLINED'
+  /** The provider kept failing until the shop gave up; nothing was charged. */
+  | 'FAILED'
   /** The hold was released before anything was charged. */
   | 'VOIDED'
   /** What was charged went back to the card. */
@@ -198,7 +219,10 @@ export type PaymentResolvers<ContextType = PaymentContext, ParentType extends Re
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['PaymentStatus'], ParentType, ContextType>;
   amount?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
-  method?: Resolver<ResolversTypes['PaymentMethod'], ParentType, ContextType>;
+  capturedAmount?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  refundedAmount?: Resolver<Maybe<ResolversTypes['Money']>, ParentType, ContextType>;
+  failureCode?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  method?: Resolver<Maybe<ResolversTypes['PaymentMethod']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 

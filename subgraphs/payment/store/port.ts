@@ -1,7 +1,8 @@
+import type { EventEnvelope } from '../../../platform/events';
 import type { StoreHandle } from '../../../platform/server';
 
 /** Where a payment is in its life; the provider's answers move it along. */
-export type PaymentStatus = 'AUTHORIZED' | 'CAPTURED' | 'DECLINED' | 'VOIDED' | 'REFUNDED';
+export type PaymentStatus = 'AUTHORIZED' | 'CAPTURED' | 'DECLINED' | 'FAILED' | 'VOIDED' | 'REFUNDED';
 
 /** A payment as stored. Amounts are integer minor units of `currency`. */
 export interface PaymentRecord {
@@ -15,15 +16,21 @@ export interface PaymentRecord {
   refundedAmount: number;
   /** ISO 4217 code. */
   currency: string;
-  methodBrand: string;
-  methodLast4: string;
+  /** Null only when the payment DECLINED or FAILED before the processor identified the card. */
+  methodBrand: string | null;
+  methodLast4: string | null;
+  /** Why a DECLINED or FAILED payment did not go through (card_declined, processing_error). */
+  failureCode: string | null;
   providerReference: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
 
-/** A payment to write; timestamps default to now. */
-export type NewPayment = Omit<PaymentRecord, 'createdAt' | 'updatedAt'> & { createdAt?: Date };
+/** A payment to write; timestamps default to now, the failure code to none. */
+export type NewPayment = Omit<PaymentRecord, 'createdAt' | 'updatedAt' | 'failureCode'> & {
+  failureCode?: string | null;
+  createdAt?: Date;
+};
 
 /** What a status change may set besides the status itself. */
 export interface PaymentChange {
@@ -40,8 +47,67 @@ export interface StatusConflict {
   current: PaymentStatus | null;
 }
 
+/** What payment keeps from OrderPlaced to charge the order once its stock is reserved. */
+export interface PaymentIntent {
+  orderId: string;
+  customerId: string;
+  /** Minor units of `currency`. */
+  amount: number;
+  currency: string;
+  /** The processor token to charge; null once the payment is decided or the order closed. */
+  token: string | null;
+  createdAt: Date;
+}
+
+export type NewPaymentIntent = Omit<PaymentIntent, 'createdAt'>;
+
+/** Why an order will not be paid after all. */
+export type ClosureReason = 'CANCELLED' | 'REJECTED';
+
+/** An order cancelled or rejected, recorded whenever the news arrived. */
+export interface OrderClosure {
+  orderId: string;
+  reason: ClosureReason;
+  closedAt: Date;
+}
+
+/** Everything payment knows about one order's checkout. */
+export interface OrderPaymentState {
+  intent: PaymentIntent | null;
+  payment: PaymentRecord | null;
+  closure: OrderClosure | null;
+}
+
+/**
+ * One transaction about one order's payment. It holds that order's lock from its start,
+ * so two handlers of the same order (a cancellation racing an authorization, twenty
+ * deliveries of one event) take turns; everything in it commits together or not at all.
+ */
+export interface OrderPaymentTransaction {
+  /** The order's intent, payment and closure as this transaction sees them. */
+  state(): Promise<OrderPaymentState>;
+  /** Records that `consumer` handled `messageId`; false when it already had, and the caller must change nothing. */
+  markProcessed(consumer: string, messageId: string): Promise<boolean>;
+  /** Stores an intent unless the order has one already. */
+  saveIntent(intent: NewPaymentIntent): Promise<void>;
+  /** Records the order as closed (the first reason stays) and forgets its token. */
+  closeOrder(reason: ClosureReason): Promise<void>;
+  /** Forgets the processor token: the payment is decided and the token must not outlive its use. */
+  forgetToken(): Promise<void>;
+  /** As PaymentStore.createPayment, inside this transaction. */
+  createPayment(payment: NewPayment): Promise<{ payment: PaymentRecord; created: boolean }>;
+  /** As PaymentStore.updatePayment, inside this transaction. */
+  updatePayment(id: string, expected: PaymentStatus, change: PaymentChange): Promise<PaymentRecord | StatusConflict>;
+  /** Writes events to the outbox; the relay publishes them after commit. */
+  enqueue(events: readonly EventEnvelope[]): Promise<void>;
+}
+
 /** Where payment keeps its payments. */
 export interface PaymentStore extends StoreHandle {
+  /** The order's intent, payment and closure, read without a lock (handlers plan with it, then verify inside `inOrderTransaction`). */
+  orderPaymentState(orderId: string): Promise<OrderPaymentState>;
+  /** Runs `work` in one transaction holding the order's lock; a throw rolls everything back. */
+  inOrderTransaction<T>(orderId: string, work: (tx: OrderPaymentTransaction) => Promise<T>): Promise<T>;
   /** Payments by id, in one query; unknown ids are absent. */
   paymentsByIds(ids: readonly string[]): Promise<PaymentRecord[]>;
   /** Payments of many orders in one query; orders without a payment are absent. */

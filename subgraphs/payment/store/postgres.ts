@@ -1,11 +1,24 @@
 import path from 'node:path';
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Database } from '../../../platform/db';
-import type { NewPayment, PaymentRecord, PaymentStore, StatusConflict } from './port';
-import { payments } from './schema';
+import type { Database, Db } from '../../../platform/db';
+import { enqueueEvents, markProcessed } from '../../../platform/outbox';
+import type {
+  NewPayment,
+  OrderPaymentState,
+  OrderPaymentTransaction,
+  PaymentChange,
+  PaymentRecord,
+  PaymentStatus,
+  PaymentStore,
+  StatusConflict,
+} from './port';
+import { orderClosures, outbox, paymentIntents, payments, processedMessages } from './schema';
 
 export const PAYMENT_SCHEMA = 'payment';
 export const PAYMENT_MIGRATIONS = path.join(__dirname, 'migrations');
+
+/** Payment's outbox and processed-message tables, for the relay and the consumer. */
+export const PAYMENT_EVENT_TABLES = { outbox, processedMessages };
 
 /** Rows per import statement; each column travels as one array parameter, so only memory bounds it. */
 const IMPORT_CHUNK = 5000;
@@ -18,13 +31,82 @@ function rowCount(result: unknown): number {
 /** A new payment was last changed when it was made. */
 function withTimestamps(payment: NewPayment) {
   const at = payment.createdAt ?? new Date();
-  return { ...payment, createdAt: at, updatedAt: at };
+  return { ...payment, failureCode: payment.failureCode ?? null, createdAt: at, updatedAt: at };
+}
+
+async function createPayment(db: Db, payment: NewPayment): Promise<{ payment: PaymentRecord; created: boolean }> {
+  const [row] = await db.insert(payments).values(withTimestamps(payment)).onConflictDoNothing({ target: payments.orderId }).returning();
+  if (row) return { payment: row, created: true };
+  const [existing] = await db.select().from(payments).where(eq(payments.orderId, payment.orderId));
+  if (!existing) throw new Error(`payment for order ${payment.orderId} was neither written nor found`);
+  return { payment: existing, created: false };
+}
+
+async function updatePayment(db: Db, id: string, expected: PaymentStatus, change: PaymentChange): Promise<PaymentRecord | StatusConflict> {
+  // update-payment-status: check and write in one statement, so a concurrent change cannot slip between them.
+  const [row] = await db
+    .update(payments)
+    .set({
+      status: change.status,
+      ...(change.capturedAmount !== undefined ? { capturedAmount: change.capturedAmount } : {}),
+      ...(change.refundedAmount !== undefined ? { refundedAmount: change.refundedAmount } : {}),
+      ...(change.providerReference !== undefined ? { providerReference: change.providerReference } : {}),
+      updatedAt: sql`now()`,
+    })
+    .where(and(eq(payments.id, id), eq(payments.status, expected)))
+    .returning();
+  if (row) return row;
+  const [current] = await db.select({ status: payments.status }).from(payments).where(eq(payments.id, id));
+  return { kind: 'status-conflict', current: current?.status ?? null };
+}
+
+/** An order's intent, payment and closure in one statement. */
+async function orderPaymentState(db: Db, orderId: string): Promise<OrderPaymentState> {
+  // order-payment-state: one row whatever exists, each of the three tables joined by the order id.
+  const [row] = await db
+    .select({ intent: paymentIntents, payment: payments, closure: orderClosures })
+    .from(sql`(select 1) as "order_state"`)
+    .leftJoin(paymentIntents, eq(paymentIntents.orderId, orderId))
+    .leftJoin(payments, eq(payments.orderId, orderId))
+    .leftJoin(orderClosures, eq(orderClosures.orderId, orderId));
+  return { intent: row?.intent ?? null, payment: row?.payment ?? null, closure: row?.closure ?? null };
+}
+
+function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
+  const forgetToken = async () => {
+    await tx.update(paymentIntents).set({ token: null }).where(eq(paymentIntents.orderId, orderId));
+  };
+  return {
+    state: () => orderPaymentState(tx, orderId),
+    markProcessed: (consumer, messageId) => markProcessed(tx, PAYMENT_EVENT_TABLES, consumer, messageId),
+    async saveIntent(intent) {
+      if (intent.orderId !== orderId) throw new Error(`intent of order ${intent.orderId} saved in a transaction of order ${orderId}`);
+      await tx.insert(paymentIntents).values(intent).onConflictDoNothing({ target: paymentIntents.orderId });
+    },
+    async closeOrder(reason) {
+      await tx.insert(orderClosures).values({ orderId, reason }).onConflictDoNothing({ target: orderClosures.orderId });
+      await forgetToken();
+    },
+    forgetToken,
+    createPayment: (payment) => {
+      if (payment.orderId !== orderId) throw new Error(`payment of order ${payment.orderId} created in a transaction of order ${orderId}`);
+      return createPayment(tx, payment);
+    },
+    updatePayment: (id, expected, change) => updatePayment(tx, id, expected, change),
+    enqueue: (events) => enqueueEvents(tx, PAYMENT_EVENT_TABLES, events),
+  };
+}
+
+/** Payments on PostgreSQL (the same code on PGlite and on a server), with the database the outbox relay reads. */
+export interface PostgresPaymentStore extends PaymentStore {
+  readonly database: Database;
 }
 
 /** Payments on PostgreSQL, the same code on PGlite and on a server. */
-export function postgresPaymentStore(database: Database): PaymentStore {
+export function postgresPaymentStore(database: Database): PostgresPaymentStore {
   const { db } = database;
   return {
+    database,
     ready: () => database.ready(),
     close: () => database.close(),
     statementCount: () => database.stats.statements,
@@ -39,30 +121,17 @@ export function postgresPaymentStore(database: Database): PaymentStore {
       return db.select().from(payments).where(inArray(payments.orderId, [...orderIds]));
     },
 
-    async createPayment(payment) {
-      const [row] = await db.insert(payments).values(withTimestamps(payment)).onConflictDoNothing({ target: payments.orderId }).returning();
-      if (row) return { payment: row, created: true };
-      const [existing] = await db.select().from(payments).where(eq(payments.orderId, payment.orderId));
-      if (!existing) throw new Error(`payment for order ${payment.orderId} was neither written nor found`);
-      return { payment: existing, created: false };
-    },
+    createPayment: (payment) => createPayment(db, payment),
+    updatePayment: (id, expected, change) => updatePayment(db, id, expected, change),
+    orderPaymentState: (orderId) => orderPaymentState(db, orderId),
 
-    async updatePayment(id, expected, change): Promise<PaymentRecord | StatusConflict> {
-      // update-payment-status: check and write in one statement, so a concurrent change cannot slip between them.
-      const [row] = await db
-        .update(payments)
-        .set({
-          status: change.status,
-          ...(change.capturedAmount !== undefined ? { capturedAmount: change.capturedAmount } : {}),
-          ...(change.refundedAmount !== undefined ? { refundedAmount: change.refundedAmount } : {}),
-          ...(change.providerReference !== undefined ? { providerReference: change.providerReference } : {}),
-          updatedAt: sql`now()`,
-        })
-        .where(and(eq(payments.id, id), eq(payments.status, expected)))
-        .returning();
-      if (row) return row;
-      const [current] = await db.select({ status: payments.status }).from(payments).where(eq(payments.id, id));
-      return { kind: 'status-conflict', current: current?.status ?? null };
+    inOrderTransaction(orderId, work) {
+      return db.transaction(async (tx) => {
+        // lock-order-payment: handlers of one order take turns until commit; a hash collision only
+        // makes two unrelated orders wait for each other briefly.
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`payment:${orderId}`}, 0))`);
+        return work(orderTransaction(tx, orderId));
+      });
     },
 
     async importPayments(list: readonly NewPayment[]) {
@@ -77,12 +146,12 @@ export function postgresPaymentStore(database: Database): PaymentStore {
           const inserted = await tx.execute(sql`
             -- name: import-payments
             insert into ${payments} (id, order_id, customer_id, status, amount, captured_amount, refunded_amount,
-              currency, method_brand, method_last4, provider_reference, created_at, updated_at)
+              currency, method_brand, method_last4, failure_code, provider_reference, created_at, updated_at)
             select * from unnest(
               ${column((r) => r.id)}::text[], ${column((r) => r.orderId)}::text[], ${column((r) => r.customerId)}::text[],
               ${column((r) => r.status)}::text[], ${column((r) => r.amount)}::int[], ${column((r) => r.capturedAmount)}::int[],
               ${column((r) => r.refundedAmount)}::int[], ${column((r) => r.currency)}::text[], ${column((r) => r.methodBrand)}::text[],
-              ${column((r) => r.methodLast4)}::text[], ${column((r) => r.providerReference)}::text[],
+              ${column((r) => r.methodLast4)}::text[], ${column((r) => r.failureCode)}::text[], ${column((r) => r.providerReference)}::text[],
               ${column((r) => r.createdAt.toISOString())}::text[]::timestamptz[],
               ${column((r) => r.updatedAt.toISOString())}::text[]::timestamptz[])
             on conflict do nothing

@@ -1,4 +1,5 @@
-import type { NewPayment, PaymentStore } from '../store/port';
+import { domainEvent } from '../../../platform/events';
+import type { NewPayment, NewPaymentIntent, PaymentStore } from '../store/port';
 
 function newPayment(id: string, overrides: Partial<NewPayment> = {}): NewPayment {
   return {
@@ -17,13 +18,25 @@ function newPayment(id: string, overrides: Partial<NewPayment> = {}): NewPayment
   };
 }
 
+function newIntent(orderId: string, overrides: Partial<NewPaymentIntent> = {}): NewPaymentIntent {
+  return { orderId, customerId: 'cust-1', amount: 2599, currency: 'USD', token: 'tok_visa', ...overrides };
+}
+
+export interface OpenedPaymentStore {
+  store: PaymentStore;
+  /** Types of the outbox events about an aggregate, oldest first (the relay's view, read by the test). */
+  outboxTypes(aggregateId: string): Promise<string[]>;
+  release(): Promise<void>;
+}
+
 /** What every PaymentStore adapter must do; run against each available adapter. */
-export function paymentStoreContract(open: () => Promise<{ store: PaymentStore; release(): Promise<void> }>) {
+export function paymentStoreContract(open: () => Promise<OpenedPaymentStore>, backend: string) {
   let store: PaymentStore;
+  let outboxTypes: OpenedPaymentStore['outboxTypes'];
   let release: () => Promise<void>;
 
   beforeAll(async () => {
-    ({ store, release } = await open());
+    ({ store, outboxTypes, release } = await open());
   });
   afterAll(() => release());
 
@@ -87,6 +100,112 @@ export function paymentStoreContract(open: () => Promise<{ store: PaymentStore; 
     await expect(store.createPayment(newPayment('p6', { amount: -1 }))).rejects.toThrow();
     await expect(store.createPayment(newPayment('p7', { methodLast4: '42x2' }))).rejects.toThrow();
     await expect(store.createPayment(newPayment('p8', { status: 'PENDING' as never }))).rejects.toThrow();
+  });
+
+  it('records a payment that did not go through without a card, and only such a payment with a failure code', async () => {
+    const { payment } = await store.createPayment(
+      newPayment('d1', { status: 'DECLINED', methodBrand: null, methodLast4: null, failureCode: 'card_declined' }),
+    );
+    expect(payment).toMatchObject({ status: 'DECLINED', methodBrand: null, methodLast4: null, failureCode: 'card_declined' });
+    expect((await store.createPayment(newPayment('f1', { status: 'FAILED', methodBrand: null, methodLast4: null }))).payment.status).toBe('FAILED');
+    expect((await store.createPayment(newPayment('a1'))).payment.failureCode).toBeNull();
+    await expect(store.createPayment(newPayment('d2', { methodBrand: null, methodLast4: null }))).rejects.toThrow();
+    await expect(store.createPayment(newPayment('d3', { failureCode: 'card_declined' }))).rejects.toThrow();
+  });
+
+  it('knows nothing of an order it never heard of', async () => {
+    expect(await store.orderPaymentState('order-unheard')).toEqual({ intent: null, payment: null, closure: null });
+  });
+
+  it('keeps the first intent of an order and reads intent, payment and closure together', async () => {
+    await store.inOrderTransaction('order-i1', async (tx) => {
+      await tx.saveIntent(newIntent('order-i1'));
+      await tx.saveIntent(newIntent('order-i1', { amount: 1, token: 'tok_other' }));
+    });
+    await store.createPayment(newPayment('i1', { orderId: 'order-i1', amount: 2599 }));
+    const state = await store.orderPaymentState('order-i1');
+    expect(state.intent).toMatchObject({ orderId: 'order-i1', customerId: 'cust-1', amount: 2599, currency: 'USD', token: 'tok_visa' });
+    expect(state.intent?.createdAt).toBeInstanceOf(Date);
+    expect(state.payment).toMatchObject({ id: 'i1', status: 'AUTHORIZED' });
+    expect(state.closure).toBeNull();
+  });
+
+  it('records a message as processed once per consumer', async () => {
+    const marks = await store.inOrderTransaction('order-m1', async (tx) => [
+      await tx.markProcessed('payment', 'msg-1'),
+      await tx.markProcessed('payment', 'msg-1'),
+      await tx.markProcessed('other-group', 'msg-1'),
+    ]);
+    expect(marks).toEqual([true, false, true]);
+    expect(await store.inOrderTransaction('order-m1', (tx) => tx.markProcessed('payment', 'msg-1'))).toBe(false);
+  });
+
+  it('closes an order once, keeping the first reason and forgetting its token', async () => {
+    await store.inOrderTransaction('order-c1', (tx) => tx.saveIntent(newIntent('order-c1')));
+    await store.inOrderTransaction('order-c1', (tx) => tx.closeOrder('CANCELLED'));
+    await store.inOrderTransaction('order-c1', (tx) => tx.closeOrder('REJECTED'));
+    const state = await store.orderPaymentState('order-c1');
+    expect(state.closure).toMatchObject({ orderId: 'order-c1', reason: 'CANCELLED' });
+    expect(state.intent?.token).toBeNull();
+    // An order may be closed before its intent arrives.
+    await store.inOrderTransaction('order-c2', (tx) => tx.closeOrder('REJECTED'));
+    expect(await store.orderPaymentState('order-c2')).toMatchObject({ intent: null, closure: { reason: 'REJECTED' } });
+  });
+
+  it('forgets a token without touching the rest of the intent', async () => {
+    await store.inOrderTransaction('order-t1', (tx) => tx.saveIntent(newIntent('order-t1')));
+    await store.inOrderTransaction('order-t1', (tx) => tx.forgetToken());
+    expect((await store.orderPaymentState('order-t1')).intent).toMatchObject({ amount: 2599, token: null });
+  });
+
+  it('commits intent, payment, change, processed message and outbox events together', async () => {
+    await store.inOrderTransaction('order-x1', async (tx) => {
+      await tx.saveIntent(newIntent('order-x1'));
+      expect(await tx.markProcessed('payment', 'msg-x1')).toBe(true);
+      const { payment } = await tx.createPayment(newPayment('x1', { orderId: 'order-x1' }));
+      expect(await tx.updatePayment(payment.id, 'AUTHORIZED', { status: 'CAPTURED', capturedAmount: 5000 })).toMatchObject({ status: 'CAPTURED' });
+      expect(await tx.updatePayment(payment.id, 'AUTHORIZED', { status: 'VOIDED' })).toEqual({ kind: 'status-conflict', current: 'CAPTURED' });
+      await tx.enqueue([domainEvent('PaymentCaptured', 'order-x1', { orderId: 'order-x1', paymentId: 'x1', amount: { amount: 5000, currency: 'USD' } })]);
+    });
+    expect((await store.orderPaymentState('order-x1')).payment).toMatchObject({ status: 'CAPTURED', capturedAmount: 5000 });
+    expect(await outboxTypes('order-x1')).toEqual(['PaymentCaptured']);
+  });
+
+  it('rolls everything back when the work throws', async () => {
+    await expect(
+      store.inOrderTransaction('order-r1', async (tx) => {
+        await tx.saveIntent(newIntent('order-r1'));
+        await tx.markProcessed('payment', 'msg-r1');
+        await tx.createPayment(newPayment('r1', { orderId: 'order-r1' }));
+        await tx.closeOrder('CANCELLED');
+        await tx.enqueue([domainEvent('PaymentVoided', 'order-r1', { orderId: 'order-r1', paymentId: 'r1' })]);
+        throw new Error('crash before commit');
+      }),
+    ).rejects.toThrow('crash before commit');
+    expect(await store.orderPaymentState('order-r1')).toEqual({ intent: null, payment: null, closure: null });
+    expect(await outboxTypes('order-r1')).toEqual([]);
+    expect(await store.inOrderTransaction('order-r1', (tx) => tx.markProcessed('payment', 'msg-r1'))).toBe(true);
+  });
+
+  it("refuses to write another order's payment or intent inside an order's transaction", async () => {
+    await expect(store.inOrderTransaction('order-w1', (tx) => tx.createPayment(newPayment('w2', { orderId: 'order-w2' })))).rejects.toThrow();
+    await expect(store.inOrderTransaction('order-w1', (tx) => tx.saveIntent(newIntent('order-w2')))).rejects.toThrow();
+  });
+
+  it(`lets transactions of one order take turns (${backend})`, async () => {
+    // Each transaction closes the order only if it sees it open; with the order's lock exactly one sees it open.
+    const sawOpen = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        store.inOrderTransaction('order-l1', async (tx) => {
+          const { closure } = await tx.state();
+          if (closure) return false;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          await tx.closeOrder('CANCELLED');
+          return true;
+        }),
+      ),
+    );
+    expect(sawOpen.filter(Boolean)).toHaveLength(1);
   });
 
   it('imports many payments in one transaction, skipping those that exist', async () => {

@@ -1,4 +1,6 @@
+import { asc, eq } from 'drizzle-orm';
 import { storeBackends, testDeps } from '../../../platform/testing';
+import { outbox } from '../store/schema';
 import { openPaymentStore } from '../subgraph';
 import { paymentStoreContract } from './payment-store.contract';
 
@@ -8,10 +10,18 @@ describe.each(storeBackends())('PaymentStore on %s', (backend) => {
     const store = await openPaymentStore(deps);
     return {
       store,
+      outboxTypes: async (aggregateId) =>
+        (
+          await store.database.db
+            .select({ type: outbox.type })
+            .from(outbox)
+            .where(eq(outbox.aggregateId, aggregateId))
+            .orderBy(asc(outbox.createdAt))
+        ).map((row) => row.type),
       release: async () => {
         await store.close();
         await deps.release();
       },
     };
-  });
+  }, backend);
 });

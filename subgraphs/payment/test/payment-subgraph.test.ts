@@ -1,8 +1,10 @@
 import type { DemoOrder, DemoShop } from '../../../embedded/demo-shop-types';
+import { domainEvent, type EventEnvelope, type EventType } from '../../../platform/events';
 import { serveTestSubgraph, testDeps, type TestDeps } from '../../../platform/testing';
 import { paymentIdForOrder } from '../payments';
+import { SimulatedCardProcessor } from '../provider/simulated';
 import { seedPayments } from '../seed';
-import type { PaymentStore } from '../store/port';
+import type { PostgresPaymentStore } from '../store/postgres';
 import { openPaymentStore, paymentSubgraph } from '../subgraph';
 
 const ALICE = '0b6b1c9e-0000-4000-8000-00000000000a';
@@ -39,7 +41,13 @@ function demoShop(): DemoShop {
 
 const ORDER_PAYMENTS = `query ($reps: [_Any!]!) {
   _entities(representations: $reps) {
-    ... on Order { id payment { id status amount { amount currency formatted } method { brand last4 } createdAt } }
+    ... on Order {
+      id
+      payment {
+        id status amount { amount currency formatted } method { brand last4 } createdAt
+        capturedAmount { amount currency } refundedAmount { amount } failureCode
+      }
+    }
   }
 }`;
 
@@ -51,9 +59,10 @@ const orderRefs = (...ids: string[]) => ({ reps: ids.map((id) => ({ __typename: 
 
 describe('payment subgraph over HTTP', () => {
   let deps: TestDeps;
-  let store: PaymentStore;
+  let store: PostgresPaymentStore;
   let definition: ReturnType<typeof paymentSubgraph>;
   let server: Awaited<ReturnType<typeof serveTestSubgraph>>;
+  let processor: SimulatedCardProcessor;
   let alice: string;
   let bob: string;
   let admin: string;
@@ -61,7 +70,11 @@ describe('payment subgraph over HTTP', () => {
   beforeAll(async () => {
     deps = await testDeps('pglite', ['payment']);
     store = await openPaymentStore(deps);
-    definition = paymentSubgraph(store);
+    processor = new SimulatedCardProcessor();
+    // The relay publishes only when told (after a commit), never on a timer, so statement counts
+    // below are the request's alone and the bus tests show the relay is told.
+    const quietRelay = { ...deps, config: { ...deps.config, OUTBOX_POLL_MS: 3_600_000 } };
+    definition = paymentSubgraph(store, quietRelay, { provider: processor, retry: { baseMs: 1, maxMs: 2 } });
     expect(await seedPayments(definition.service, demoShop())).toBe(true);
     server = await serveTestSubgraph(definition, deps);
     [alice, bob, admin] = await Promise.all([deps.bearer(ALICE), deps.bearer(BOB), deps.bearer(ADMIN, ['customer', 'admin'])]);
@@ -87,6 +100,9 @@ describe('payment subgraph over HTTP', () => {
           amount: { amount: 2600, currency: 'USD', formatted: '$26.00' },
           method: { brand: 'Mastercard', last4: '1000' },
           createdAt: '2024-01-01T00:00:00.000Z',
+          capturedAmount: { amount: 2600, currency: 'USD' },
+          refundedAmount: null,
+          failureCode: null,
         },
       },
     ]);
@@ -154,5 +170,79 @@ describe('payment subgraph over HTTP', () => {
     await expect(attempt).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'last4' } });
     const res = await server.query(ORDER_PAYMENTS, orderRefs('order-leak'), admin);
     expect(res.data?._entities).toEqual([{ id: 'order-leak', payment: null }]);
+  });
+
+  describe('checkout events through the bus', () => {
+    /** The next event of `type` about `orderId` that the subgraph publishes. */
+    async function published<T extends EventType>(type: T, orderId: string, trigger: () => Promise<void>): Promise<EventEnvelope<T>> {
+      const bus = await deps.events();
+      let subscription: { close(): Promise<void> } | undefined;
+      const heard = new Promise<EventEnvelope<T>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${type} for ${orderId}`)), 10_000);
+        subscription = bus.subscribe(`observer-${orderId}-${type}`, [type], async (event) => {
+          if (event.aggregateId !== orderId) return;
+          clearTimeout(timer);
+          resolve(event as EventEnvelope<T>);
+        });
+      });
+      await trigger();
+      try {
+        return await heard;
+      } finally {
+        await subscription?.close();
+      }
+    }
+
+    const placed = (orderId: string, paymentToken: string) =>
+      domainEvent('OrderPlaced', orderId, {
+        orderId,
+        customerId: ALICE,
+        lines: [{ productId: 'prod-1', quantity: 3, unitPrice: { amount: 1500, currency: 'USD' } }],
+        total: { amount: 4500, currency: 'USD' },
+        paymentToken,
+      });
+    const reserved = (orderId: string) => domainEvent('StockReserved', orderId, { orderId, expiresAt: new Date().toISOString() });
+
+    it('authorizes a placed order once its stock is reserved, publishes PaymentAuthorized, and shows the payment', async () => {
+      const orderId = 'order-live-1';
+      const bus = await deps.events();
+      const event = await published('PaymentAuthorized', orderId, () => bus.publish([placed(orderId, 'tok_visa'), reserved(orderId)]));
+      expect(event.payload).toEqual({ orderId, paymentId: paymentIdForOrder(orderId), amount: { amount: 4500, currency: 'USD' } });
+      const res = await server.query(ORDER_PAYMENTS, orderRefs(orderId), alice);
+      expect(res.errors).toBeUndefined();
+      expect(res.data?._entities[0].payment).toMatchObject({
+        status: 'AUTHORIZED',
+        amount: { amount: 4500, formatted: '$45.00' },
+        method: { brand: 'Visa', last4: '4242' },
+        capturedAmount: null,
+        refundedAmount: null,
+        failureCode: null,
+      });
+
+      const captured = await published('PaymentCaptured', orderId, () => bus.publish([domainEvent('OrderShipped', orderId, { orderId })]));
+      expect(captured.payload.amount).toEqual({ amount: 4500, currency: 'USD' });
+      await published('PaymentRefunded', orderId, () => bus.publish([domainEvent('OrderRefunded', orderId, { orderId })]));
+      const after = await server.query(ORDER_PAYMENTS, orderRefs(orderId), alice);
+      expect(after.data?._entities[0].payment).toMatchObject({
+        status: 'REFUNDED',
+        capturedAmount: { amount: 4500, currency: 'USD' },
+        refundedAmount: { amount: 4500 },
+      });
+      expect(processor.ledger().filter((e) => e.idempotencyKey.endsWith(orderId)).map((e) => e.operation)).toEqual([
+        'authorize',
+        'capture',
+        'refund',
+      ]);
+    });
+
+    it('publishes PaymentFailed for a declined card and shows why, without a card', async () => {
+      const orderId = 'order-live-2';
+      const bus = await deps.events();
+      const event = await published('PaymentFailed', orderId, () => bus.publish([placed(orderId, 'tok_insufficientFunds'), reserved(orderId)]));
+      expect(event.payload).toEqual({ orderId, reason: 'PAYMENT_DECLINED', declineCode: 'insufficient_funds' });
+      const res = await server.query(ORDER_PAYMENTS, orderRefs(orderId), alice);
+      expect(res.errors).toBeUndefined();
+      expect(res.data?._entities[0].payment).toMatchObject({ status: 'DECLINED', failureCode: 'insufficient_funds', method: null });
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { ShopError } from '../../../platform/errors';
-import { cardSummary, currencyCode, orderAmount, paymentIdForOrder } from '../payments';
+import { capturedAmountOf, cardFromProcessor, cardSummary, currencyCode, orderAmount, paymentIdForOrder, refundedAmountOf } from '../payments';
 import { capturedPaymentOfOrder } from '../seed';
 
 describe('order amount', () => {
@@ -82,5 +82,36 @@ describe('captured payment of a demo order', () => {
       method: { brand: 'Mastercard', last4: '4444' },
       createdAt: placedAt,
     });
+  });
+});
+
+describe('card from a processor answer', () => {
+  it("writes known brands the shop's way and capitalizes others", () => {
+    expect(cardFromProcessor('visa', '4242')).toEqual({ brand: 'Visa', last4: '4242' });
+    expect(cardFromProcessor('mastercard', '4444')).toEqual({ brand: 'Mastercard', last4: '4444' });
+    expect(cardFromProcessor('amex', '0005')).toEqual({ brand: 'American Express', last4: '0005' });
+    expect(cardFromProcessor('elo', '1234')).toEqual({ brand: 'Elo', last4: '1234' });
+  });
+
+  it('refuses an answer carrying more card data than the last four digits', () => {
+    expect(() => cardFromProcessor('visa', '4242424242424242')).toThrow(ShopError);
+    expect(() => cardFromProcessor('4242 4242', '4242')).toThrow(ShopError);
+  });
+});
+
+describe('captured and refunded amounts', () => {
+  const payment = (status: string, capturedAmount: number, refundedAmount: number) =>
+    ({ status, capturedAmount, refundedAmount, currency: 'USD' }) as Parameters<typeof capturedAmountOf>[0];
+
+  it('are null until the money moved', () => {
+    expect(capturedAmountOf(payment('AUTHORIZED', 0, 0))).toBeNull();
+    expect(capturedAmountOf(payment('VOIDED', 0, 0))).toBeNull();
+    expect(refundedAmountOf(payment('CAPTURED', 900, 0))).toBeNull();
+  });
+
+  it('show what was charged and what went back', () => {
+    expect(capturedAmountOf(payment('CAPTURED', 900, 0))).toEqual({ amount: 900, currency: 'USD' });
+    expect(capturedAmountOf(payment('REFUNDED', 900, 900))).toEqual({ amount: 900, currency: 'USD' });
+    expect(refundedAmountOf(payment('REFUNDED', 900, 900))).toEqual({ amount: 900, currency: 'USD' });
   });
 });

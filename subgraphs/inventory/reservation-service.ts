@@ -1,0 +1,169 @@
+import { domainEvent, type EventEnvelope, type EventType } from '../../platform/events';
+import type { Logger } from '../../platform/logger';
+import { allocate } from './allocate';
+import { availableUnits } from './stock';
+import type { InventoryTransaction, StockStore } from './store/port';
+
+/** Consumer group of inventory on the event bus; replicas share it. */
+export const INVENTORY_CONSUMER_GROUP = 'inventory';
+
+/** The order events inventory acts on. */
+export const RESERVATION_EVENTS = [
+  'OrderPlaced',
+  'OrderConfirmed',
+  'OrderPaymentFailed',
+  'OrderCancelled',
+  'OrderRejected',
+  'OrderShipped',
+] as const satisfies readonly EventType[];
+
+/** Reservations the sweeper expires per transaction; default of `expireDue`. */
+export const EXPIRY_BATCH = 100;
+
+export interface ReservationServiceOptions {
+  /** How long an unpaid order keeps its stock, in seconds (RESERVATION_TTL_SECONDS). */
+  ttlSeconds: number;
+  logger: Logger;
+  /** The clock; default the system clock. */
+  now?: () => Date;
+  /** Called after a transaction that wrote events commits: the outbox relay's `notify`. */
+  onEventsWritten?: () => void;
+}
+
+/**
+ * Inventory's part of the checkout saga: reserve an order's stock when it is placed,
+ * give it back when the order fails or is cancelled, take it out of the warehouse when
+ * it ships, and let unpaid reservations expire. Each delivery is one transaction that
+ * records the event as processed, changes stock, and writes the outgoing events, so a
+ * redelivery changes nothing and no event is announced for a change that rolled back.
+ *
+ * Out-of-order arrival: a release event (cancelled, rejected, payment failed) for an
+ * order inventory has not seen placed leaves a RELEASED row with no lines; the late
+ * OrderPlaced then finds the order known and reserves nothing and announces nothing,
+ * since the order is already closed and no one waits for its stock. Payment, which
+ * authorizes on StockReserved, therefore never charges a closed order.
+ */
+export class ReservationService {
+  private readonly now: () => Date;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: StockStore,
+    private readonly options: ReservationServiceOptions,
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.log = options.logger.child({ component: 'reservations' });
+  }
+
+  /** Handles one delivery of an order event; throwing means it is delivered again. */
+  async handle(event: EventEnvelope): Promise<void> {
+    const outgoing = await this.store.transaction(async (tx) => {
+      if (!(await tx.markProcessed(INVENTORY_CONSUMER_GROUP, event.id))) return [];
+      const events = await this.apply(tx, event);
+      await tx.enqueue(events);
+      return events;
+    });
+    if (outgoing.length > 0) this.options.onEventsWritten?.();
+  }
+
+  /**
+   * Releases every RESERVED, unconfirmed reservation past its expiry, `batch` per
+   * transaction, announcing StockReservationExpired for each; resolves with how many.
+   */
+  async expireDue(batch = EXPIRY_BATCH): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const expired = await this.store.transaction(async (tx) => {
+        const now = this.now();
+        const due = await tx.claimExpired(now, batch);
+        if (due.length === 0) return 0;
+        await tx.closeReservations(due, 'EXPIRED', now);
+        await tx.enqueue(due.map((r) => domainEvent('StockReservationExpired', r.orderId, { orderId: r.orderId })));
+        return due.length;
+      });
+      if (expired > 0) {
+        this.options.onEventsWritten?.();
+        this.log.info({ expired }, 'unpaid reservations expired; their stock is available again');
+      }
+      total += expired;
+      if (expired < batch) return total;
+    }
+  }
+
+  private async apply(tx: InventoryTransaction, event: EventEnvelope): Promise<EventEnvelope[]> {
+    switch (event.type) {
+      case 'OrderPlaced':
+        return this.reserve(tx, event as EventEnvelope<'OrderPlaced'>);
+      case 'OrderConfirmed':
+        await this.confirm(tx, (event as EventEnvelope<'OrderConfirmed'>).payload.orderId);
+        return [];
+      case 'OrderPaymentFailed':
+      case 'OrderCancelled':
+      case 'OrderRejected':
+        await this.release(tx, (event as EventEnvelope<'OrderCancelled'>).payload.orderId, event.type);
+        return [];
+      case 'OrderShipped':
+        await this.ship(tx, (event as EventEnvelope<'OrderShipped'>).payload.orderId);
+        return [];
+      default:
+        return [];
+    }
+  }
+
+  /** Reserves every line of the order or none; the stock rows stay locked until commit. */
+  private async reserve(tx: InventoryTransaction, event: EventEnvelope<'OrderPlaced'>): Promise<EventEnvelope[]> {
+    const { orderId, lines } = event.payload;
+    const expiresAt = new Date(this.now().getTime() + this.options.ttlSeconds * 1000);
+    if (!(await tx.openReservation(orderId, expiresAt))) {
+      this.log.info({ orderId }, 'order placed after inventory saw it closed (or reserved already); nothing reserved');
+      return [];
+    }
+    const levels = await tx.lockStockOf(lines.map((l) => l.productId));
+    const result = allocate(
+      lines,
+      levels.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, available: availableUnits(l) })),
+    );
+    if (!result.ok) {
+      await tx.discardReservation(orderId);
+      return [
+        domainEvent('StockReservationFailed', orderId, { orderId, reason: 'OUT_OF_STOCK', unavailable: result.unavailable }, event.requestId),
+      ];
+    }
+    await tx.reserveLines(orderId, result.allocations);
+    return [domainEvent('StockReserved', orderId, { orderId, expiresAt: expiresAt.toISOString() }, event.requestId)];
+  }
+
+  /** Gives the order's units back; records the closure when the order was never reserved. */
+  private async release(tx: InventoryTransaction, orderId: string, cause: EventType): Promise<void> {
+    const at = this.now();
+    if (await tx.recordClosedBeforePlaced(orderId, at)) {
+      this.log.info({ orderId, cause }, 'order closed before inventory saw it placed; it will not be reserved');
+      return;
+    }
+    const reservation = await tx.lockReservation(orderId);
+    // Already released, expired (its stock returned then) or shipped: nothing is held.
+    if (reservation?.status !== 'RESERVED') return;
+    await tx.closeReservations([reservation], 'RELEASED', at);
+  }
+
+  /** Reserved units leave the warehouse: on hand and reserved both drop. */
+  private async ship(tx: InventoryTransaction, orderId: string): Promise<void> {
+    const reservation = await tx.lockReservation(orderId);
+    if (reservation?.status !== 'RESERVED') {
+      this.log.warn({ orderId, status: reservation?.status ?? null }, 'order shipped without a held reservation; stock unchanged');
+      return;
+    }
+    await tx.closeReservations([reservation], 'SHIPPED', this.now());
+  }
+
+  /** The order is paid: its reservation no longer expires. */
+  private async confirm(tx: InventoryTransaction, orderId: string): Promise<void> {
+    if (await tx.confirmReservation(orderId, this.now())) return;
+    const reservation = await tx.lockReservation(orderId);
+    if (reservation?.status === 'RESERVED') return; // confirmed already
+    this.log.warn(
+      { orderId, status: reservation?.status ?? null },
+      'order confirmed but its reservation is no longer held; its stock may be sold to others',
+    );
+  }
+}
