@@ -1,6 +1,7 @@
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs';
 import { composeSupergraph } from '../schema/compose';
 import { randomBytes } from 'node:crypto';
+import { EVENT_TYPES, type EventEnvelope } from '../platform/events';
 import { postGraphQL, testDeps, TEST_DATABASE_URL, type GraphQLResponse, type StoreBackend, type TestDeps } from '../platform/testing';
 import { generateDemoShop, type DemoShopSize } from './demo-shop';
 import type { DemoShop } from './demo-shop-types';
@@ -18,6 +19,8 @@ export interface TestShop extends RunningShop {
   query<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<T>>;
   /** Logs a demo account in through the router and returns its access token. */
   login(email: string): Promise<string>;
+  /** Every domain event published since the shop started, oldest first (a consumer group of its own). */
+  events: EventEnvelope[];
   /** Statements each subgraph's stores have sent so far. */
   statements(): Record<SubgraphName, number>;
   close(): Promise<void>;
@@ -71,6 +74,10 @@ export async function startTestShop(options: TestShopOptions = {}): Promise<Test
     graceMs: 1000,
   });
   const url = shop.router.url;
+  const events: EventEnvelope[] = [];
+  const observer = (await deps.events()).subscribe('test-observer', EVENT_TYPES, async (event) => {
+    events.push(event);
+  });
   const query: TestShop['query'] = (q, variables, token) =>
     postGraphQL(url, q, variables, token ? { authorization: `Bearer ${token}` } : {});
   return {
@@ -94,7 +101,9 @@ export async function startTestShop(options: TestShopOptions = {}): Promise<Test
           definition.stores.reduce((n, s) => n + s.statementCount(), 0),
         ]),
       ) as Record<SubgraphName, number>,
+    events,
     close: async () => {
+      await observer.close();
       await shop.stop();
       await deps.release();
     },

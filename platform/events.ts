@@ -58,6 +58,28 @@ export interface DomainEvents {
 
 export type EventType = keyof DomainEvents;
 
+// A record, so that adding an event type without listing it here does not compile.
+const ALL_EVENT_TYPES: Record<EventType, true> = {
+  OrderPlaced: true,
+  StockReserved: true,
+  StockReservationFailed: true,
+  StockReservationExpired: true,
+  PaymentAuthorized: true,
+  PaymentFailed: true,
+  PaymentCaptured: true,
+  PaymentVoided: true,
+  PaymentRefunded: true,
+  OrderConfirmed: true,
+  OrderRejected: true,
+  OrderPaymentFailed: true,
+  OrderCancelled: true,
+  OrderShipped: true,
+  OrderRefunded: true,
+};
+
+/** Every event type, for consumers that watch them all (audits, tests). */
+export const EVENT_TYPES = Object.keys(ALL_EVENT_TYPES) as EventType[];
+
 /** A new event with a fresh id. */
 export function domainEvent<T extends EventType>(
   type: T,

@@ -8,9 +8,19 @@ import { RedisStreamsEventBus } from './redis-streams';
  * The process's event bus: Redis Streams when REDIS_URL is set, so replicas and separate
  * subgraph processes share events; otherwise in-process, for the one-process shop.
  */
-export function openEventBus(config: Pick<Config, 'REDIS_URL' | 'EVENT_STREAM_PREFIX'>, logger: Logger): EventBus {
+export function openEventBus(
+  config: Pick<Config, 'REDIS_URL' | 'EVENT_STREAM_PREFIX' | 'EVENT_RECLAIM_IDLE_MS'>,
+  logger: Logger,
+): EventBus {
   const log = logger.child({ component: 'event-bus' });
-  if (config.REDIS_URL) return new RedisStreamsEventBus({ url: config.REDIS_URL, prefix: config.EVENT_STREAM_PREFIX, logger: log });
+  if (config.REDIS_URL) {
+    return new RedisStreamsEventBus({
+      url: config.REDIS_URL,
+      prefix: config.EVENT_STREAM_PREFIX,
+      reclaimIdleMs: config.EVENT_RECLAIM_IDLE_MS,
+      logger: log,
+    });
+  }
   return new InProcessEventBus(log);
 }
 

@@ -102,10 +102,10 @@ describe('InProcessEventBus', () => {
 
 describe('openEventBus', () => {
   it('opens the in-process bus without REDIS_URL and Redis Streams with it', async () => {
-    const embedded = openEventBus({ REDIS_URL: undefined, EVENT_STREAM_PREFIX: 'test' }, silentLogger());
+    const embedded = openEventBus({ REDIS_URL: undefined, EVENT_STREAM_PREFIX: 'test', EVENT_RECLAIM_IDLE_MS: 1000 }, silentLogger());
     expect(embedded).toBeInstanceOf(InProcessEventBus);
     await embedded.close();
-    const redis = openEventBus({ REDIS_URL: 'redis://127.0.0.1:1', EVENT_STREAM_PREFIX: 'test' }, silentLogger());
+    const redis = openEventBus({ REDIS_URL: 'redis://127.0.0.1:1', EVENT_STREAM_PREFIX: 'test', EVENT_RECLAIM_IDLE_MS: 1000 }, silentLogger());
     expect(redis).toBeInstanceOf(RedisStreamsEventBus);
     await redis.close();
   });

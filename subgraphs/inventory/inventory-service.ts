@@ -45,8 +45,13 @@ export class InventoryService {
         throw badUserInput(`onHand of ${level.productId} must be a whole number from 0 to ${MAX_ON_HAND}.`);
       }
     }
-    await this.store.addWarehouses(warehouses);
-    await this.store.setOnHandMany(levels);
+    await this.store.importStock(warehouses, levels);
+  }
+
+  /** A warehouse by reference: admins only, as the list is. */
+  async warehouse(viewer: Viewer, id: string, loaders: InventoryLoaders): Promise<WarehouseRecord | null> {
+    requireAdmin(viewer);
+    return loaders.warehouses.load(id);
   }
 
   async listWarehouses(viewer: Viewer): Promise<WarehouseRecord[]> {

@@ -10,7 +10,7 @@ export const resolvers: Resolvers = {
     stockLevels: ({ id }, _args, { inventory, viewer, loaders }) => inventory.stockLevels(viewer, id, loaders),
   },
   Warehouse: {
-    __resolveReference: (ref, { loaders }) => loaders.warehouses.load(ref.id),
+    __resolveReference: (ref, { inventory, viewer, loaders }) => inventory.warehouse(viewer, ref.id, loaders),
   },
   StockLevel: {
     product: (level) => ({ id: level.productId }),

@@ -113,6 +113,11 @@ export interface StockStore extends StoreHandle {
   addWarehouses(warehouses: readonly WarehouseRecord[]): Promise<void>;
   /** Sets many counts in one statement (seeding, bulk imports); reserved stays as it is. */
   setOnHandMany(levels: readonly { productId: string; warehouseId: string; onHand: number }[]): Promise<void>;
+  /** Adds warehouses and sets counts in one transaction (seeding, bulk imports). */
+  importStock(
+    warehouses: readonly WarehouseRecord[],
+    levels: readonly { productId: string; warehouseId: string; onHand: number }[],
+  ): Promise<void>;
   /** Runs `work` in one transaction (see InventoryTransaction). */
   transaction<T>(work: (tx: InventoryTransaction) => Promise<T>): Promise<T>;
   /** Reservations of many orders with their lines, in one round of queries; unknown orders are absent. */

@@ -71,24 +71,33 @@ export function postgresStockStore(database: Database): StockStore {
       return { kind: 'below-reserved', reserved: current?.reserved ?? 0 };
     },
 
-    async addWarehouses(list) {
-      if (list.length === 0) return;
-      await db.insert(warehouses).values([...list]).onConflictDoNothing();
-    },
-
-    async setOnHandMany(levels) {
-      const chunk = 1000;
-      for (let i = 0; i < levels.length; i += chunk) {
-        await db
-          .insert(stockLevels)
-          .values(levels.slice(i, i + chunk).map((l) => ({ ...l, reserved: 0 })))
-          .onConflictDoUpdate({
-            target: [stockLevels.productId, stockLevels.warehouseId],
-            set: { onHand: sql`excluded.on_hand`, updatedAt: sql`now()` },
-          });
-      }
-    },
+    addWarehouses: (list) => addWarehouses(db, list),
+    setOnHandMany: (levels) => setOnHandMany(db, levels),
+    // Warehouses and counts land together or not at all: an import stopped halfway is not "seeded".
+    importStock: (list, levels) =>
+      db.transaction(async (tx) => {
+        await addWarehouses(tx, list);
+        await setOnHandMany(tx, levels);
+      }),
   };
+}
+
+async function addWarehouses(db: Db, list: readonly WarehouseRecord[]): Promise<void> {
+  if (list.length === 0) return;
+  await db.insert(warehouses).values([...list]).onConflictDoNothing();
+}
+
+async function setOnHandMany(db: Db, levels: readonly { productId: string; warehouseId: string; onHand: number }[]): Promise<void> {
+  const chunk = 1000;
+  for (let i = 0; i < levels.length; i += chunk) {
+    await db
+      .insert(stockLevels)
+      .values(levels.slice(i, i + chunk).map((l) => ({ ...l, reserved: 0 })))
+      .onConflictDoUpdate({
+        target: [stockLevels.productId, stockLevels.warehouseId],
+        set: { onHand: sql`excluded.on_hand`, updatedAt: sql`now()` },
+      });
+  }
 }
 
 const EVENT_TABLES: EventTables = { outbox, processedMessages };

@@ -121,6 +121,14 @@ describe.each(storeBackends())('inventory subgraph on %s', (backend) => {
     expect((await store.stockLevelsFor(['p4'])).map((l) => l.onHand)).toEqual([5, 2]);
   });
 
+  it('resolves warehouse references for admins only', async () => {
+    const query = `{ _entities(representations: [{ __typename: "Warehouse", id: "wh-1" }]) { ... on Warehouse { code city } } }`;
+    expect((await server.query(query, undefined, admin)).data).toEqual({ _entities: [{ code: 'AMS-1', city: 'Amsterdam' }] });
+    const anonymous = await server.query(query);
+    expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(JSON.stringify(anonymous.data)).not.toContain('Amsterdam');
+  });
+
   it('refuses setStock to customers', async () => {
     const res = await server.query(setStock, { input: { productId: 'p4', warehouseId: 'wh-1', onHand: 1 } }, await deps.bearer(CUSTOMER));
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');

@@ -57,6 +57,20 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
     await expect(store.setOnHand('p9', 'nowhere', 1)).rejects.toThrow();
   });
 
+  it('imports warehouses and counts together or not at all', async () => {
+    const warehouse = { id: 'wh-import', code: 'IMP-1', name: 'Import', city: 'Rotterdam', country: 'NL' };
+    await expect(
+      store.importStock([warehouse], [
+        { productId: 'imp-1', warehouseId: 'wh-import', onHand: 3 },
+        { productId: 'imp-2', warehouseId: 'wh-import', onHand: -1 },
+      ]),
+    ).rejects.toThrow();
+    expect(await store.warehousesByIds(['wh-import'])).toEqual([]);
+    expect(await store.stockLevelsFor(['imp-1'])).toEqual([]);
+    await store.importStock([warehouse], [{ productId: 'imp-1', warehouseId: 'wh-import', onHand: 3 }]);
+    expect((await store.stockLevelsFor(['imp-1'])).map((l) => l.onHand)).toEqual([3]);
+  });
+
   it('refuses negative counts at the database', async () => {
     await expect(store.setOnHandMany([{ productId: 'p5', warehouseId: 'wh-a', onHand: -1 }])).rejects.toThrow();
   });
