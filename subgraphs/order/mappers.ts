@@ -1,9 +1,12 @@
+export type { DeadLetterView as DeadLetterModel } from './dead-letters';
+
 /** How the order subgraph's GraphQL types are backed, for the generated resolver types. */
 export type { OrderRecord as OrderModel } from './store/port';
-export type { OrderLineView as OrderLineModel } from './order-service';
+export type { OrderLineView as OrderLineModel, CartView as CartModel } from './order-service';
+export type { PricedCartLine as CartLineModel } from './pricing';
 export type { Money as MoneyModel } from '../../platform/money';
 
-/** A customer is only its id here; the order history is read by it. */
+/** A customer is only its id here; the order history and cart are read by it. */
 export interface CustomerModel {
   id: string;
 }

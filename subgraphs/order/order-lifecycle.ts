@@ -20,6 +20,8 @@ export const ORDER_EVENTS = [
   'CONFIRM',
   /** Inventory could not reserve every line. */
   'REJECT',
+  /** The stock reserved for an unpaid order was given back when its time ran out. */
+  'EXPIRE',
   /** The payment provider declined or failed. */
   'FAIL_PAYMENT',
   /** The customer or the shop called the order off before it shipped. */
@@ -28,7 +30,7 @@ export const ORDER_EVENTS = [
   'SHIP',
   /** The parcel reached the customer. */
   'DELIVER',
-  /** The money went back to the customer after delivery. */
+  /** The money went back to the customer after shipment. */
   'REFUND',
 ] as const;
 
@@ -40,15 +42,37 @@ export type OrderEvent = (typeof ORDER_EVENTS)[number];
  * so no service checks statuses on its own. Statuses with an empty row are final.
  */
 export const ORDER_LIFECYCLE: { readonly [S in OrderStatus]: { readonly [E in OrderEvent]?: OrderStatus } } = {
-  PENDING: { CONFIRM: 'CONFIRMED', REJECT: 'REJECTED', FAIL_PAYMENT: 'PAYMENT_FAILED', CANCEL: 'CANCELLED' },
+  PENDING: {
+    CONFIRM: 'CONFIRMED',
+    REJECT: 'REJECTED',
+    // Only an unpaid order loses its reservation; a confirmed one keeps its stock whatever the clock says.
+    EXPIRE: 'REJECTED',
+    FAIL_PAYMENT: 'PAYMENT_FAILED',
+    CANCEL: 'CANCELLED',
+  },
   // Cancelling a confirmed order releases its stock and voids its payment; once shipped it can only be refunded.
-  CONFIRMED: { SHIP: 'SHIPPED', CANCEL: 'CANCELLED' },
-  SHIPPED: { DELIVER: 'DELIVERED' },
+  // A reservation that expired while the payment was still on its way cannot be shipped from: the
+  // order is cancelled, and the OrderRejected it announces voids the authorization.
+  CONFIRMED: { SHIP: 'SHIPPED', CANCEL: 'CANCELLED', EXPIRE: 'CANCELLED' },
+  // A parcel lost or sent back on the way is refunded without waiting for a delivery that will not come.
+  SHIPPED: { DELIVER: 'DELIVERED', REFUND: 'REFUNDED' },
   DELIVERED: { REFUND: 'REFUNDED' },
   REJECTED: {},
   PAYMENT_FAILED: {},
   CANCELLED: {},
   REFUNDED: {},
+};
+
+/** Why an order failed; the schema's `OrderFailureReason` and the store's CHECK list the same names. */
+export const ORDER_FAILURE_REASONS = ['OUT_OF_STOCK', 'PAYMENT_DECLINED', 'RESERVATION_EXPIRED'] as const;
+
+export type OrderFailureReason = (typeof ORDER_FAILURE_REASONS)[number];
+
+/** The events that end an order unfulfilled, and the reason each records on it. */
+export const FAILURE_REASONS: { readonly [E in OrderEvent]?: OrderFailureReason } = {
+  REJECT: 'OUT_OF_STOCK',
+  EXPIRE: 'RESERVATION_EXPIRED',
+  FAIL_PAYMENT: 'PAYMENT_DECLINED',
 };
 
 export function isOrderStatus(value: unknown): value is OrderStatus {
@@ -67,6 +91,11 @@ export function transition(from: OrderStatus, event: OrderEvent): OrderStatus {
     throw new ShopError('CONFLICT', `An order that is ${from} cannot take the ${event} event.`, { status: from, event });
   }
   return to;
+}
+
+/** The failure reason `event` records on an order, or null when it is not a failure. */
+export function failureReasonOf(event: OrderEvent): OrderFailureReason | null {
+  return FAILURE_REASONS[event] ?? null;
 }
 
 /** Events an order in `status` accepts now, in lifecycle order. */

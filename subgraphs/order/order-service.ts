@@ -1,12 +1,45 @@
+import { randomUUID } from 'node:crypto';
 import DataLoader from 'dataloader';
-import { requireCustomer, requireOwnerOrAdmin, type Viewer } from '../../platform/auth';
+import { requireAdmin, requireCustomer, requireOwnerOrAdmin, type Viewer } from '../../platform/auth';
 import { badUserInput, notFound, ShopError } from '../../platform/errors';
+import type { EventEnvelope } from '../../platform/events';
 import { recordLoader } from '../../platform/loaders';
 import type { Logger } from '../../platform/logger';
+import type { Money } from '../../platform/money';
 import { pageSize } from '../../platform/pagination';
-import { isOrderStatus, transition, type OrderEvent, type OrderStatus } from './order-lifecycle';
-import { priceOrder, type PricedLineInput } from './pricing';
-import type { NewOrder, OrderLineRecord, OrderRecord, OrderStore, ShippingAddressRecord } from './store/port';
+import type { CatalogPrice, ProductPrices } from './catalog/port';
+import {
+  checkoutHash,
+  parseCartLineInput,
+  parsePlaceOrderInput,
+  parseShippingAddress,
+  type CartLineInput,
+  type Checkout,
+  type PlaceOrderInput,
+} from './checkout-input';
+import { failureReasonOf, isOrderStatus, nextStatus, transition, type OrderEvent, type OrderStatus } from './order-lifecycle';
+import { announcement, orderPlaced, ORDER_CONSUMER_GROUP, reactionTo } from './order-saga';
+import {
+  MAX_LINE_QUANTITY,
+  MAX_ORDER_LINES,
+  priceCart,
+  priceOrder,
+  type CartItem,
+  type PricedCartLine,
+  type PricedLineInput,
+} from './pricing';
+import type {
+  CartChangeOutcome,
+  CartLineRecord,
+  CartLimits,
+  IdempotencyRecord,
+  NewOrder,
+  OrderChange,
+  OrderLineRecord,
+  OrderRecord,
+  OrderStore,
+  ShippingAddressRecord,
+} from './store/port';
 
 /** Orders a customer's history returns when the client does not say. */
 export const DEFAULT_ORDER_HISTORY_SIZE = 20;
@@ -29,12 +62,44 @@ export interface PastOrder {
   lines: readonly PricedLineInput[];
 }
 
-/** This request's batched readers of orders. */
+/** What a cart may hold: 1 to 99 units a line, and no more lines than one order takes. */
+export const CART_LIMITS: CartLimits = { maxQuantity: MAX_LINE_QUANTITY, maxLines: MAX_ORDER_LINES };
+
+/** This request's batched readers of orders, carts and catalog prices. */
 export interface OrderLoaders {
   orders: DataLoader<string, OrderRecord | null>;
   lines: DataLoader<string, OrderLineRecord[]>;
   /** Customers' newest orders; one loader per page size, since `first` is part of what is asked. */
   customerOrders(first: number): DataLoader<string, OrderRecord[]>;
+  /** Lines of customers' carts, by customer id. */
+  cartLines: DataLoader<string, CartLineRecord[]>;
+  /** Current catalog prices by product id: every price asked for in one tick is one catalog call. */
+  prices: DataLoader<string, CatalogPrice | null>;
+}
+
+/** One request as the service sees it: who asks, its id (passed on to the catalog and into events) and its loaders. */
+export interface OrderRequest {
+  viewer: Viewer;
+  requestId?: string;
+  loaders: OrderLoaders;
+}
+
+/** A customer's cart priced at the catalog's current prices; a customer has one cart, so it has their id. */
+export interface CartView {
+  id: string;
+  customerId: string;
+  lines: PricedCartLine[];
+  subtotal: Money;
+}
+
+export interface OrderServiceOptions {
+  /** The catalog's current prices: carts and checkouts are priced from it, never from input. */
+  prices: ProductPrices;
+  /** ISO 4217 code the shop sells in (SHOP_CURRENCY). */
+  currency: string;
+  logger?: Logger;
+  /** Called after each transaction that wrote to the outbox commits (the relay's `notify`); default none. */
+  afterCommit?: () => void;
 }
 
 /** Rows grouped under the keys asked for, in key order; keys without rows get []. */
@@ -50,26 +115,6 @@ function groupByKey<T>(keys: readonly string[], rows: readonly T[], keyOf: (row:
 }
 
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.trim().length > 0;
-
-/** The address as stored: only its known fields, each checked. */
-function checkShippingAddress(address: ShippingAddressRecord | null, field: string): ShippingAddressRecord | null {
-  if (address === null) return null;
-  for (const key of ['line1', 'city', 'postalCode'] as const) {
-    if (!nonEmpty(address[key])) throw badUserInput(`${field}.${key} must not be empty.`, { field: `${field}.${key}` });
-  }
-  if (typeof address.country !== 'string' || !/^[A-Z]{2}$/.test(address.country)) {
-    throw badUserInput(`${field}.country must be an ISO 3166-1 alpha-2 code such as NL.`, { field: `${field}.country` });
-  }
-  const optional = (key: 'line2' | 'region') => (nonEmpty(address[key]) ? address[key] : null);
-  return {
-    line1: address.line1,
-    line2: optional('line2'),
-    city: address.city,
-    region: optional('region'),
-    postalCode: address.postalCode,
-    country: address.country,
-  };
-}
 
 /** The order as the store will hold it, with its total priced from its lines; BAD_USER_INPUT names what is wrong. */
 function checkPastOrder(order: PastOrder, field: string): NewOrder {
@@ -89,24 +134,58 @@ function checkPastOrder(order: PastOrder, field: string): NewOrder {
     status: order.status,
     currency: order.currency,
     totalAmount: total.amount,
-    shippingAddress: checkShippingAddress(order.shippingAddress, `${field}.shippingAddress`),
+    shippingAddress: order.shippingAddress && parseShippingAddress(order.shippingAddress, `${field}.shippingAddress`),
     placedAt: order.placedAt,
     lines: order.lines.map(({ productId, quantity, unitPriceAmount }) => ({ productId, quantity, unitPriceAmount })),
   };
 }
 
-/** The order subgraph's rules: who may read which orders, how orders are priced, and how they change status. */
+function requestMismatch(): ShopError {
+  return new ShopError(
+    'IDEMPOTENCY_KEY_REUSED',
+    'This idempotency key was already used for a different order request; send a new key for a new order.',
+    { field: 'input.idempotencyKey' },
+  );
+}
+
+/**
+ * The order subgraph's rules: who may read and change which orders and carts, how carts and
+ * orders are priced, how checkout stays idempotent, and how orders move through their
+ * lifecycle on shop actions and on the saga's events.
+ */
 export class OrderService {
+  private readonly prices: ProductPrices;
+  private readonly currency: string;
+  private readonly logger: Logger | undefined;
+  private readonly afterCommit: () => void;
+
   constructor(
     private readonly store: OrderStore,
-    private readonly logger?: Logger,
-  ) {}
+    options: OrderServiceOptions,
+  ) {
+    this.prices = options.prices;
+    this.currency = options.currency;
+    this.logger = options.logger;
+    this.afterCommit = options.afterCommit ?? (() => {});
+  }
 
-  loaders(): OrderLoaders {
+  /** Loaders for one request; `requestId` travels with the catalog calls they make. */
+  loaders(requestId?: string): OrderLoaders {
     const orders = recordLoader((ids) => this.store.ordersByIds(ids), (order) => order.id);
     const histories = new Map<number, DataLoader<string, OrderRecord[]>>();
     return {
       orders,
+      cartLines: new DataLoader(
+        async (customerIds) => groupByKey(customerIds, await this.store.cartLinesOf(customerIds), (line) => line.customerId),
+        { maxBatchSize: 1000 },
+      ),
+      prices: new DataLoader(
+        async (productIds) => {
+          const found = await this.prices.pricesOf(productIds, requestId ? { requestId } : {});
+          return productIds.map((id) => found.get(id) ?? null);
+        },
+        { maxBatchSize: 1000 },
+      ),
       lines: new DataLoader(async (ids) => groupByKey(ids, await this.store.linesOfOrders(ids), (line) => line.orderId), {
         maxBatchSize: 1000,
       }),
@@ -157,24 +236,162 @@ export class OrderService {
     return lines.map((line) => ({ ...line, currency: order.currency }));
   }
 
+  /** A customer's cart at current catalog prices, for that customer or an admin. */
+  async cart(viewer: Viewer, customerId: string, loaders: OrderLoaders): Promise<CartView> {
+    requireOwnerOrAdmin(viewer, customerId);
+    return this.cartOf(customerId, loaders);
+  }
+
   /**
-   * Applies a lifecycle event: the status moves as the lifecycle table says, and only if
-   * nobody moved it meanwhile. CONFLICT when the event is not allowed now or a concurrent
-   * change won; NOT_FOUND for an unknown order.
+   * Adds units of a catalog product to the caller's cart; the line must stay within 1 to 99
+   * units. BAD_USER_INPUT for an unknown product or a quantity out of range.
    */
-  async advanceOrder(orderId: string, event: OrderEvent): Promise<OrderRecord> {
-    const [order] = await this.store.ordersByIds([orderId]);
-    if (!order) throw notFound(`Order ${orderId}`);
-    const next = transition(order.status, event);
-    const updated = await this.store.compareAndSetStatus(orderId, order.status, next);
-    if (!updated) {
-      this.logger?.debug({ orderId, event, expected: order.status }, 'order status changed concurrently');
-      throw new ShopError('CONFLICT', `Order ${orderId} changed while ${event} was applied; read it again.`, {
-        orderId,
-        event,
-      });
+  async addToCart({ viewer, loaders }: OrderRequest, input: CartLineInput): Promise<CartView> {
+    const { customerId } = requireCustomer(viewer);
+    const line = parseCartLineInput(input, 1);
+    // One catalog call checks the product and prices the rest of the cart shown after the change.
+    const held = await loaders.cartLines.load(customerId);
+    await this.requireInCatalog(line.productId, held, loaders);
+    return this.changedCart(customerId, await this.store.addToCart(customerId, line.productId, line.quantity, CART_LIMITS), loaders);
+  }
+
+  /**
+   * Sets how many units of a product the caller's cart holds; 0 removes the line (also of a
+   * product the catalog no longer has). BAD_USER_INPUT for an unknown product or a quantity out of range.
+   */
+  async updateCartLine({ viewer, loaders }: OrderRequest, input: CartLineInput): Promise<CartView> {
+    const { customerId } = requireCustomer(viewer);
+    const line = parseCartLineInput(input, 0);
+    if (line.quantity > 0) await this.requireInCatalog(line.productId, await loaders.cartLines.load(customerId), loaders);
+    return this.changedCart(customerId, await this.store.setCartLine(customerId, line.productId, line.quantity, CART_LIMITS), loaders);
+  }
+
+  /**
+   * Places the caller's cart as a PENDING order, priced from the catalog now, and announces
+   * it (OrderPlaced) in the same transaction. The same idempotency key with the same request
+   * returns the same order, also when the requests race; with a different request it is
+   * IDEMPOTENCY_KEY_REUSED. BAD_USER_INPUT for an empty cart or invalid input; CONFLICT when
+   * the cart changed while the order was placed.
+   */
+  async placeOrder({ viewer, loaders, requestId }: OrderRequest, input: PlaceOrderInput): Promise<OrderRecord> {
+    const { customerId } = requireCustomer(viewer);
+    const checkout = parsePlaceOrderInput(input);
+    const earlier = await this.earlierCheckout(customerId, checkout, loaders);
+    if (earlier) return earlier;
+
+    const items: CartItem[] = (await loaders.cartLines.load(customerId)).map(({ productId, quantity }) => ({ productId, quantity }));
+    if (items.length === 0) {
+      // A retry that lost the race to the checkout that emptied this cart finds that checkout now.
+      const raced = await this.earlierCheckout(customerId, checkout, loaders);
+      if (raced) return raced;
+      throw badUserInput('The cart is empty.', { field: 'cart' });
     }
-    return updated;
+    const { lines, missing } = priceCart(items, await this.catalogPrices(items.map((item) => item.productId), loaders), this.currency);
+    if (missing.length > 0) {
+      throw badUserInput(`Product ${missing[0]} is no longer sold; remove it from the cart.`, { field: 'cart', productIds: missing });
+    }
+    const orderLines: PricedLineInput[] = lines.map((line) => ({
+      productId: line.productId,
+      quantity: line.quantity,
+      unitPriceAmount: line.unitPrice.amount,
+    }));
+    const total = priceOrder(orderLines, this.currency, 'cart');
+    const order: NewOrder = {
+      id: randomUUID(),
+      customerId,
+      status: 'PENDING',
+      currency: this.currency,
+      totalAmount: total.amount,
+      shippingAddress: checkout.shippingAddress,
+      placedAt: new Date(),
+      lines: orderLines,
+    };
+    const outcome = await this.store.placeOrder({
+      order,
+      idempotencyKey: checkout.idempotencyKey,
+      requestHash: checkoutHash(checkout, items),
+      cart: items,
+      events: [orderPlaced(order, checkout.paymentToken, requestId)],
+    });
+    switch (outcome.kind) {
+      case 'placed': {
+        this.afterCommit();
+        this.logger?.info({ orderId: order.id, customerId, total: total.amount, requestId }, 'order placed');
+        const placed = await loaders.orders.load(order.id);
+        if (!placed) throw new Error(`order ${order.id} was placed but cannot be read`);
+        return placed;
+      }
+      case 'key-used':
+        return (await this.earlierCheckout(customerId, checkout, loaders, outcome.record))!;
+      case 'cart-changed':
+        throw new ShopError('CONFLICT', 'The cart changed while the order was being placed; review it and try again.', {
+          field: 'cart',
+        });
+    }
+  }
+
+  /** Ships a CONFIRMED order (admin); OrderShipped tells inventory and payment. */
+  async shipOrder(request: OrderRequest, orderId: string): Promise<OrderRecord> {
+    requireAdmin(request.viewer);
+    return this.act(request, orderId, 'SHIP');
+  }
+
+  /** Records that a SHIPPED order arrived (admin). */
+  async deliverOrder(request: OrderRequest, orderId: string): Promise<OrderRecord> {
+    requireAdmin(request.viewer);
+    return this.act(request, orderId, 'DELIVER');
+  }
+
+  /** Refunds a SHIPPED or DELIVERED order (admin); OrderRefunded tells payment. */
+  async refundOrder(request: OrderRequest, orderId: string): Promise<OrderRecord> {
+    requireAdmin(request.viewer);
+    return this.act(request, orderId, 'REFUND');
+  }
+
+  /**
+   * Cancels a PENDING or CONFIRMED order, for its owner or an admin; OrderCancelled tells
+   * inventory to release and payment to void.
+   */
+  async cancelOrder(request: OrderRequest, orderId: string): Promise<OrderRecord> {
+    requireCustomer(request.viewer);
+    return this.act(request, orderId, 'CANCEL', (order) => requireOwnerOrAdmin(request.viewer, order.customerId));
+  }
+
+  /**
+   * Handles one delivery of a saga event: applies its lifecycle event if the order still
+   * takes it, records the message and announces the change, all in one transaction. A
+   * redelivery, an event for an order already past that point, or for an unknown order
+   * changes nothing and is acknowledged.
+   */
+  async handleEvent(event: EventEnvelope): Promise<void> {
+    const reaction = reactionTo(event);
+    const about = { eventId: event.id, type: event.type, requestId: event.requestId };
+    if (!reaction) {
+      this.logger?.warn(about, 'event of a type the order subgraph does not consume; acknowledged');
+      return;
+    }
+    const outcome = await this.store.changeOrder(
+      reaction.orderId,
+      (order) =>
+        order && nextStatus(order.status, reaction.event) ? this.changeFor(order, reaction.event, event, event.requestId) : null,
+      { consumer: ORDER_CONSUMER_GROUP, messageId: event.id },
+    );
+    const log = { ...about, orderId: reaction.orderId };
+    switch (outcome.kind) {
+      case 'duplicate':
+        this.logger?.debug(log, 'event already processed; acknowledged');
+        return;
+      case 'unchanged':
+        if (outcome.order) {
+          this.logger?.info({ ...log, status: outcome.order.status }, 'event does not apply to the order as it stands; acknowledged unchanged');
+        } else {
+          this.logger?.warn(log, 'event names an unknown order; acknowledged');
+        }
+        return;
+      case 'changed':
+        this.afterCommit();
+        this.logger?.info({ ...log, status: outcome.order.status }, 'order moved on a saga event');
+    }
   }
 
   /** Whether the store holds any order. */
@@ -197,5 +414,89 @@ export class OrderService {
     await this.store.insertOrders(checked);
     this.logger?.info({ orders: checked.length }, 'imported past orders');
     return checked.length;
+  }
+
+  /** The cart as stored, priced now; lines of products the catalog no longer has are left out. */
+  private async cartOf(customerId: string, loaders: OrderLoaders): Promise<CartView> {
+    const held = await loaders.cartLines.load(customerId);
+    const prices = await this.catalogPrices(held.map((line) => line.productId), loaders);
+    const { lines, subtotal, missing } = priceCart(held, prices, this.currency);
+    if (missing.length > 0) this.logger?.warn({ customerId, missing }, 'cart holds products the catalog no longer has; not shown');
+    return { id: customerId, customerId, lines, subtotal };
+  }
+
+  /** Catalog prices of products; the products of one tick are one catalog call. */
+  private async catalogPrices(productIds: readonly string[], loaders: OrderLoaders): Promise<Map<string, CatalogPrice>> {
+    const answers = await loaders.prices.loadMany(productIds);
+    const found = new Map<string, CatalogPrice>();
+    answers.forEach((answer, index) => {
+      if (answer instanceof Error) throw answer;
+      if (answer) found.set(productIds[index]!, answer);
+    });
+    return found;
+  }
+
+  /** BAD_USER_INPUT unless the catalog has the product; the held lines are priced in the same call. */
+  private async requireInCatalog(productId: string, held: readonly CartLineRecord[], loaders: OrderLoaders): Promise<void> {
+    const prices = await this.catalogPrices([productId, ...held.map((line) => line.productId)], loaders);
+    if (!prices.has(productId)) throw badUserInput(`There is no product ${productId} in the catalog.`, { field: 'input.productId' });
+  }
+
+  /** The cart after a change, or BAD_USER_INPUT saying which limit the change would have broken. */
+  private async changedCart(customerId: string, outcome: CartChangeOutcome, loaders: OrderLoaders): Promise<CartView> {
+    if (outcome === 'too-many-units') {
+      throw badUserInput(`A cart line holds at most ${CART_LIMITS.maxQuantity} units.`, { field: 'input.quantity' });
+    }
+    if (outcome === 'too-many-lines') {
+      throw badUserInput(`A cart holds at most ${CART_LIMITS.maxLines} different products.`, { field: 'input.productId' });
+    }
+    loaders.cartLines.clear(customerId);
+    return this.cartOf(customerId, loaders);
+  }
+
+  /**
+   * The order an earlier checkout under this key placed, or null when the key is new.
+   * IDEMPOTENCY_KEY_REUSED when that checkout was a different request: the stored hash is
+   * checked against this request with the order's own lines as the cart, which is what the
+   * earlier checkout emptied.
+   */
+  private async earlierCheckout(
+    customerId: string,
+    checkout: Checkout,
+    loaders: OrderLoaders,
+    known?: IdempotencyRecord,
+  ): Promise<OrderRecord | null> {
+    const record = known ?? (await this.store.idempotencyRecord(customerId, checkout.idempotencyKey));
+    if (!record) return null;
+    const [order, lines] = await Promise.all([loaders.orders.load(record.orderId), loaders.lines.load(record.orderId)]);
+    if (!order) throw new Error(`idempotency key of customer ${customerId} names order ${record.orderId}, which is missing`);
+    if (checkoutHash(checkout, lines) !== record.requestHash) throw requestMismatch();
+    return order;
+  }
+
+  /** What `event` does to an order, announced; CONFLICT when the lifecycle refuses it. */
+  private changeFor(order: OrderRecord, event: OrderEvent, cause?: EventEnvelope, requestId?: string): OrderChange {
+    const next = transition(order.status, event);
+    const announced = announcement(order.id, event, cause, requestId);
+    return { next, failureReason: failureReasonOf(event) ?? order.failureReason, events: announced ? [announced] : [] };
+  }
+
+  /** A shop action on one order: NOT_FOUND, then `authorize`, then the lifecycle decides. */
+  private async act(
+    { loaders, requestId }: OrderRequest,
+    orderId: string,
+    event: OrderEvent,
+    authorize?: (order: OrderRecord) => void,
+  ): Promise<OrderRecord> {
+    const outcome = await this.store.changeOrder(orderId, (order) => {
+      if (!order) throw notFound(`Order ${orderId}`);
+      authorize?.(order);
+      return this.changeFor(order, event, undefined, requestId);
+    });
+    if (outcome.kind !== 'changed') throw new Error(`order ${orderId} did not change on ${event}`);
+    this.afterCommit();
+    this.logger?.info({ orderId, event, status: outcome.order.status, requestId }, 'order changed');
+    loaders.orders.clear(orderId).prime(orderId, outcome.order);
+    return outcome.order;
   }
 }

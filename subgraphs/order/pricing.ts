@@ -66,3 +66,41 @@ export function priceOrder(lines: readonly PricedLineInput[], currency: string, 
   }
   return total;
 }
+
+/** A cart line as held: a product and how many units. */
+export interface CartItem {
+  productId: string;
+  quantity: number;
+}
+
+/** A cart line priced from the catalog. */
+export interface PricedCartLine extends CartItem {
+  unitPrice: Money;
+  lineTotal: Money;
+}
+
+/**
+ * Prices cart lines at the catalog's current prices, in cart order. Lines whose product the
+ * catalog no longer has are left out and listed in `missing`. Every price must be in the
+ * shop's `currency`: a catalog in another currency is a misconfiguration, not bad input.
+ */
+export function priceCart(
+  items: readonly CartItem[],
+  prices: ReadonlyMap<string, { price: Money }>,
+  currency: string,
+): { lines: PricedCartLine[]; subtotal: Money; missing: string[] } {
+  const lines: PricedCartLine[] = [];
+  const missing: string[] = [];
+  for (const item of items) {
+    const catalog = prices.get(item.productId);
+    if (!catalog) {
+      missing.push(item.productId);
+      continue;
+    }
+    if (catalog.price.currency !== currency) {
+      throw new Error(`product ${item.productId} is priced in ${catalog.price.currency}, but the shop sells in ${currency}`);
+    }
+    lines.push({ ...item, unitPrice: catalog.price, lineTotal: lineTotal(catalog.price, item.quantity) });
+  }
+  return { lines, subtotal: sumMoney(lines.map((line) => line.lineTotal), currency), missing };
+}

@@ -1,6 +1,11 @@
+import { eventConsumer, OutboxRelay } from '../../platform/outbox-relay';
 import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDefinition } from '../../platform/subgraph';
+import { httpProductPrices } from './catalog/http';
+import type { ProductPrices } from './catalog/port';
 import type { OrderContext } from './context';
+import { DeadLetterService } from './dead-letters';
 import { OrderService } from './order-service';
+import { CONSUMED_EVENT_TYPES, ORDER_CONSUMER_GROUP } from './order-saga';
 import { resolvers } from './resolvers';
 import { seedOrders } from './seed';
 import type { OrderStore } from './store/port';
@@ -15,19 +20,50 @@ export async function openOrderStore(deps: SubgraphDeps): Promise<OrderStore> {
   );
 }
 
-/** The order subgraph on a given store; `service` is what seeding and event handlers call. */
+export interface OrderSubgraphOptions {
+  /** Where catalog prices come from; default product-search over HTTP at its peer URL. */
+  prices?: ProductPrices;
+}
+
+/**
+ * The order subgraph on a given store, with its workers: the outbox relay that publishes
+ * what checkout and order changes announce, and the consumer of the saga's events.
+ * `service` is what seeding calls; `relay` lets tests publish on demand.
+ */
 export function orderSubgraph(
   store: OrderStore,
-  deps: Pick<SubgraphDeps, 'logger'>,
-): SubgraphDefinition<OrderContext> & { service: OrderService } {
-  const orders = new OrderService(store, deps.logger.child({ component: 'order-service' }));
+  deps: Pick<SubgraphDeps, 'logger' | 'config' | 'events' | 'peers'>,
+  options: OrderSubgraphOptions = {},
+): SubgraphDefinition<OrderContext> & { service: OrderService; relay: OutboxRelay } {
+  const relay = new OutboxRelay({
+    database: store.outbox.database,
+    tables: store.outbox.tables,
+    bus: deps.events,
+    logger: deps.logger.child({ component: 'order-outbox-relay' }),
+    pollMs: deps.config.OUTBOX_POLL_MS,
+  });
+  const prices =
+    options.prices ??
+    httpProductPrices({ url: () => deps.peers.url('product-search'), logger: deps.logger.child({ component: 'product-prices' }) });
+  const orders = new OrderService(store, {
+    prices,
+    currency: deps.config.SHOP_CURRENCY,
+    logger: deps.logger.child({ component: 'order-service' }),
+    afterCommit: () => relay.notify(),
+  });
+  const deadLetters = new DeadLetterService(deps.events);
+  const consumer = eventConsumer(deps.events, ORDER_CONSUMER_GROUP, CONSUMED_EVENT_TYPES, (event) => orders.handleEvent(event), {
+    maxDeliveries: deps.config.EVENT_MAX_DELIVERIES,
+  });
   return {
     name: 'order',
     typeDefs,
     resolvers,
     service: orders,
+    relay,
     stores: [store],
-    context: (base) => ({ ...base, orders, loaders: orders.loaders() }),
+    workers: [relay, consumer],
+    context: (base) => ({ ...base, orders, deadLetters, loaders: orders.loaders(base.requestId) }),
     seed: ({ shop }) => seedOrders(orders, shop),
   };
 }

@@ -16,8 +16,8 @@ export type Scalars = {
 };
 
 /**
- * A person with an account at the shop. Anyone may see a customer's id and name;
- * the email address and addresses are shown only to that customer and to admins.
+ * A person with an account at the shop. Anyone may see a customer's id, name and
+ * when they joined; the email address and addresses are shown only to that customer and to admins.
  */
 export type Customer = {
   __typename?: 'Customer';
@@ -97,12 +97,14 @@ export type AddressInput = {
   country: Scalars['String']['input'];
 };
 
+/** Reading accounts: the signed-in customer. */
 export type Query = {
   __typename?: 'Query';
   /** The signed-in customer, or null when the account no longer exists. Needs an access token. */
   me: Maybe<Customer>;
 };
 
+/** Signing up, signing in and keeping an account. */
 export type Mutation = {
   __typename?: 'Mutation';
   /** Creates an account with the `customer` scope and signs it in. */
@@ -114,16 +116,19 @@ export type Mutation = {
 };
 
 
+/** Signing up, signing in and keeping an account. */
 export type MutationRegisterArgs = {
   input: RegisterInput;
 };
 
 
+/** Signing up, signing in and keeping an account. */
 export type MutationLoginArgs = {
   input: LoginInput;
 };
 
 
+/** Signing up, signing in and keeping an account. */
 export type MutationAddAddressArgs = {
   input: AddressInput;
 };

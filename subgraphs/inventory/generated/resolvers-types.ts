@@ -73,12 +73,14 @@ export type SetStockInput = {
   onHand: Scalars['Int']['input'];
 };
 
+/** Reading inventory: warehouses. Admin only. */
 export type Query = {
   __typename?: 'Query';
   /** Every warehouse of the shop. Admin only. */
   warehouses: Array<Warehouse>;
 };
 
+/** Changing inventory: stock counts. Admin only. */
 export type Mutation = {
   __typename?: 'Mutation';
   /** Records a stock count for a product in a warehouse. Admin only. */
@@ -86,6 +88,7 @@ export type Mutation = {
 };
 
 
+/** Changing inventory: stock counts. Admin only. */
 export type MutationSetStockArgs = {
   input: SetStockInput;
 };

@@ -1,5 +1,8 @@
+import type { Database } from '../../../platform/db';
+import type { EventEnvelope } from '../../../platform/events';
+import type { EventTables } from '../../../platform/outbox';
 import type { StoreHandle } from '../../../platform/server';
-import type { OrderStatus } from '../order-lifecycle';
+import type { OrderFailureReason, OrderStatus } from '../order-lifecycle';
 import type { ShippingAddressRecord } from './schema';
 
 export type { ShippingAddressRecord };
@@ -14,6 +17,8 @@ export interface OrderRecord {
   /** Sum of the lines in minor units. */
   totalAmount: number;
   shippingAddress: ShippingAddressRecord | null;
+  /** Why the order ended unfulfilled; null unless it did. */
+  failureReason: OrderFailureReason | null;
   placedAt: Date;
   /** When the order last changed status. */
   updatedAt: Date;
@@ -31,9 +36,81 @@ export interface OrderLineRecord {
 }
 
 /** An order to write with its lines; lines are numbered in the order given. */
-export interface NewOrder extends Omit<OrderRecord, 'updatedAt'> {
+export interface NewOrder extends Omit<OrderRecord, 'updatedAt' | 'failureReason'> {
+  failureReason?: OrderFailureReason | null;
   lines: readonly Omit<OrderLineRecord, 'orderId' | 'lineNo'>[];
 }
+
+/** One line of a customer's cart: a product and how many units, never a price. */
+export interface CartLineRecord {
+  customerId: string;
+  productId: string;
+  quantity: number;
+  addedAt: Date;
+}
+
+/** The bounds a cart change must keep. */
+export interface CartLimits {
+  /** Most units of one product on a line. */
+  maxQuantity: number;
+  /** Most lines in one cart. */
+  maxLines: number;
+}
+
+/** What came of a cart change; anything but `changed` left the cart as it was. */
+export type CartChangeOutcome = 'changed' | 'too-many-units' | 'too-many-lines';
+
+/** A checkout's record under its idempotency key. */
+export interface IdempotencyRecord {
+  customerId: string;
+  key: string;
+  requestHash: string;
+  orderId: string;
+}
+
+/** Everything a checkout writes, together. */
+export interface Placement {
+  order: NewOrder;
+  idempotencyKey: string;
+  requestHash: string;
+  /** The cart as it was priced; the order is placed only if the cart still holds exactly this. */
+  cart: readonly { productId: string; quantity: number }[];
+  /** Written to the outbox in the same transaction (OrderPlaced). */
+  events: readonly EventEnvelope[];
+}
+
+/**
+ * What came of a checkout: `placed`; `key-used` when the key already names an order
+ * (nothing was written; that order's record is returned); `cart-changed` when the cart no
+ * longer matches what was priced (nothing was written).
+ */
+export type PlacementOutcome =
+  | { kind: 'placed' }
+  | { kind: 'key-used'; record: IdempotencyRecord }
+  | { kind: 'cart-changed' };
+
+/** A status change decided on an order read under lock. */
+export interface OrderChange {
+  next: OrderStatus;
+  failureReason: OrderFailureReason | null;
+  /** Written to the outbox in the same transaction. */
+  events: readonly EventEnvelope[];
+}
+
+/** An event being consumed: recorded with the change, so a redelivery changes nothing. */
+export interface ConsumedMessage {
+  consumer: string;
+  messageId: string;
+}
+
+/**
+ * What came of `changeOrder`: `duplicate` when the message was processed before (nothing
+ * happened); `unchanged` when the decision was no change; `changed` with the order as now stored.
+ */
+export type OrderChangeOutcome =
+  | { kind: 'duplicate' }
+  | { kind: 'unchanged'; order: OrderRecord | null }
+  | { kind: 'changed'; order: OrderRecord };
 
 /** Where the order subgraph keeps orders and their lines. */
 export interface OrderStore extends StoreHandle {
@@ -49,10 +126,37 @@ export interface OrderStore extends StoreHandle {
   /** Writes orders and their lines all together or not at all (one transaction, batched statements). */
   insertOrders(orders: readonly NewOrder[]): Promise<void>;
   /**
-   * Moves an order from `expected` to `next` only if it is still in `expected`; returns the
-   * updated order, or null (and changes nothing) when its status moved on or it does not exist.
+   * In one transaction: records `consumed` when given (if it was processed before, nothing
+   * else happens), locks the order, asks `decide` what to do with it (null when it does not
+   * exist), moves its status and failure reason as decided, and writes the decision's events
+   * to the outbox. `decide` may throw to refuse; then nothing is written. Concurrent changes
+   * of one order take turns, each deciding on the status the previous one left.
    */
-  compareAndSetStatus(orderId: string, expected: OrderStatus, next: OrderStatus): Promise<OrderRecord | null>;
+  changeOrder(
+    orderId: string,
+    decide: (order: OrderRecord | null) => OrderChange | null,
+    consumed?: ConsumedMessage,
+  ): Promise<OrderChangeOutcome>;
+  /** Lines of many customers' carts in one statement, by customer, then in the order first added. */
+  cartLinesOf(customerIds: readonly string[]): Promise<CartLineRecord[]>;
+  /**
+   * Adds units of a product to a cart (a new line when it holds none), keeping every line
+   * within `limits`; concurrent changes of one cart take turns.
+   */
+  addToCart(customerId: string, productId: string, quantity: number, limits: CartLimits): Promise<CartChangeOutcome>;
+  /** Sets the units of a product in a cart; 0 removes the line. Same limits and turns as `addToCart`. */
+  setCartLine(customerId: string, productId: string, quantity: number, limits: CartLimits): Promise<CartChangeOutcome>;
+  /** The checkout recorded under a customer's idempotency key, or null. */
+  idempotencyRecord(customerId: string, key: string): Promise<IdempotencyRecord | null>;
+  /**
+   * Places an order in one transaction: claims the idempotency key (a concurrent checkout
+   * with the same key waits here, then finds it used), checks the locked cart still holds
+   * what was priced, writes the order and its lines, removes those lines from the cart and
+   * writes the events to the outbox.
+   */
+  placeOrder(placement: Placement): Promise<PlacementOutcome>;
+  /** Where this store's outbox lives, for the relay that publishes it. */
+  readonly outbox: { database: Database; tables: EventTables };
   /** Whether any order is stored (seeding writes only into an empty store). */
   hasOrders(): Promise<boolean>;
   /** Statements sent to the store so far (batching tests, metrics). */

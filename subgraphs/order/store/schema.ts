@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { char, check, index, integer, jsonb, pgSchema, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
-import { ORDER_STATUSES } from '../order-lifecycle';
+import { eventTables } from '../../../platform/outbox';
+import { ORDER_FAILURE_REASONS, ORDER_STATUSES } from '../order-lifecycle';
 
 /** The order subgraph owns this schema; no other subgraph reads it. */
 export const ordersSchema = pgSchema('orders');
@@ -16,7 +17,9 @@ export interface ShippingAddressRecord {
   country: string;
 }
 
-const knownStatuses = ORDER_STATUSES.map((status) => `'${status}'`).join(', ');
+const quoted = (names: readonly string[]) => names.map((name) => `'${name}'`).join(', ');
+const knownStatuses = quoted(ORDER_STATUSES);
+const knownFailureReasons = quoted(ORDER_FAILURE_REASONS);
 
 export const orders = ordersSchema.table(
   'orders',
@@ -28,6 +31,8 @@ export const orders = ordersSchema.table(
     /** Sum of the lines in minor units, computed by pricing when the order is written. */
     totalAmount: integer('total_amount').notNull(),
     shippingAddress: jsonb('shipping_address').$type<ShippingAddressRecord>(),
+    /** Why the order ended unfulfilled; null while it is not a failure. */
+    failureReason: text('failure_reason', { enum: ORDER_FAILURE_REASONS }),
     placedAt: timestamp('placed_at', { withTimezone: true }).notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -36,6 +41,7 @@ export const orders = ordersSchema.table(
     index('orders_customer_placed_idx').on(t.customerId, t.placedAt.desc(), t.id.desc()),
     check('orders_total_amount_non_negative', sql.raw('total_amount >= 0')),
     check('orders_status_known', sql.raw(`status in (${knownStatuses})`)),
+    check('orders_failure_reason_known', sql.raw(`failure_reason is null or failure_reason in (${knownFailureReasons})`)),
   ],
 );
 
@@ -59,3 +65,50 @@ export const orderLines = ordersSchema.table(
     check('order_lines_unit_price_non_negative', sql.raw('unit_price_amount >= 0')),
   ],
 );
+
+/** One cart per customer; its row is what cart changes and checkout lock, so they take turns. */
+export const carts = ordersSchema.table('carts', {
+  customerId: text('customer_id').primaryKey(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const cartLines = ordersSchema.table(
+  'cart_lines',
+  {
+    customerId: text('customer_id')
+      .notNull()
+      .references(() => carts.customerId, { onDelete: 'cascade' }),
+    productId: text('product_id').notNull(),
+    quantity: integer('quantity').notNull(),
+    /** Lines are shown in the order they were first added. */
+    addedAt: timestamp('added_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.customerId, t.productId] }),
+    check('cart_lines_quantity_range', sql.raw('quantity between 1 and 99')),
+  ],
+);
+
+/**
+ * The checkouts a customer has made, by the idempotency key their client sent: a retry of
+ * the same request finds its order here. `order_id` has no foreign key because this row is
+ * written first in the checkout transaction, so a concurrent retry waits on the key before
+ * doing any other work; the order is written in the same transaction.
+ */
+export const idempotencyKeys = ordersSchema.table(
+  'idempotency_keys',
+  {
+    customerId: text('customer_id').notNull(),
+    key: text('key').notNull(),
+    /** sha256 of the canonical request: key, address, payment token and cart contents. */
+    requestHash: text('request_hash').notNull(),
+    orderId: text('order_id').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.customerId, t.key] }),
+    check('idempotency_keys_key_length', sql.raw('char_length(key) between 1 and 200')),
+  ],
+);
+
+export const { outbox, processedMessages } = eventTables(ordersSchema);

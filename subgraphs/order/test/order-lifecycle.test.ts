@@ -1,6 +1,7 @@
 import { ShopError } from '../../../platform/errors';
 import {
   allowedEvents,
+  failureReasonOf,
   isFinal,
   isOrderStatus,
   ORDER_EVENTS,
@@ -14,11 +15,14 @@ import {
 const LEGAL: [OrderStatus, OrderEvent, OrderStatus][] = [
   ['PENDING', 'CONFIRM', 'CONFIRMED'],
   ['PENDING', 'REJECT', 'REJECTED'],
+  ['PENDING', 'EXPIRE', 'REJECTED'],
   ['PENDING', 'FAIL_PAYMENT', 'PAYMENT_FAILED'],
   ['PENDING', 'CANCEL', 'CANCELLED'],
   ['CONFIRMED', 'SHIP', 'SHIPPED'],
   ['CONFIRMED', 'CANCEL', 'CANCELLED'],
+  ['CONFIRMED', 'EXPIRE', 'CANCELLED'],
   ['SHIPPED', 'DELIVER', 'DELIVERED'],
+  ['SHIPPED', 'REFUND', 'REFUNDED'],
   ['DELIVERED', 'REFUND', 'REFUNDED'],
 ];
 
@@ -65,14 +69,33 @@ describe('order lifecycle', () => {
   });
 
   it('lists the events each status accepts', () => {
-    expect(allowedEvents('PENDING')).toEqual(['CONFIRM', 'REJECT', 'FAIL_PAYMENT', 'CANCEL']);
-    expect(allowedEvents('CONFIRMED')).toEqual(['CANCEL', 'SHIP']);
-    expect(allowedEvents('SHIPPED')).toEqual(['DELIVER']);
+    expect(allowedEvents('PENDING')).toEqual(['CONFIRM', 'REJECT', 'EXPIRE', 'FAIL_PAYMENT', 'CANCEL']);
+    expect(allowedEvents('CONFIRMED')).toEqual(['EXPIRE', 'CANCEL', 'SHIP']);
+    expect(allowedEvents('SHIPPED')).toEqual(['DELIVER', 'REFUND']);
     expect(allowedEvents('DELIVERED')).toEqual(['REFUND']);
   });
 
   it('treats rejected, failed, cancelled and refunded orders as final', () => {
     expect(ORDER_STATUSES.filter(isFinal)).toEqual(['REJECTED', 'PAYMENT_FAILED', 'CANCELLED', 'REFUNDED']);
+  });
+
+  it('records why an order failed on the events that fail it, and on no other', () => {
+    expect(failureReasonOf('REJECT')).toBe('OUT_OF_STOCK');
+    expect(failureReasonOf('EXPIRE')).toBe('RESERVATION_EXPIRED');
+    expect(failureReasonOf('FAIL_PAYMENT')).toBe('PAYMENT_DECLINED');
+    for (const event of ['CONFIRM', 'CANCEL', 'SHIP', 'DELIVER', 'REFUND'] as const) expect(failureReasonOf(event)).toBeNull();
+  });
+
+  it('lets a reservation expire only before shipment: an unpaid order is rejected, a paid one cancelled', () => {
+    expect(transition('PENDING', 'EXPIRE')).toBe('REJECTED');
+    expect(transition('CONFIRMED', 'EXPIRE')).toBe('CANCELLED');
+    for (const status of ORDER_STATUSES.filter((s) => s !== 'PENDING' && s !== 'CONFIRMED')) {
+      expect(() => transition(status, 'EXPIRE')).toThrow(ShopError);
+    }
+  });
+
+  it('refunds only what has shipped', () => {
+    expect(ORDER_STATUSES.filter((status) => allowedEvents(status).includes('REFUND'))).toEqual(['SHIPPED', 'DELIVERED']);
   });
 
   it('cannot cancel an order once it has shipped', () => {

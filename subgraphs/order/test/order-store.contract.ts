@@ -1,4 +1,6 @@
-import type { NewOrder, OrderStore } from '../store/port';
+import { domainEvent } from '../../../platform/events';
+import type { CartLimits, NewOrder, OrderChange, OrderRecord, OrderStore, Placement } from '../store/port';
+import { outboxEvents } from './helpers';
 
 const address = {
   line1: 'Keizersgracht 1',
@@ -69,6 +71,7 @@ export function orderStoreContract(open: () => Promise<{ store: OrderStore; rele
       currency: 'EUR',
       totalAmount: 4500,
       shippingAddress: address,
+      failureReason: null,
       placedAt: new Date('2023-12-24T18:30:00Z'),
     });
     expect(byId.get('o-b1')!.updatedAt).toBeInstanceOf(Date);
@@ -100,7 +103,7 @@ export function orderStoreContract(open: () => Promise<{ store: OrderStore; rele
     expect(recent[0]).toMatchObject({ status: 'DELIVERED', totalAmount: 300, shippingAddress: address });
     expect(recent[0]!.placedAt).toEqual(new Date('2024-03-01T10:00:00Z'));
     expect(Object.keys(recent[0]!).sort()).toEqual(
-      ['currency', 'customerId', 'id', 'placedAt', 'shippingAddress', 'status', 'totalAmount', 'updatedAt'].sort(),
+      ['currency', 'customerId', 'failureReason', 'id', 'placedAt', 'shippingAddress', 'status', 'totalAmount', 'updatedAt'].sort(),
     );
   });
 
@@ -149,40 +152,260 @@ export function orderStoreContract(open: () => Promise<{ store: OrderStore; rele
     expect((await store.linesOfOrders(['o-bulk-2499'])).map((l) => l.lineNo)).toEqual([1, 2]);
   });
 
-  describe('compare-and-set status', () => {
+  it('keeps the failure reason of an imported order and refuses an unknown one', async () => {
+    await store.insertOrders([order('o-f1', 'cust-f', '2024-05-01T00:00:00Z', { status: 'REJECTED', failureReason: 'OUT_OF_STOCK' })]);
+    expect((await store.ordersByIds(['o-f1']))[0]!.failureReason).toBe('OUT_OF_STOCK');
+    await expect(
+      store.insertOrders([order('o-f2', 'cust-f', '2024-05-01T00:00:00Z', { failureReason: 'BORED' as never })]),
+    ).rejects.toThrow();
+  });
+
+  describe('changing an order', () => {
+    const confirm = (order: OrderRecord | null): OrderChange | null =>
+      order?.status === 'PENDING'
+        ? { next: 'CONFIRMED', failureReason: null, events: [domainEvent('OrderConfirmed', order.id, { orderId: order.id })] }
+        : null;
+
     beforeAll(() =>
-      store.insertOrders([
-        order('o-s1', 'cust-s', '2024-06-01T00:00:00Z', { status: 'PENDING' }),
-        order('o-s2', 'cust-s', '2024-06-02T00:00:00Z', { status: 'PENDING' }),
-      ]),
+      store.insertOrders(
+        ['o-s1', 'o-s2', 'o-s3', 'o-s4', 'o-s5'].map((id, i) => order(id, 'cust-s', `2024-06-0${i + 1}T00:00:00Z`, { status: 'PENDING' })),
+      ),
     );
 
-    it('moves the status when it is still the expected one', async () => {
+    it('moves the status as decided on the order as stored and writes the events with it', async () => {
       const [before] = await store.ordersByIds(['o-s1']);
-      const updated = await store.compareAndSetStatus('o-s1', 'PENDING', 'CONFIRMED');
-      expect(updated).toMatchObject({ id: 'o-s1', status: 'CONFIRMED', totalAmount: 300 });
-      expect(updated!.updatedAt.getTime()).toBeGreaterThanOrEqual(before!.updatedAt.getTime());
-      expect((await store.ordersByIds(['o-s1']))[0]!.status).toBe('CONFIRMED');
-    });
-
-    it('a write that lost the race changes nothing', async () => {
-      const [before] = await store.ordersByIds(['o-s1']);
-      expect(before!.status).toBe('CONFIRMED');
-      expect(await store.compareAndSetStatus('o-s1', 'PENDING', 'CANCELLED')).toBeNull();
+      let seen: OrderRecord | null = null;
+      const outcome = await store.changeOrder('o-s1', (current) => {
+        seen = current;
+        return {
+          next: 'REJECTED',
+          failureReason: 'OUT_OF_STOCK',
+          events: [domainEvent('OrderRejected', 'o-s1', { orderId: 'o-s1', reason: 'OUT_OF_STOCK' }, 'req-1')],
+        };
+      });
+      expect(seen).toEqual(before);
+      expect(outcome).toMatchObject({ kind: 'changed', order: { id: 'o-s1', status: 'REJECTED', failureReason: 'OUT_OF_STOCK' } });
       const [after] = await store.ordersByIds(['o-s1']);
-      expect(after).toEqual(before);
+      expect(after).toMatchObject({ status: 'REJECTED', failureReason: 'OUT_OF_STOCK', totalAmount: 300 });
+      expect(after!.updatedAt.getTime()).toBeGreaterThanOrEqual(before!.updatedAt.getTime());
+      const events = await outboxEvents(store, 'o-s1');
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        type: 'OrderRejected',
+        aggregateId: 'o-s1',
+        payload: { orderId: 'o-s1', reason: 'OUT_OF_STOCK' },
+        requestId: 'req-1',
+        publishedAt: null,
+      });
     });
 
-    it('of concurrent writes from the same status exactly one wins', async () => {
-      const targets = ['CONFIRMED', 'CANCELLED', 'REJECTED', 'PAYMENT_FAILED'] as const;
-      const results = await Promise.all(targets.map((next) => store.compareAndSetStatus('o-s2', 'PENDING', next)));
-      const winners = results.filter((r) => r !== null);
-      expect(winners).toHaveLength(1);
-      expect((await store.ordersByIds(['o-s2']))[0]!.status).toBe(winners[0]!.status);
+    it('changes nothing and writes no event when the decision is no change', async () => {
+      const [before] = await store.ordersByIds(['o-s1']);
+      expect(await store.changeOrder('o-s1', confirm)).toEqual({ kind: 'unchanged', order: before });
+      expect((await store.ordersByIds(['o-s1']))[0]).toEqual(before);
+      expect(await outboxEvents(store, 'o-s1')).toHaveLength(1);
     });
 
-    it('an unknown order is not updated', async () => {
-      expect(await store.compareAndSetStatus('missing', 'PENDING', 'CONFIRMED')).toBeNull();
+    it('asks about an unknown order with null', async () => {
+      let asked: unknown = 'not asked';
+      expect(await store.changeOrder('missing', (o) => ((asked = o), null))).toEqual({ kind: 'unchanged', order: null });
+      expect(asked).toBeNull();
+    });
+
+    it('writes nothing when the decision throws', async () => {
+      const consumed = { consumer: 'test', messageId: 'msg-throw' };
+      await expect(
+        store.changeOrder('o-s2', () => {
+          throw new Error('refused');
+        }, consumed),
+      ).rejects.toThrow('refused');
+      expect((await store.ordersByIds(['o-s2']))[0]!.status).toBe('PENDING');
+      // The message was not recorded either: its redelivery is processed.
+      expect(await store.changeOrder('o-s2', confirm, consumed)).toMatchObject({ kind: 'changed' });
+    });
+
+    it('processes a consumed message once: a redelivery is a duplicate and is not even decided on', async () => {
+      const consumed = { consumer: 'test', messageId: 'msg-1' };
+      expect(await store.changeOrder('o-s3', confirm, consumed)).toMatchObject({ kind: 'changed', order: { status: 'CONFIRMED' } });
+      let decided = false;
+      expect(await store.changeOrder('o-s3', (o) => ((decided = true), confirm(o)), consumed)).toEqual({ kind: 'duplicate' });
+      expect(decided).toBe(false);
+      expect(await outboxEvents(store, 'o-s3')).toHaveLength(1);
+      // Another consumer group processes the same message on its own.
+      expect(await store.changeOrder('o-s3', () => null, { consumer: 'other', messageId: 'msg-1' })).toMatchObject({ kind: 'unchanged' });
+    });
+
+    it('records a message that changed nothing, so its redelivery is a duplicate', async () => {
+      const consumed = { consumer: 'test', messageId: 'msg-noop' };
+      expect(await store.changeOrder('o-s3', () => null, consumed)).toMatchObject({ kind: 'unchanged' });
+      expect(await store.changeOrder('o-s3', confirm, consumed)).toEqual({ kind: 'duplicate' });
+    });
+
+    it('lets concurrent changes of one order take turns, each deciding on the status the last one left', async () => {
+      const outcomes = await Promise.all(Array.from({ length: 10 }, () => store.changeOrder('o-s4', confirm)));
+      expect(outcomes.filter((o) => o.kind === 'changed')).toHaveLength(1);
+      expect(outcomes.filter((o) => o.kind === 'unchanged').every((o) => o.kind === 'unchanged' && o.order?.status === 'CONFIRMED')).toBe(true);
+      expect(await outboxEvents(store, 'o-s4')).toHaveLength(1);
+    });
+
+    it('of concurrent deliveries of one message exactly one is processed', async () => {
+      const consumed = { consumer: 'test', messageId: 'msg-race' };
+      const outcomes = await Promise.all(Array.from({ length: 8 }, () => store.changeOrder('o-s5', confirm, consumed)));
+      expect(outcomes.filter((o) => o.kind === 'changed')).toHaveLength(1);
+      expect(outcomes.filter((o) => o.kind === 'duplicate')).toHaveLength(7);
+    });
+  });
+
+  describe('carts', () => {
+    const limits: CartLimits = { maxQuantity: 99, maxLines: 3 };
+
+    it('starts empty and adds lines in the order they are first added', async () => {
+      expect(await store.cartLinesOf(['cart-a'])).toEqual([]);
+      expect(await store.addToCart('cart-a', 'p-2', 2, limits)).toBe('changed');
+      expect(await store.addToCart('cart-a', 'p-1', 1, limits)).toBe('changed');
+      expect(await store.addToCart('cart-a', 'p-2', 3, limits)).toBe('changed');
+      const lines = await store.cartLinesOf(['cart-a']);
+      expect(lines.map((l) => [l.customerId, l.productId, l.quantity])).toEqual([
+        ['cart-a', 'p-2', 5],
+        ['cart-a', 'p-1', 1],
+      ]);
+      expect(lines[0]!.addedAt).toBeInstanceOf(Date);
+    });
+
+    it('refuses to take a line past its most units and keeps it as it was', async () => {
+      await store.addToCart('cart-b', 'p-1', 98, limits);
+      expect(await store.addToCart('cart-b', 'p-1', 2, limits)).toBe('too-many-units');
+      expect(await store.addToCart('cart-b', 'p-9', 100, limits)).toBe('too-many-units');
+      expect(await store.addToCart('cart-b', 'p-1', 1, limits)).toBe('changed');
+      expect((await store.cartLinesOf(['cart-b'])).map((l) => [l.productId, l.quantity])).toEqual([['p-1', 99]]);
+    });
+
+    it('refuses a line beyond the most lines, but still adds to lines it holds', async () => {
+      for (const p of ['p-1', 'p-2', 'p-3']) expect(await store.addToCart('cart-c', p, 1, limits)).toBe('changed');
+      expect(await store.addToCart('cart-c', 'p-4', 1, limits)).toBe('too-many-lines');
+      expect(await store.setCartLine('cart-c', 'p-4', 1, limits)).toBe('too-many-lines');
+      expect(await store.addToCart('cart-c', 'p-3', 1, limits)).toBe('changed');
+      expect((await store.cartLinesOf(['cart-c'])).map((l) => l.quantity)).toEqual([1, 1, 2]);
+    });
+
+    it('sets a line, keeps its place, and removes it at 0', async () => {
+      await store.addToCart('cart-d', 'p-1', 1, limits);
+      await store.addToCart('cart-d', 'p-2', 1, limits);
+      expect(await store.setCartLine('cart-d', 'p-1', 7, limits)).toBe('changed');
+      expect(await store.setCartLine('cart-d', 'p-3', 4, limits)).toBe('changed');
+      expect(await store.setCartLine('cart-d', 'p-1', 100, limits)).toBe('too-many-units');
+      expect((await store.cartLinesOf(['cart-d'])).map((l) => [l.productId, l.quantity])).toEqual([
+        ['p-1', 7],
+        ['p-2', 1],
+        ['p-3', 4],
+      ]);
+      expect(await store.setCartLine('cart-d', 'p-2', 0, limits)).toBe('changed');
+      expect(await store.setCartLine('cart-d', 'p-never', 0, limits)).toBe('changed');
+      expect((await store.cartLinesOf(['cart-d'])).map((l) => l.productId)).toEqual(['p-1', 'p-3']);
+    });
+
+    it('reads many carts in one statement', async () => {
+      const before = store.statementCount();
+      const lines = await store.cartLinesOf(['cart-d', 'cart-a', 'cart-none']);
+      expect(store.statementCount() - before).toBe(1);
+      expect(lines.map((l) => l.customerId)).toEqual(['cart-a', 'cart-a', 'cart-d', 'cart-d']);
+    });
+
+    it('loses no units when one cart is changed concurrently', async () => {
+      await Promise.all(Array.from({ length: 20 }, () => store.addToCart('cart-e', 'p-1', 1, limits)));
+      expect((await store.cartLinesOf(['cart-e'])).map((l) => l.quantity)).toEqual([20]);
+      const outcomes = await Promise.all(['p-2', 'p-3', 'p-4', 'p-5'].map((p) => store.addToCart('cart-e', p, 1, limits)));
+      expect(outcomes.filter((o) => o === 'changed')).toHaveLength(2);
+      expect(await store.cartLinesOf(['cart-e'])).toHaveLength(3);
+    });
+  });
+
+  describe('placing an order', () => {
+    let n = 0;
+    async function cartOf(customerId: string, lines: [string, number][]) {
+      for (const [productId, quantity] of lines) await store.setCartLine(customerId, productId, quantity, { maxQuantity: 99, maxLines: 100 });
+    }
+    function placement(customerId: string, key: string, cart: [string, number][], hash = 'hash-1'): Placement {
+      const id = `placed-${++n}`;
+      const newOrder = order(id, customerId, '2024-07-01T00:00:00Z', {
+        status: 'PENDING',
+        lines: cart.map(([productId, quantity]) => ({ productId, quantity, unitPriceAmount: 100 })),
+        totalAmount: cart.reduce((sum, [, q]) => sum + q * 100, 0),
+      });
+      return {
+        order: newOrder,
+        idempotencyKey: key,
+        requestHash: hash,
+        cart: cart.map(([productId, quantity]) => ({ productId, quantity })),
+        events: [domainEvent('OrderConfirmed', id, { orderId: id })],
+      };
+    }
+
+    it('writes the order, its lines, the key and the event, and empties the cart, together', async () => {
+      await cartOf('buyer-1', [
+        ['p-1', 2],
+        ['p-2', 1],
+      ]);
+      const p = placement('buyer-1', 'key-1', [
+        ['p-1', 2],
+        ['p-2', 1],
+      ]);
+      expect(await store.placeOrder(p)).toEqual({ kind: 'placed' });
+      expect((await store.ordersByIds([p.order.id]))[0]).toMatchObject({ status: 'PENDING', customerId: 'buyer-1', totalAmount: 300 });
+      expect((await store.linesOfOrders([p.order.id])).map((l) => [l.productId, l.quantity])).toEqual([
+        ['p-1', 2],
+        ['p-2', 1],
+      ]);
+      expect(await store.idempotencyRecord('buyer-1', 'key-1')).toEqual({
+        customerId: 'buyer-1',
+        key: 'key-1',
+        requestHash: 'hash-1',
+        orderId: p.order.id,
+      });
+      expect(await store.cartLinesOf(['buyer-1'])).toEqual([]);
+      expect((await outboxEvents(store, p.order.id)).map((e) => e.id)).toEqual([p.events[0]!.id]);
+    });
+
+    it('keeps keys per customer', async () => {
+      expect(await store.idempotencyRecord('buyer-2', 'key-1')).toBeNull();
+    });
+
+    it('writes nothing under a key already used, and answers its record', async () => {
+      await cartOf('buyer-1', [['p-3', 1]]);
+      const again = placement('buyer-1', 'key-1', [['p-3', 1]], 'hash-2');
+      expect(await store.placeOrder(again)).toEqual({
+        kind: 'key-used',
+        record: expect.objectContaining({ requestHash: 'hash-1', orderId: expect.stringMatching(/^placed-/) }),
+      });
+      expect(await store.ordersByIds([again.order.id])).toEqual([]);
+      expect(await outboxEvents(store, again.order.id)).toEqual([]);
+      expect((await store.cartLinesOf(['buyer-1'])).map((l) => l.productId)).toEqual(['p-3']);
+    });
+
+    it('writes nothing, and leaves the key free, when the cart is not what was priced', async () => {
+      await cartOf('buyer-3', [
+        ['p-1', 1],
+        ['p-2', 1],
+      ]);
+      for (const stale of [[['p-1', 1]], [['p-1', 2], ['p-2', 1]], [['p-1', 1], ['p-2', 1], ['p-3', 1]]] as [string, number][][]) {
+        const p = placement('buyer-3', 'key-x', stale);
+        expect(await store.placeOrder(p)).toEqual({ kind: 'cart-changed' });
+        expect(await store.ordersByIds([p.order.id])).toEqual([]);
+      }
+      expect(await store.idempotencyRecord('buyer-3', 'key-x')).toBeNull();
+      expect(await store.cartLinesOf(['buyer-3'])).toHaveLength(2);
+      expect(await store.placeOrder(placement('buyer-4', 'key-x', [['p-1', 1]]))).toEqual({ kind: 'cart-changed' });
+    });
+
+    it('of concurrent placements under one key exactly one writes; the others get its record', async () => {
+      await cartOf('buyer-5', [['p-1', 3]]);
+      const attempts = Array.from({ length: 10 }, () => placement('buyer-5', 'key-race', [['p-1', 3]]));
+      const outcomes = await Promise.all(attempts.map((p) => store.placeOrder(p)));
+      const placed = outcomes.flatMap((o, i) => (o.kind === 'placed' ? [attempts[i]!.order.id] : []));
+      expect(placed).toHaveLength(1);
+      for (const o of outcomes) if (o.kind !== 'placed') expect(o).toEqual({ kind: 'key-used', record: expect.objectContaining({ orderId: placed[0] }) });
+      expect(await store.ordersByIds(attempts.map((p) => p.order.id))).toHaveLength(1);
+      expect(await outboxEvents(store, placed[0])).toHaveLength(1);
     });
   });
 }

@@ -1,6 +1,6 @@
 import { ShopError } from '../../../platform/errors';
 import { money } from '../../../platform/money';
-import { checkOrderLines, lineTotal, MAX_AMOUNT, MAX_ORDER_LINES, orderTotal, priceOrder } from '../pricing';
+import { checkOrderLines, lineTotal, MAX_AMOUNT, MAX_ORDER_LINES, orderTotal, priceCart, priceOrder } from '../pricing';
 
 const line = (quantity: number, unitPriceAmount: number, productId = 'p1') => ({ productId, quantity, unitPriceAmount });
 
@@ -71,5 +71,53 @@ describe('pricing', () => {
   it('refuses a total the store cannot hold', () => {
     expect(codeAndField(() => priceOrder([line(2, MAX_AMOUNT)], 'USD'))).toEqual({ code: 'BAD_USER_INPUT', field: 'lines' });
     expect(priceOrder([line(1, MAX_AMOUNT)], 'USD').amount).toBe(MAX_AMOUNT);
+  });
+
+  describe('pricing a cart from the catalog', () => {
+    const catalog = new Map([
+      ['lamp', { price: money(1999, 'USD') }],
+      ['rug', { price: money(12500, 'USD') }],
+    ]);
+
+    it('prices each line at the catalog price, in cart order, and sums the subtotal', () => {
+      const priced = priceCart(
+        [
+          { productId: 'rug', quantity: 1 },
+          { productId: 'lamp', quantity: 3 },
+        ],
+        catalog,
+        'USD',
+      );
+      expect(priced).toEqual({
+        lines: [
+          { productId: 'rug', quantity: 1, unitPrice: money(12500, 'USD'), lineTotal: money(12500, 'USD') },
+          { productId: 'lamp', quantity: 3, unitPrice: money(1999, 'USD'), lineTotal: money(5997, 'USD') },
+        ],
+        subtotal: money(18497, 'USD'),
+        missing: [],
+      });
+    });
+
+    it('leaves out products the catalog no longer has and says which', () => {
+      const priced = priceCart(
+        [
+          { productId: 'gone', quantity: 2 },
+          { productId: 'lamp', quantity: 1 },
+        ],
+        catalog,
+        'USD',
+      );
+      expect(priced.lines.map((l) => l.productId)).toEqual(['lamp']);
+      expect(priced.subtotal).toEqual(money(1999, 'USD'));
+      expect(priced.missing).toEqual(['gone']);
+    });
+
+    it('an empty cart costs zero in the shop currency', () => {
+      expect(priceCart([], catalog, 'USD')).toEqual({ lines: [], subtotal: money(0, 'USD'), missing: [] });
+    });
+
+    it('refuses a catalog priced in another currency than the shop sells in', () => {
+      expect(() => priceCart([{ productId: 'lamp', quantity: 1 }], catalog, 'EUR')).toThrow(/USD/);
+    });
   });
 });

@@ -200,6 +200,7 @@ export type UpdateProductInput = {
   brandId?: InputMaybe<Scalars['ID']['input']>;
 };
 
+/** Reading the catalog: products, categories, brands and search. */
 export type Query = {
   __typename?: 'Query';
   /** A product by id; null when there is none. */
@@ -219,16 +220,19 @@ export type Query = {
 };
 
 
+/** Reading the catalog: products, categories, brands and search. */
 export type QueryProductArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Reading the catalog: products, categories, brands and search. */
 export type QueryProductsArgs = {
   ids: Array<Scalars['ID']['input']>;
 };
 
 
+/** Reading the catalog: products, categories, brands and search. */
 export type QuerySearchProductsArgs = {
   query?: InputMaybe<Scalars['String']['input']>;
   filter?: InputMaybe<ProductFilter>;
@@ -237,6 +241,7 @@ export type QuerySearchProductsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** Changing the catalog. Admin only. */
 export type Mutation = {
   __typename?: 'Mutation';
   /** Adds a product to the catalog in the shop currency. Admin only. */
@@ -246,11 +251,13 @@ export type Mutation = {
 };
 
 
+/** Changing the catalog. Admin only. */
 export type MutationCreateProductArgs = {
   input: CreateProductInput;
 };
 
 
+/** Changing the catalog. Admin only. */
 export type MutationUpdateProductArgs = {
   id: Scalars['ID']['input'];
   input: UpdateProductInput;
