@@ -94,7 +94,8 @@ function countingLogger(stats: { statements: number }, log: Logger): DrizzleLogg
   };
 }
 
-function rowsOf<T>(result: unknown): T[] {
+/** The rows of `execute`'s result, whichever driver produced it (a transaction's `execute` too). */
+export function rowsOf<T>(result: unknown): T[] {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 

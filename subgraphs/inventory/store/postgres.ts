@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { and, asc, eq, inArray, isNull, lte, sql } from 'drizzle-orm';
-import type { Database, Db } from '../../../platform/db';
+import { rowsOf, type Database, type Db } from '../../../platform/db';
 import { enqueueEvents, markProcessed, type EventTables } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
 import type {
@@ -126,9 +126,6 @@ async function withLines(tx: Db, rows: readonly ReservationRow[]): Promise<Reser
   return rows.map((row) => ({ ...row, lines: byOrder.get(row.orderId) ?? [] }));
 }
 
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
-}
 
 /** A change of one stock level: units added to (or, negative, taken from) on hand and reserved. */
 interface StockDelta {

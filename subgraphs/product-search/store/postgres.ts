@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import type { Database } from '../../../platform/db';
+import { rowsOf, type Database } from '../../../platform/db';
 import { FUZZY_NAME_THRESHOLD, SORT_FIELDS, type SortFieldName } from '../search-query';
 import type {
   CatalogRefusal,
@@ -56,9 +56,6 @@ function refusalOf(error: unknown): CatalogRefusal {
   throw error;
 }
 
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
-}
 
 function jsonOf<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;

@@ -1,0 +1,21 @@
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { InProcessPubSub } from './in-process';
+import type { PubSub, PubSubOptions } from './port';
+import { RedisPubSub } from './redis';
+
+/**
+ * The process's live-update pub/sub: Redis when REDIS_URL is set, so a change made on any
+ * replica reaches subscribers on every replica; otherwise in-process, for the one-process shop.
+ */
+export function openPubSub(config: Pick<Config, 'REDIS_URL' | 'EVENT_STREAM_PREFIX'>, logger: Logger, options: PubSubOptions = {}): PubSub {
+  const log = logger.child({ component: 'pubsub' });
+  if (config.REDIS_URL) {
+    return new RedisPubSub({ ...options, url: config.REDIS_URL, prefix: `${config.EVENT_STREAM_PREFIX}:live:`, logger: log });
+  }
+  return new InProcessPubSub(log, options);
+}
+
+export { InProcessPubSub } from './in-process';
+export { RedisPubSub, type RedisPubSubOptions } from './redis';
+export { DEFAULT_BUFFER_SIZE, orderTopic, stockTopic, type LiveSubscription, type PubSub, type PubSubOptions } from './port';

@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import type { Logger } from '../logger';
+import { LocalTopics, encodeMessage } from './local';
+import type { LiveSubscription, PubSub, PubSubOptions } from './port';
+
+export interface RedisPubSubOptions extends PubSubOptions {
+  /** redis:// or rediss:// URL of the server. */
+  url: string;
+  logger: Logger;
+  /** Put before every topic to make its channel, so several shops (or test runs) share a server; default `shop:live:`. */
+  prefix?: string;
+}
+
+function ignore(): void {}
+
+/**
+ * Live updates over Redis pub/sub, so a publish on any replica reaches the subscribers
+ * of every replica once. Each instance holds two connections: one publishing, and one
+ * subscribed to the channels its local subscribers need (SUBSCRIBE when a topic's first
+ * local subscriber arrives, UNSUBSCRIBE when its last leaves), fanned out locally. ioredis
+ * subscribes again by itself after a reconnect; what was published meanwhile is missed,
+ * as pub/sub keeps nothing.
+ */
+export class RedisPubSub implements PubSub {
+  readonly prefix: string;
+  private readonly logger: Logger;
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+  private readonly topics: LocalTopics;
+  /** Resolves when the previous publish has been handed to the connection: publishes leave in call order. */
+  private sending: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: RedisPubSubOptions) {
+    this.prefix = options.prefix ?? 'shop:live:';
+    this.logger = options.logger;
+    const name = `live-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.publisher = this.connect(new Redis(options.url, { connectionName: `${name}-publish` }), 'publisher');
+    this.subscriber = this.connect(this.publisher.duplicate({ connectionName: `${name}-subscribe` }), 'subscriber');
+    this.subscriber.on('message', (channel: string, text: string) => this.receive(channel, text));
+    this.topics = new LocalTopics(
+      this.logger,
+      {
+        join: async (topic) => {
+          await this.subscriber.subscribe(this.channel(topic));
+        },
+        leave: (topic) => {
+          this.subscriber.unsubscribe(this.channel(topic)).catch((error: unknown) => {
+            this.logger.warn({ err: error, topic }, 'cannot unsubscribe from live topic');
+          });
+        },
+      },
+      options.bufferSize,
+    );
+  }
+
+  /** The Redis channel that carries `topic`. */
+  channel(topic: string): string {
+    return `${this.prefix}${topic}`;
+  }
+
+  publish(topic: string, message: unknown): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('pub/sub is closed'));
+    let text: string;
+    try {
+      text = encodeMessage(message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // A subscriber of this instance that subscribed before this call hears it: wait for its SUBSCRIBE.
+    const joining = this.topics.joining(topic)?.catch(ignore);
+    const sent = Promise.all([this.sending, joining]).then(() => ({ reply: this.publisher.publish(this.channel(topic), text) }));
+    this.sending = sent.then(ignore, ignore);
+    return sent.then(({ reply }) => reply).then(ignore);
+  }
+
+  subscribe(topic: string): LiveSubscription {
+    if (this.closing) throw new Error('pub/sub is closed');
+    return this.topics.add(topic);
+  }
+
+  subscriberCount(topic: string): number {
+    return this.topics.count(topic);
+  }
+
+  droppedCount(): number {
+    return this.topics.droppedCount;
+  }
+
+  async ready(): Promise<boolean> {
+    if (this.closing || this.subscriber.status !== 'ready') return false;
+    const ping = this.publisher.ping().then(
+      (reply) => reply === 'PONG',
+      () => false,
+    );
+    return Promise.race([ping, delay(1_000).then(() => false)]);
+  }
+
+  /** Ends every open subscription, then disconnects. Idempotent. */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      this.topics.close();
+      await this.sending;
+      await Promise.all([this.subscriber, this.publisher].map(quit));
+    })());
+  }
+
+  private receive(channel: string, text: string): void {
+    if (!channel.startsWith(this.prefix)) return;
+    const topic = channel.slice(this.prefix.length);
+    // Still arriving after the last local subscriber left, until the UNSUBSCRIBE is through.
+    if (this.topics.count(topic) === 0) return;
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      this.logger.warn({ topic, length: text.length }, 'malformed live message skipped: not JSON');
+      return;
+    }
+    this.topics.deliver(topic, message);
+  }
+
+  private connect(connection: Redis, role: string): Redis {
+    // An error event without a listener is printed by ioredis; log it, once per outage.
+    let lastLogged = 0;
+    connection.on('error', (err: Error) => {
+      if (Date.now() - lastLogged < 10_000) return;
+      lastLogged = Date.now();
+      this.logger.warn({ err, role }, 'redis connection error');
+    });
+    return connection;
+  }
+}
+
+/** QUIT waits for replies to earlier commands; a server that does not answer gets cut off. */
+async function quit(connection: Redis): Promise<void> {
+  if (connection.status === 'ready') await Promise.race([connection.quit().catch(ignore), delay(1_000)]);
+  connection.disconnect();
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+}
