@@ -4,7 +4,7 @@
  */
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs';
 import { demoSeedOptions, runProcess, subgraphDeps } from '../platform/main';
-import { readSupergraph } from '../router/router';
+import { readSupergraph, subscriptionLimitsFrom } from '../router/router';
 import { startShop } from './shop';
 
 void runProcess('shop', async (config, logger) => {
@@ -18,6 +18,7 @@ void runProcess('shop', async (config, logger) => {
     supergraphSdl: readSupergraph(config.SUPERGRAPH_PATH),
     seed: demoSeedOptions(config),
     maxBodyBytes: config.MAX_BODY_BYTES,
+    subscriptions: subscriptionLimitsFrom(config),
     graceMs: config.SHUTDOWN_GRACE_MS,
   });
   const seconds = ((Date.now() - began) / 1000).toFixed(1);

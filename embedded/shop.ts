@@ -10,22 +10,35 @@ import { startSubgraph, type SeedOptions, type SubgraphDefinition, type Subgraph
 import { seedSubgraph } from '../platform/main';
 import type { RequestContext } from '../platform/context';
 import { startRouter, type RunningRouter } from '../router/router';
+import type { SubscriptionLimits } from '../router/subscriptions';
+import { HistoryClock, replayDemoHistory } from './demo-history';
 import { createCustomerSubgraph } from '../subgraphs/customer/subgraph';
 import { createProductSearchSubgraph } from '../subgraphs/product-search/subgraph';
 import { createInventorySubgraph } from '../subgraphs/inventory/subgraph';
 import { createOrderSubgraph } from '../subgraphs/order/subgraph';
+import type { OrderService } from '../subgraphs/order/order-service';
 import { createPaymentSubgraph } from '../subgraphs/payment/subgraph';
 import { createRecommendationSubgraph } from '../subgraphs/recommendation/subgraph';
 
-/** How each subgraph of the shop is built; each seeds its own part of the demo shop. */
-const FACTORIES: Record<SubgraphName, SubgraphFactory> = {
-  customer: createCustomerSubgraph,
-  'product-search': createProductSearchSubgraph,
-  inventory: createInventorySubgraph,
-  order: createOrderSubgraph,
-  payment: createPaymentSubgraph,
-  recommendation: createRecommendationSubgraph,
-};
+/**
+ * How each subgraph of the shop is built. Customers, catalog and stock seed their own part
+ * of the demo shop; past orders are replayed through checkout once everything runs, placed
+ * at their own time by `clock`.
+ */
+function factories(clock: HistoryClock, built: { orders?: OrderService }): Record<SubgraphName, SubgraphFactory> {
+  return {
+    customer: createCustomerSubgraph,
+    'product-search': createProductSearchSubgraph,
+    inventory: createInventorySubgraph,
+    order: async (deps) => {
+      const definition = await createOrderSubgraph(deps, { now: clock.now });
+      built.orders = definition.service;
+      return definition;
+    },
+    payment: createPaymentSubgraph,
+    recommendation: createRecommendationSubgraph,
+  };
+}
 
 export interface ShopOptions {
   deps: SubgraphDeps;
@@ -36,10 +49,12 @@ export interface ShopOptions {
   subgraphPorts: Record<SubgraphName, number>;
   /** The composed supergraph the router serves. */
   supergraphSdl: string;
-  /** Seed the demo shop into stores that are empty. */
+  /** Seed the demo shop into stores that are empty, and replay its past orders when no order exists. */
   seed?: SeedOptions;
   maxBodyBytes: number;
   graceMs: number;
+  /** Limits of the router's WebSocket subscriptions; defaults otherwise. */
+  subscriptions?: Partial<SubscriptionLimits>;
 }
 
 export interface RunningShop {
@@ -55,6 +70,9 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
   const definitions = new Map<SubgraphName, SubgraphDefinition<RequestContext>>();
   const started = new Map<SubgraphName, { service: RunningService; definition: SubgraphDefinition<RequestContext> }>();
   let router: RunningRouter | undefined;
+  const clock = new HistoryClock();
+  const built: { orders?: OrderService } = {};
+  const FACTORIES = factories(clock, built);
 
   const stopAll = async () => {
     await router?.stop();
@@ -86,6 +104,15 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
       deps.peers.set(name, service.url);
     }
 
+    if (options.seed && built.orders) {
+      const { shop } = options.seed;
+      const admin = shop.customers.find((c) => c.admin);
+      if (!admin) throw new Error('the demo shop has no admin account to ship its past orders');
+      log.info({ orders: shop.orders.length }, 'replaying demo order history through checkout');
+      const replayed = await replayDemoHistory({ shop, orders: built.orders, clock, adminId: admin.id, logger: log });
+      if (replayed === 0) log.info('orders exist; demo order history not replayed');
+    }
+
     router = await startRouter({
       supergraphSdl: options.supergraphSdl,
       subgraphUrls: Object.fromEntries([...started].map(([name, { service }]) => [name, service.url])),
@@ -94,6 +121,7 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
       logger: deps.logger,
       maxBodyBytes: options.maxBodyBytes,
       graceMs: options.graceMs,
+      ...(options.subscriptions ? { subscriptions: options.subscriptions } : {}),
     });
   } catch (error) {
     await stopAll().catch(() => {});

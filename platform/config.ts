@@ -58,6 +58,22 @@ const base = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** How long shutdown waits for in-flight requests, in ms; default 10000. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * Browser origins (`https://shop.example`) allowed to open the router's WebSocket, comma-separated.
+   * Default empty: only pages from the router's own host. Clients that send no Origin (apps, servers)
+   * are always allowed: they are not browsers, so no other site can ride on them.
+   */
+  ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.url({ protocol: /^https?$/ }).transform((o) => new URL(o).origin))),
+  /** How long a WebSocket may stay open without `connection_init`, in ms; default 3000. */
+  SUBSCRIPTION_INIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(3000),
+  /** Subscriptions one WebSocket connection may hold open at once; default 20. */
+  SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
+  /** Largest subscription event sent to a client, in bytes; a larger one becomes an error; default 1 MiB. */
+  SUBSCRIPTION_MAX_EVENT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
 });
 
 type SubgraphEnv = Record<string, unknown>;

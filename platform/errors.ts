@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   EMAIL_ALREADY_REGISTERED: { level: 'info', description: 'An account with this email address already exists.' },
   CONFLICT: { level: 'info', description: 'The change conflicts with the current state of the resource.' },
   IDEMPOTENCY_KEY_REUSED: { level: 'warn', description: 'This idempotency key was already used with a different request.' },
+  SUBSCRIPTION_LIMIT: { level: 'info', description: 'This connection holds as many subscriptions as it may; complete one first.' },
+  EVENT_TOO_LARGE: { level: 'warn', description: 'A subscription event exceeded the size limit and was not delivered; select fewer fields.' },
   SUBGRAPH_UNAVAILABLE: { level: 'error', description: 'A domain service did not answer; the fields it owns are null.' },
   INTERNAL_SERVER_ERROR: { level: 'error', description: 'An unexpected failure; details are in the server log under the request id.' },
 } as const satisfies Record<string, { level: Level; description: string }>;

@@ -34,6 +34,11 @@ export interface ServiceOptions<C extends BaseContext> extends Omit<GraphQLHttpO
   ready?: () => Promise<boolean>;
   /** How long stop waits for in-flight requests before cutting connections, in ms. */
   graceMs: number;
+  /**
+   * Lets other protocols (the router's WebSockets) share the port: called before
+   * listening; what it returns is closed on stop after HTTP stops accepting.
+   */
+  onServer?: (server: http.Server) => Closeable;
 }
 
 /** Starts Apollo, then listens: stores are already open, so the first request can be served. */
@@ -49,10 +54,16 @@ export async function startService<C extends BaseContext>(options: ServiceOption
   });
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => void handler(req, res));
   server.headersTimeout = 66_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
-  });
+  const attached = options.onServer?.(server);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => resolve());
+    });
+  } catch (error) {
+    await attached?.close().catch(() => {});
+    throw error;
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}/graphql`;
   logger.info({ url }, 'listening');
@@ -63,6 +74,8 @@ export async function startService<C extends BaseContext>(options: ServiceOption
       logger.info('stopping');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // Upgraded sockets are not HTTP connections: `server.close` waits for them until they close.
+      if (attached) await attached.close().catch((err) => logger.error({ err }, 'closing attached protocol failed'));
       const timer = setTimeout(() => server.closeAllConnections(), options.graceMs);
       await closed;
       clearTimeout(timer);

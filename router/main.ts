@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { runProcess } from '../platform/main';
-import { readSupergraph, startRouter } from './router';
+import { readSupergraph, startRouter, subscriptionLimitsFrom } from './router';
 
 void runProcess('router', async (config, logger) => {
   const { values } = parseArgs({
@@ -21,5 +21,6 @@ void runProcess('router', async (config, logger) => {
     logger,
     maxBodyBytes: config.MAX_BODY_BYTES,
     graceMs: config.SHUTDOWN_GRACE_MS,
+    subscriptions: subscriptionLimitsFrom(config),
   });
 });

@@ -2,11 +2,14 @@ import fs from 'node:fs';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import type { GraphQLFormattedError } from 'graphql';
+import type { Config } from '../platform/config';
 import { createErrorFormatter } from '../platform/errors';
 import type { Logger } from '../platform/logger';
 import { startService, type RunningService } from '../platform/server';
 import type { RouterContext } from './context';
 import { SubgraphDataSource } from './data-source';
+import { SubscriptionPlanner } from './subscription-plan';
+import { attachSubscriptionServer, DEFAULT_SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './subscriptions';
 
 export interface RouterOptions {
   /** Composed supergraph SDL; subgraph URLs come from it unless overridden. */
@@ -19,6 +22,8 @@ export interface RouterOptions {
   logger: Logger;
   maxBodyBytes: number;
   graceMs: number;
+  /** WebSocket subscription limits; defaults in DEFAULT_SUBSCRIPTION_LIMITS (incoming messages: maxBodyBytes). */
+  subscriptions?: Partial<SubscriptionLimits>;
 }
 
 export interface RunningRouter extends RunningService {
@@ -41,19 +46,31 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const logger = options.logger.child({ component: 'router' });
   const subgraphFetches = new Map<string, number>();
   const countFetch = (name: string) => subgraphFetches.set(name, (subgraphFetches.get(name) ?? 0) + 1);
+  // One data source per subgraph, shared by queries and by the entity fetches of subscription events.
+  const dataSources = new Map<string, SubgraphDataSource>();
+  const dataSourceFor = (name: string, url: string) => {
+    let source = dataSources.get(name);
+    if (!source) {
+      source = new SubgraphDataSource(name, options.subgraphUrls?.[name] ?? url, logger, countFetch);
+      dataSources.set(name, source);
+    }
+    return source;
+  };
   const gateway = new ApolloGateway({
     supergraphSdl: options.supergraphSdl,
-    buildService: ({ name, url }) =>
-      new SubgraphDataSource(name, options.subgraphUrls?.[name] ?? url!, logger, countFetch),
+    buildService: ({ name, url }) => dataSourceFor(name, url!),
     logger,
   });
+  const planner = new SubscriptionPlanner(options.supergraphSdl, options.subgraphUrls);
+  for (const [name, url] of planner.subgraphUrls) dataSourceFor(name, url);
+  const formatError = routerErrorFormatter(logger);
   let loaded = false;
   gateway.onSchemaLoadOrUpdate(() => {
     loaded = true;
   });
   const apollo = new ApolloServer<RouterContext>({
     gateway,
-    formatError: routerErrorFormatter(logger),
+    formatError,
     includeStacktraceInErrorResponses: false,
     // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
     stopOnTerminationSignals: false,
@@ -68,6 +85,15 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     ready: async () => loaded,
     maxBodyBytes: options.maxBodyBytes,
     graceMs: options.graceMs,
+    onServer: (server) =>
+      attachSubscriptionServer(server, {
+        planner,
+        services: () => Object.fromEntries(dataSources),
+        formatError,
+        limits: { ...DEFAULT_SUBSCRIPTION_LIMITS, maxMessageBytes: options.maxBodyBytes, ...options.subscriptions },
+        graceMs: options.graceMs,
+        logger,
+      }),
     context: async (req, requestId) => ({
       requestId,
       headers: {
@@ -77,6 +103,16 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     }),
   });
   return { ...service, subgraphFetches };
+}
+
+/** The subscription limits the configuration sets. */
+export function subscriptionLimitsFrom(config: Config): Partial<SubscriptionLimits> {
+  return {
+    allowedOrigins: config.ALLOWED_ORIGINS,
+    initTimeoutMs: config.SUBSCRIPTION_INIT_TIMEOUT_MS,
+    maxSubscriptionsPerConnection: config.SUBSCRIPTIONS_PER_CONNECTION,
+    maxEventBytes: config.SUBSCRIPTION_MAX_EVENT_BYTES,
+  };
 }
 
 export function readSupergraph(file: string): string {

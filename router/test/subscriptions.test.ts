@@ -1,0 +1,441 @@
+import { composeServices } from '@apollo/composition';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { GraphQLError, parse } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import WebSocket, { WebSocketServer } from 'ws';
+import { silentLogger } from '../../platform/logger';
+import { startService, type RunningService } from '../../platform/server';
+import { EventStream } from '../event-stream';
+import { startRouter, type RouterOptions, type RunningRouter } from '../router';
+import { originAllowed } from '../subscriptions';
+
+/** Subgraph "things": owns Thing and publishes its changes from an in-memory topic. */
+const thingsTypeDefs = parse(`
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key"])
+  type Thing @key(fields: "id") {
+    id: ID!
+    name: String!
+  }
+  type Query {
+    thing(id: ID!): Thing
+  }
+  type Subscription {
+    thingChanged(id: ID!): Thing!
+  }
+`);
+
+/** Subgraph "prices": adds a price to Thing, resolved through `_entities` over HTTP. */
+const pricesTypeDefs = parse(`
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.9", import: ["@key"])
+  type Thing @key(fields: "id") {
+    id: ID!
+    price: Int!
+  }
+`);
+
+interface ThingEvent {
+  id: string;
+  name: string;
+}
+
+/** The things subgraph's subscribers; `publish` reaches those watching the thing's id. */
+class ThingTopic {
+  readonly subscribers = new Set<{ id: string; stream: EventStream<ThingEvent> }>();
+  subscribe(id: string): EventStream<ThingEvent> {
+    const entry = { id, stream: new EventStream<ThingEvent>(() => this.subscribers.delete(entry)) };
+    this.subscribers.add(entry);
+    return entry.stream;
+  }
+  publish(event: ThingEvent): void {
+    for (const s of this.subscribers) if (s.id === event.id) s.stream.push(event);
+  }
+  watching(id: string): number {
+    return [...this.subscribers].filter((s) => s.id === id).length;
+  }
+}
+
+async function until(condition: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Everything one client subscription received. */
+class Received {
+  readonly payloads: { data?: any; errors?: any[] }[] = [];
+  error: unknown;
+  completed = false;
+  readonly done: Promise<void>;
+  private settle!: () => void;
+  constructor() {
+    this.done = new Promise((resolve) => (this.settle = resolve));
+  }
+  readonly sink = {
+    next: (value: any) => void this.payloads.push(value),
+    error: (error: unknown) => {
+      this.error = error;
+      this.settle();
+    },
+    complete: () => {
+      this.completed = true;
+      this.settle();
+    },
+  };
+  waitFor(count: number): Promise<void> {
+    return until(() => this.payloads.length >= count, `${count} payloads (have ${this.payloads.length})`);
+  }
+}
+
+const SUBSCRIPTION = `subscription Watch($id: ID!) { thingChanged(id: $id) { id name price } }`;
+
+function subscribe(client: Client, id: string, query = SUBSCRIPTION): Received {
+  const received = new Received();
+  client.subscribe({ query, variables: { id } }, received.sink);
+  return received;
+}
+
+/** Opens a raw WebSocket on the router (no graphql-ws client), optionally with an Origin. */
+function rawSocket(url: string, origin?: string): WebSocket {
+  return new WebSocket(url, 'graphql-transport-ws', origin ? { origin } : {});
+}
+
+function closeCode(socket: WebSocket): Promise<number> {
+  return new Promise((resolve) => socket.once('close', (code) => resolve(code)));
+}
+
+describe('federated subscriptions through the router', () => {
+  const logger = silentLogger();
+  const topic = new ThingTopic();
+  const prices = new Map<string, number>();
+  const failingPrices = new Set<string>();
+  const thingsConnectionParams: Record<string, unknown>[] = [];
+  const pricesAuthorization: (string | undefined)[] = [];
+  let things: RunningService;
+  let thingsSockets: WebSocketServer;
+  let pricesService: RunningService;
+  let supergraphSdl: string;
+  let router: RunningRouter;
+  const clients: Client[] = [];
+
+  const wsUrl = (r: RunningRouter) => r.url.replace(/^http/, 'ws');
+  const client = (r: RunningRouter, authorization?: string): Client => {
+    const c = createClient({
+      url: wsUrl(r),
+      webSocketImpl: WebSocket,
+      connectionParams: authorization ? { authorization } : {},
+      retryAttempts: 0,
+    });
+    clients.push(c);
+    return c;
+  };
+  const start = (extra: Partial<RouterOptions> = {}) =>
+    startRouter({
+      supergraphSdl,
+      subgraphUrls: { things: things.url, prices: pricesService.url },
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      maxBodyBytes: 1024 * 1024,
+      graceMs: 2000,
+      ...extra,
+    });
+
+  beforeAll(async () => {
+    const thingsSchema = buildSubgraphSchema([
+      {
+        typeDefs: thingsTypeDefs,
+        resolvers: {
+          Query: { thing: (_: unknown, { id }: { id: string }) => ({ id, name: `thing ${id}` }) },
+          Subscription: {
+            thingChanged: {
+              subscribe: (_: unknown, { id }: { id: string }, ctx: { authorization?: unknown }) => {
+                if (id === 'secret' && !ctx.authorization) throw new GraphQLError('Sign in to watch this thing.', { extensions: { code: 'UNAUTHENTICATED' } });
+                return topic.subscribe(id);
+              },
+              resolve: (event: ThingEvent) => event,
+            },
+          },
+        } as never,
+      },
+    ]);
+    things = await startService({
+      apollo: new ApolloServer({ schema: thingsSchema, plugins: [ApolloServerPluginInlineTraceDisabled()] }),
+      logger,
+      host: '127.0.0.1',
+      port: 0,
+      stores: [],
+      maxBodyBytes: 1024 * 1024,
+      graceMs: 1000,
+      context: async () => ({}),
+      onServer: (server) => {
+        const wss = (thingsSockets = new WebSocketServer({ server, path: '/graphql' }));
+        const disposable = useServer(
+          {
+            schema: thingsSchema,
+            context: (ctx) => ({ authorization: ctx.connectionParams?.authorization }),
+            onConnect: (ctx) => {
+              thingsConnectionParams.push({ ...ctx.connectionParams });
+              return true;
+            },
+          },
+          wss,
+        );
+        return { close: async () => { await disposable.dispose(); } };
+      },
+    });
+
+    pricesService = await startService<{ authorization?: string }>({
+      apollo: new ApolloServer<{ authorization?: string }>({
+        schema: buildSubgraphSchema([
+          {
+            typeDefs: pricesTypeDefs,
+            resolvers: {
+              Thing: {
+                __resolveReference: (ref: { id: string }) => ({ id: ref.id }),
+                price: async ({ id }: { id: string }, _: unknown, ctx: { authorization?: string }) => {
+                  pricesAuthorization.push(ctx.authorization);
+                  // Uneven latency: a router that completed events concurrently would reorder them.
+                  await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 15)));
+                  if (failingPrices.has(id)) throw new GraphQLError('Prices are being recalculated.', { extensions: { code: 'SUBGRAPH_UNAVAILABLE' } });
+                  return prices.get(id) ?? 0;
+                },
+              },
+            } as never,
+          },
+        ]),
+        plugins: [ApolloServerPluginInlineTraceDisabled()],
+      }),
+      logger,
+      host: '127.0.0.1',
+      port: 0,
+      stores: [],
+      maxBodyBytes: 1024 * 1024,
+      graceMs: 1000,
+      context: async (req) => ({ authorization: req.headers.authorization }),
+    });
+
+    const composed = composeServices([
+      { name: 'things', url: things.url, typeDefs: thingsTypeDefs },
+      { name: 'prices', url: pricesService.url, typeDefs: pricesTypeDefs },
+    ]);
+    expect(composed.errors).toBeUndefined();
+    supergraphSdl = composed.supergraphSdl!;
+    router = await start({ subscriptions: { maxSubscriptionsPerConnection: 3, allowedOrigins: ['https://shop.example'], initTimeoutMs: 300 } });
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.dispose()));
+  });
+
+  afterAll(async () => {
+    await router?.stop();
+    await things?.stop();
+    await pricesService?.stop();
+  });
+
+  it('delivers every event with fields from both subgraphs, in order, and forwards the token', async () => {
+    prices.set('t1', 1250);
+    const received = subscribe(client(router, 'Bearer token-of-ann'), 't1');
+    await until(() => topic.watching('t1') === 1, 'the things subgraph to see the subscription');
+
+    for (let i = 0; i < 20; i++) topic.publish({ id: 't1', name: `version ${i}` });
+    await received.waitFor(20);
+
+    expect(received.payloads).toEqual(
+      Array.from({ length: 20 }, (_, i) => ({ data: { thingChanged: { id: 't1', name: `version ${i}`, price: 1250 } } })),
+    );
+    expect(thingsConnectionParams.at(-1)).toEqual({ authorization: 'Bearer token-of-ann', 'x-request-id': expect.any(String) });
+    expect(pricesAuthorization.at(-1)).toBe('Bearer token-of-ann');
+    expect(received.error).toBeUndefined();
+  });
+
+  it('sends an error in a secondary subgraph as errors on that payload and keeps the stream open', async () => {
+    prices.set('t2', 990);
+    const received = subscribe(client(router), 't2');
+    await until(() => topic.watching('t2') === 1, 'the subscription');
+
+    topic.publish({ id: 't2', name: 'before' });
+    await received.waitFor(1);
+    failingPrices.add('t2');
+    topic.publish({ id: 't2', name: 'during' });
+    await received.waitFor(2);
+    failingPrices.delete('t2');
+    topic.publish({ id: 't2', name: 'after' });
+    await received.waitFor(3);
+
+    expect(received.payloads[0]).toEqual({ data: { thingChanged: { id: 't2', name: 'before', price: 990 } } });
+    // price is non-null, so the failure nulls its parents up to the root, as in any GraphQL response.
+    expect(received.payloads[1]!.data).toBeNull();
+    expect(received.payloads[1]!.errors).toEqual([
+      expect.objectContaining({ message: 'Prices are being recalculated.', path: ['thingChanged', 'price'], extensions: { code: 'SUBGRAPH_UNAVAILABLE' } }),
+    ]);
+    expect(received.payloads[2]).toEqual({ data: { thingChanged: { id: 't2', name: 'after', price: 990 } } });
+    expect(received.completed).toBe(false);
+    expect(received.error).toBeUndefined();
+  });
+
+  it('passes on the owning subgraph refusing a subscription, and ends it', async () => {
+    const anonymous = subscribe(client(router), 'secret');
+    await anonymous.done;
+    expect(anonymous.payloads).toEqual([
+      { data: null, errors: [expect.objectContaining({ message: 'Sign in to watch this thing.', extensions: { code: 'UNAUTHENTICATED' } })] },
+    ]);
+    expect(anonymous.completed).toBe(true);
+
+    const signedIn = subscribe(client(router, 'Bearer token-of-bob'), 'secret');
+    await until(() => topic.watching('secret') === 1, 'the signed-in subscription');
+    expect(signedIn.payloads).toEqual([]);
+  });
+
+  it('ends the subscription with SUBGRAPH_UNAVAILABLE when the owning subgraph drops the connection', async () => {
+    const received = subscribe(client(router), 'dropped');
+    await until(() => topic.watching('dropped') === 1, 'the subscription');
+    topic.publish({ id: 'dropped', name: 'still here' });
+    await received.waitFor(1);
+    for (const socket of thingsSockets.clients) socket.terminate();
+    await received.done;
+    expect(received.payloads).toEqual([
+      { data: { thingChanged: { id: 'dropped', name: 'still here', price: 0 } } },
+      { data: null, errors: [{ message: 'The things service stopped sending events.', extensions: { code: 'SUBGRAPH_UNAVAILABLE' } }] },
+    ]);
+    expect(received.completed).toBe(true);
+  });
+
+  it('serves a subscription owned by one subgraph without other fetches', async () => {
+    const received = subscribe(client(router), 't3', `subscription { thingChanged(id: "t3") { name } }`);
+    await until(() => topic.watching('t3') === 1, 'the subscription');
+    const before = router.subgraphFetches.get('prices') ?? 0;
+    topic.publish({ id: 't3', name: 'only a name' });
+    await received.waitFor(1);
+    expect(received.payloads).toEqual([{ data: { thingChanged: { name: 'only a name' } } }]);
+    expect(router.subgraphFetches.get('prices') ?? 0).toBe(before);
+  });
+
+  it('releases the subgraph subscription when the client completes its own', async () => {
+    const c = client(router);
+    const received = new Received();
+    const unsubscribe = c.subscribe({ query: SUBSCRIPTION, variables: { id: 't4' } }, received.sink);
+    await until(() => topic.watching('t4') === 1, 'the subscription');
+    unsubscribe();
+    await until(() => topic.watching('t4') === 0, 'the things subgraph to release it');
+  });
+
+  it('refuses invalid operations, queries over the socket, and bad variables with coded errors', async () => {
+    const c = client(router);
+    const unknownField = new Received();
+    c.subscribe({ query: 'subscription { thingChanged(id: "x") { colour } }' }, unknownField.sink);
+    const query = new Received();
+    c.subscribe({ query: '{ thing(id: "x") { name } }' }, query.sink);
+    const missingVariable = new Received();
+    c.subscribe({ query: SUBSCRIPTION }, missingVariable.sink);
+    await Promise.all([unknownField.done, query.done, missingVariable.done]);
+    expect((unknownField.error as any[])[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect((query.error as any[])[0]).toMatchObject({ message: expect.stringMatching(/over HTTP/), extensions: { code: 'BAD_REQUEST' } });
+    expect((missingVariable.error as any[])[0].extensions.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('refuses more subscriptions on one connection than the limit, and accepts them again once one ends', async () => {
+    const c = client(router);
+    const open = ['l1', 'l2', 'l3'].map((id) => subscribe(c, id));
+    await until(() => ['l1', 'l2', 'l3'].every((id) => topic.watching(id) === 1), 'three subscriptions');
+    const fourth = subscribe(c, 'l4');
+    await fourth.done;
+    expect((fourth.error as any[])[0]).toMatchObject({ message: expect.stringMatching(/at most 3 subscriptions/), extensions: { code: 'SUBSCRIPTION_LIMIT' } });
+    expect(topic.watching('l4')).toBe(0);
+
+    // Another connection has its own allowance.
+    subscribe(client(router), 'l5');
+    await until(() => topic.watching('l5') === 1, 'a subscription on another connection');
+
+    // A subscription the server completes frees its place.
+    topic.subscribers.forEach((s) => s.id === 'l1' && s.stream.end());
+    await open[0]!.done;
+    expect(open[0]!.completed).toBe(true);
+    const again = subscribe(c, 'l6');
+    await until(() => topic.watching('l6') === 1, 'a subscription after one ended');
+    expect([...open, again].every((r) => r.error === undefined)).toBe(true);
+  });
+
+  it('refuses WebSocket upgrades from origins outside the allowlist and accepts listed ones', async () => {
+    const evil = rawSocket(wsUrl(router), 'https://evil.example');
+    const status = await new Promise<number>((resolve, reject) => {
+      evil.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      evil.once('open', () => reject(new Error('a disallowed origin was let in')));
+      evil.once('error', () => {});
+    });
+    expect(status).toBe(403);
+
+    const shop = rawSocket(wsUrl(router), 'https://shop.example');
+    await new Promise((resolve, reject) => {
+      shop.once('open', resolve);
+      shop.once('error', reject);
+    });
+    shop.close();
+  });
+
+  it('closes a connection that never sends connection_init', async () => {
+    const socket = rawSocket(wsUrl(router));
+    expect(await closeCode(socket)).toBe(4408);
+  });
+
+  it('replaces an event larger than the limit by an error and keeps the stream open', async () => {
+    const small = await start({ subscriptions: { maxEventBytes: 300 } });
+    try {
+      prices.set('big', 5);
+      const received = subscribe(client(small), 'big');
+      await until(() => topic.watching('big') === 1, 'the subscription');
+      topic.publish({ id: 'big', name: 'x'.repeat(1000) });
+      topic.publish({ id: 'big', name: 'short' });
+      await received.waitFor(2);
+      expect(received.payloads[0]).toEqual({ data: null, errors: [expect.objectContaining({ message: expect.stringMatching(/larger than 300 bytes/), extensions: { code: 'EVENT_TOO_LARGE' } })] });
+      expect(received.payloads[1]).toEqual({ data: { thingChanged: { id: 'big', name: 'short', price: 5 } } });
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it('completes open subscriptions and closes sockets with 1001 when the router stops', async () => {
+    const own = await start();
+    const received = subscribe(client(own), 's1');
+    await until(() => topic.watching('s1') === 1, 'the subscription');
+    topic.publish({ id: 's1', name: 'first' });
+    await received.waitFor(1);
+
+    const idle = rawSocket(wsUrl(own));
+    await new Promise((resolve) => idle.once('open', resolve));
+    idle.send(JSON.stringify({ type: 'connection_init' }));
+    await new Promise((resolve) => idle.once('message', resolve));
+    const idleClosed = closeCode(idle);
+
+    await own.stop();
+    await received.done;
+    expect(received.completed).toBe(true);
+    expect(received.error).toBeUndefined();
+    expect(await idleClosed).toBe(1001);
+    await until(() => topic.watching('s1') === 0, 'the things subgraph to release the subscription');
+  });
+});
+
+describe('originAllowed', () => {
+  it('lets clients without an Origin in, and browsers only from the same host when no list is set', () => {
+    expect(originAllowed(undefined, 'shop.example', [])).toBe(true);
+    expect(originAllowed('https://shop.example', 'shop.example', [])).toBe(true);
+    expect(originAllowed('http://localhost:4000', 'localhost:4000', [])).toBe(true);
+    expect(originAllowed('http://localhost:3000', 'localhost:4000', [])).toBe(false);
+    expect(originAllowed('https://evil.example', 'shop.example', [])).toBe(false);
+    expect(originAllowed('null', 'shop.example', [])).toBe(false);
+  });
+
+  it('allows exactly the listed origins when a list is set', () => {
+    const list = ['https://shop.example', 'http://localhost:3000'];
+    expect(originAllowed('https://shop.example', 'api.shop.example', list)).toBe(true);
+    expect(originAllowed('http://localhost:3000', 'localhost:4000', list)).toBe(true);
+    expect(originAllowed('http://shop.example', 'api.shop.example', list)).toBe(false);
+    expect(originAllowed('https://api.shop.example', 'api.shop.example', list)).toBe(false);
+  });
+});
