@@ -228,5 +228,17 @@ export function generateDemoShop(size: DemoShopSize = FULL_SIZE, currency = 'USD
   }
   orders.sort((a, b) => a.placedAt.getTime() - b.placedAt.getTime());
 
+  // Past orders are replayed through checkout and ship real stock, so each product's fullest
+  // warehouse starts with what its past orders took; after the history the shop holds the
+  // stock drawn above and no past order runs short.
+  const sold = new Map<string, number>();
+  for (const order of orders) for (const line of order.lines) sold.set(line.productId, (sold.get(line.productId) ?? 0) + line.quantity);
+  const fullest = new Map<string, DemoStock>();
+  for (const row of stock) {
+    const best = fullest.get(row.productId);
+    if (!best || row.onHand > best.onHand) fullest.set(row.productId, row);
+  }
+  for (const [productId, units] of sold) fullest.get(productId)!.onHand += units;
+
   return { currency, categories, brands, products, warehouses, stock, customers, orders };
 }

@@ -22,6 +22,15 @@ describe('the demo shop', () => {
     expect(shop.stock.every((s) => Number.isInteger(s.onHand) && s.onHand >= 0)).toBe(true);
   });
 
+  it('holds enough of every product for all past orders, which checkout ships from stock', () => {
+    const onHand = new Map<string, number>();
+    for (const row of shop.stock) onHand.set(row.productId, (onHand.get(row.productId) ?? 0) + row.onHand);
+    const sold = new Map<string, number>();
+    for (const order of shop.orders) for (const l of order.lines) sold.set(l.productId, (sold.get(l.productId) ?? 0) + l.quantity);
+    expect(sold.size).toBeGreaterThan(0);
+    for (const [productId, units] of sold) expect(onHand.get(productId)).toBeGreaterThanOrEqual(units);
+  });
+
   it('has the documented accounts', () => {
     const emails = shop.customers.map((c) => c.email);
     expect(emails).toContain('admin@demo.shop');

@@ -12,12 +12,11 @@ import {
   checkoutHash,
   parseCartLineInput,
   parsePlaceOrderInput,
-  parseShippingAddress,
   type CartLineInput,
   type Checkout,
   type PlaceOrderInput,
 } from './checkout-input';
-import { failureReasonOf, isOrderStatus, nextStatus, transition, type OrderEvent, type OrderStatus } from './order-lifecycle';
+import { failureReasonOf, nextStatus, transition, type OrderEvent } from './order-lifecycle';
 import { announcement, orderPlaced, ORDER_CONSUMER_GROUP, reactionTo } from './order-saga';
 import {
   MAX_LINE_QUANTITY,
@@ -38,7 +37,6 @@ import type {
   OrderLineRecord,
   OrderRecord,
   OrderStore,
-  ShippingAddressRecord,
 } from './store/port';
 
 /** Orders a customer's history returns when the client does not say. */
@@ -47,19 +45,6 @@ export const DEFAULT_ORDER_HISTORY_SIZE = 20;
 /** A stored line with the currency of its order, which every amount on it is in. */
 export interface OrderLineView extends OrderLineRecord {
   currency: string;
-}
-
-/** An order placed before this store existed (demo data, migrations from another shop system). */
-export interface PastOrder {
-  id: string;
-  customerId: string;
-  status: OrderStatus;
-  /** ISO 4217 code the unit prices are in. */
-  currency: string;
-  placedAt: Date;
-  shippingAddress: ShippingAddressRecord | null;
-  /** Totals are computed from these; a total sent along would be ignored. */
-  lines: readonly PricedLineInput[];
 }
 
 /** What a cart may hold: 1 to 99 units a line, and no more lines than one order takes. */
@@ -100,6 +85,8 @@ export interface OrderServiceOptions {
   logger?: Logger;
   /** Called after each transaction that wrote to the outbox commits (the relay's `notify`); default none. */
   afterCommit?: () => void;
+  /** When an order is placed; default the system time. The demo shop's history replays orders at their own time. */
+  now?: () => Date;
 }
 
 /** Rows grouped under the keys asked for, in key order; keys without rows get []. */
@@ -112,32 +99,6 @@ function groupByKey<T>(keys: readonly string[], rows: readonly T[], keyOf: (row:
     else grouped.set(key, [row]);
   }
   return keys.map((key) => grouped.get(key) ?? []);
-}
-
-const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.trim().length > 0;
-
-/** The order as the store will hold it, with its total priced from its lines; BAD_USER_INPUT names what is wrong. */
-function checkPastOrder(order: PastOrder, field: string): NewOrder {
-  if (!nonEmpty(order.id)) throw badUserInput(`${field}.id must not be empty.`, { field: `${field}.id` });
-  if (!nonEmpty(order.customerId)) throw badUserInput(`${field}.customerId must not be empty.`, { field: `${field}.customerId` });
-  if (!isOrderStatus(order.status)) throw badUserInput(`${field}.status is not an order status.`, { field: `${field}.status` });
-  if (typeof order.currency !== 'string' || !/^[A-Z]{3}$/.test(order.currency)) {
-    throw badUserInput(`${field}.currency must be an ISO 4217 code such as USD.`, { field: `${field}.currency` });
-  }
-  if (!(order.placedAt instanceof Date) || Number.isNaN(order.placedAt.getTime())) {
-    throw badUserInput(`${field}.placedAt must be a valid time.`, { field: `${field}.placedAt` });
-  }
-  const total = priceOrder(order.lines, order.currency, `${field}.lines`);
-  return {
-    id: order.id,
-    customerId: order.customerId,
-    status: order.status,
-    currency: order.currency,
-    totalAmount: total.amount,
-    shippingAddress: order.shippingAddress && parseShippingAddress(order.shippingAddress, `${field}.shippingAddress`),
-    placedAt: order.placedAt,
-    lines: order.lines.map(({ productId, quantity, unitPriceAmount }) => ({ productId, quantity, unitPriceAmount })),
-  };
 }
 
 function requestMismatch(): ShopError {
@@ -158,6 +119,7 @@ export class OrderService {
   private readonly currency: string;
   private readonly logger: Logger | undefined;
   private readonly afterCommit: () => void;
+  private readonly now: () => Date;
 
   constructor(
     private readonly store: OrderStore,
@@ -167,6 +129,7 @@ export class OrderService {
     this.currency = options.currency;
     this.logger = options.logger;
     this.afterCommit = options.afterCommit ?? (() => {});
+    this.now = options.now ?? (() => new Date());
   }
 
   /** Loaders for one request; `requestId` travels with the catalog calls they make. */
@@ -303,7 +266,7 @@ export class OrderService {
       currency: this.currency,
       totalAmount: total.amount,
       shippingAddress: checkout.shippingAddress,
-      placedAt: new Date(),
+      placedAt: this.now(),
       lines: orderLines,
     };
     const outcome = await this.store.placeOrder({
@@ -397,23 +360,6 @@ export class OrderService {
   /** Whether the store holds any order. */
   hasOrders(): Promise<boolean> {
     return this.store.hasOrders();
-  }
-
-  /**
-   * Imports orders placed elsewhere, checked by the same line rules as checkout and with
-   * totals priced from their lines; all are written or none. Returns how many were written.
-   */
-  async importPastOrders(list: readonly PastOrder[]): Promise<number> {
-    const seen = new Set<string>();
-    const checked = list.map((order, index) => {
-      const record = checkPastOrder(order, `orders[${index}]`);
-      if (seen.has(record.id)) throw badUserInput(`orders[${index}].id ${record.id} appears twice.`, { field: `orders[${index}].id` });
-      seen.add(record.id);
-      return record;
-    });
-    await this.store.insertOrders(checked);
-    this.logger?.info({ orders: checked.length }, 'imported past orders');
-    return checked.length;
   }
 
   /** The cart as stored, priced now; lines of products the catalog no longer has are left out. */

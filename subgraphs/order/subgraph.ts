@@ -7,7 +7,6 @@ import { DeadLetterService } from './dead-letters';
 import { OrderService } from './order-service';
 import { CONSUMED_EVENT_TYPES, ORDER_CONSUMER_GROUP } from './order-saga';
 import { resolvers } from './resolvers';
-import { seedOrders } from './seed';
 import type { OrderStore } from './store/port';
 import { ORDER_MIGRATIONS, ORDER_SCHEMA, postgresOrderStore } from './store/postgres';
 
@@ -23,12 +22,14 @@ export async function openOrderStore(deps: SubgraphDeps): Promise<OrderStore> {
 export interface OrderSubgraphOptions {
   /** Where catalog prices come from; default product-search over HTTP at its peer URL. */
   prices?: ProductPrices;
+  /** When an order is placed; default the system time (see OrderServiceOptions.now). */
+  now?: () => Date;
 }
 
 /**
  * The order subgraph on a given store, with its workers: the outbox relay that publishes
  * what checkout and order changes announce, and the consumer of the saga's events.
- * `service` is what seeding calls; `relay` lets tests publish on demand.
+ * `service` is what the embedded shop's demo history calls; `relay` lets tests publish on demand.
  */
 export function orderSubgraph(
   store: OrderStore,
@@ -50,6 +51,7 @@ export function orderSubgraph(
     currency: deps.config.SHOP_CURRENCY,
     logger: deps.logger.child({ component: 'order-service' }),
     afterCommit: () => relay.notify(),
+    ...(options.now ? { now: options.now } : {}),
   });
   const deadLetters = new DeadLetterService(deps.events);
   const consumer = eventConsumer(deps.events, ORDER_CONSUMER_GROUP, CONSUMED_EVENT_TYPES, (event) => orders.handleEvent(event), {
@@ -64,10 +66,9 @@ export function orderSubgraph(
     stores: [store],
     workers: [relay, consumer],
     context: (base) => ({ ...base, orders, deadLetters, loaders: orders.loaders(base.requestId) }),
-    seed: ({ shop }) => seedOrders(orders, shop),
   };
 }
 
-export async function createOrderSubgraph(deps: SubgraphDeps) {
-  return orderSubgraph(await openOrderStore(deps), deps);
+export async function createOrderSubgraph(deps: SubgraphDeps, options: OrderSubgraphOptions = {}) {
+  return orderSubgraph(await openOrderStore(deps), deps, options);
 }

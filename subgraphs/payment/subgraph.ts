@@ -7,7 +7,6 @@ import type { PaymentProvider } from './provider/port';
 import { retryPolicy, type RetryPolicy } from './provider/retry';
 import { SimulatedCardProcessor } from './provider/simulated';
 import { resolvers } from './resolvers';
-import { seedPayments } from './seed';
 import { PAYMENT_EVENT_TABLES, PAYMENT_MIGRATIONS, PAYMENT_SCHEMA, postgresPaymentStore, type PostgresPaymentStore } from './store/postgres';
 
 export const typeDefs = loadTypeDefs(__dirname);
@@ -30,7 +29,7 @@ export interface PaymentSubgraphOptions {
 
 /**
  * The payment subgraph on a given store: its schema, and as workers the outbox relay and
- * the 'payment' consumer of the checkout saga. `service` is what seeding calls; `saga`,
+ * the 'payment' consumer of the checkout saga. `service` is what resolvers call; `saga`,
  * `relay` and `provider` are exposed for the embedded shop and tests.
  */
 export function paymentSubgraph(store: PostgresPaymentStore, deps: SubgraphDeps, options: PaymentSubgraphOptions = {}) {
@@ -60,7 +59,6 @@ export function paymentSubgraph(store: PostgresPaymentStore, deps: SubgraphDeps,
     resolvers,
     stores: [store],
     context: (base) => ({ ...base, payments, loaders: payments.loaders() }),
-    seed: ({ shop }) => seedPayments(payments, shop),
     workers: [relay, consumer],
   };
   return { ...definition, service: payments, saga, relay, provider };

@@ -1,8 +1,15 @@
 import DataLoader from 'dataloader';
 import { requireOwnerOrAdmin, type Viewer } from '../../platform/auth';
-import { badUserInput } from '../../platform/errors';
+import type { EventEnvelope, EventType } from '../../platform/events';
+import type { Logger } from '../../platform/logger';
 import { pageSize } from '../../platform/pagination';
-import type { Purchase, RecommendationStore } from './store/port';
+import type { OrderNote, RecommendationStore } from './store/port';
+
+/** The consumer group recommendation's replicas share. */
+export const RECOMMENDATION_CONSUMER_GROUP = 'recommendation';
+
+/** The events recommendation learns purchases from. */
+export const RECOMMENDATION_EVENT_TYPES = ['OrderPlaced', 'OrderConfirmed'] as const satisfies readonly EventType[];
 
 /** Products shown when a field's `first` is left out. */
 export const DEFAULT_PRODUCT_RECOMMENDATIONS = 5;
@@ -28,7 +35,10 @@ function perLimit(build: (limit: number) => DataLoader<string, string[]>) {
 
 /** Recommendation's rules: who may see whose suggestions, page sizes, and what a purchase is. */
 export class RecommendationService {
-  constructor(private readonly store: RecommendationStore) {}
+  constructor(
+    private readonly store: RecommendationStore,
+    private readonly logger?: Logger,
+  ) {}
 
   loaders(): RecommendationLoaders {
     return {
@@ -75,17 +85,29 @@ export class RecommendationService {
     return limit === 0 ? [] : loaders.forCustomer(limit).load(customerId);
   }
 
-  /** Records placed orders; each must name a customer and products. */
-  async recordPurchases(purchases: readonly Purchase[]): Promise<void> {
-    for (const { customerId, productIds } of purchases) {
-      if (!customerId.trim()) throw badUserInput('A purchase must name its customer.', { field: 'customerId' });
-      if (productIds.some((id) => !id.trim())) throw badUserInput('A purchase must not name an empty product id.', { field: 'productIds' });
-    }
-    await this.store.recordPurchases(purchases);
+  /**
+   * Learns from one order event: OrderPlaced tells who bought which products, OrderConfirmed
+   * that the order counts; the purchase is recorded once both have arrived, in either order.
+   * A redelivery changes nothing; an order never confirmed never counts.
+   */
+  async handleEvent(event: EventEnvelope): Promise<void> {
+    const note = noteOf(event);
+    if (!note) return;
+    const outcome = await this.store.noteOrderEvent(RECOMMENDATION_CONSUMER_GROUP, event.id, note);
+    this.logger?.debug({ eventId: event.id, type: event.type, orderId: note.orderId, outcome }, 'recommendation event handled');
   }
+}
 
-  /** Whether any order was ever recorded (the demo seed writes only into an empty store). */
-  async hasHistory(): Promise<boolean> {
-    return !(await this.store.isEmpty());
+/** What an event says about an order's purchase; null for events recommendation does not learn from. */
+function noteOf(event: EventEnvelope): OrderNote | null {
+  switch (event.type) {
+    case 'OrderPlaced': {
+      const { orderId, customerId, lines } = (event as EventEnvelope<'OrderPlaced'>).payload;
+      return { kind: 'placed', orderId, customerId, productIds: lines.map((line) => line.productId) };
+    }
+    case 'OrderConfirmed':
+      return { kind: 'confirmed', orderId: (event as EventEnvelope<'OrderConfirmed'>).payload.orderId };
+    default:
+      return null;
   }
 }

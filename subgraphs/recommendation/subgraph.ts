@@ -1,8 +1,8 @@
+import { eventConsumer } from '../../platform/outbox-relay';
 import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDefinition } from '../../platform/subgraph';
 import type { RecommendationContext } from './context';
-import { RecommendationService } from './recommendation-service';
+import { RECOMMENDATION_CONSUMER_GROUP, RECOMMENDATION_EVENT_TYPES, RecommendationService } from './recommendation-service';
 import { resolvers } from './resolvers';
-import { seedRecommendations } from './seed';
 import type { RecommendationStore } from './store/port';
 import { RECOMMENDATION_MIGRATIONS, RECOMMENDATION_SCHEMA, postgresRecommendationStore } from './store/postgres';
 
@@ -18,11 +18,23 @@ export async function openRecommendationStore(deps: SubgraphDeps): Promise<Recom
   );
 }
 
-/** The recommendation subgraph on a given store; `service` is what seeding and event handlers call. */
+/**
+ * The recommendation subgraph on a given store, with its worker: the 'recommendation'
+ * consumer that learns purchases from OrderPlaced and OrderConfirmed. `service` is what
+ * the consumer calls.
+ */
 export function recommendationSubgraph(
   store: RecommendationStore,
+  deps: Pick<SubgraphDeps, 'logger' | 'config' | 'events'>,
 ): SubgraphDefinition<RecommendationContext> & { service: RecommendationService } {
-  const recommendations = new RecommendationService(store);
+  const recommendations = new RecommendationService(store, deps.logger.child({ component: 'recommendation-events' }));
+  const consumer = eventConsumer(
+    deps.events,
+    RECOMMENDATION_CONSUMER_GROUP,
+    RECOMMENDATION_EVENT_TYPES,
+    (event) => recommendations.handleEvent(event),
+    { maxDeliveries: deps.config.EVENT_MAX_DELIVERIES },
+  );
   return {
     name: 'recommendation',
     service: recommendations,
@@ -30,10 +42,10 @@ export function recommendationSubgraph(
     resolvers,
     stores: [store],
     context: (base) => ({ ...base, recommendations, loaders: recommendations.loaders() }),
-    seed: ({ shop }) => seedRecommendations(recommendations, shop),
+    workers: [consumer],
   };
 }
 
 export async function createRecommendationSubgraph(deps: SubgraphDeps) {
-  return recommendationSubgraph(await openRecommendationStore(deps));
+  return recommendationSubgraph(await openRecommendationStore(deps), deps);
 }

@@ -9,8 +9,8 @@ import { postGraphQL, serveTestSubgraph, storeBackends, testDeps, type GraphQLRe
 import { httpProductPrices } from '../catalog/http';
 import type { ProductPrices } from '../catalog/port';
 import type { OrderStatus } from '../order-lifecycle';
-import { OrderService, type PastOrder } from '../order-service';
-import type { OrderStore } from '../store/port';
+import { OrderService } from '../order-service';
+import type { NewOrder, OrderStore } from '../store/port';
 import { openOrderStore, orderSubgraph } from '../subgraph';
 import { catalogProducts, outboxEvents, productId, startCatalog } from './helpers';
 
@@ -96,13 +96,14 @@ describe.each(storeBackends())('checkout on %s', (backend) => {
   /** Orders of one status for a customer, written directly (the saga's earlier steps are other subgraphs'). */
   async function ordersIn(status: OrderStatus, customerId = randomUUID(), count = 1): Promise<{ ids: string[]; customerId: string }> {
     const ids = Array.from({ length: count }, () => randomUUID());
-    await service.importPastOrders(
+    await store.insertOrders(
       ids.map(
-        (id): PastOrder => ({
+        (id): NewOrder => ({
           id,
           customerId,
           status,
           currency: 'USD',
+          totalAmount: 2 * 1999,
           placedAt: new Date(),
           shippingAddress: address,
           lines: [{ productId: LAMP, quantity: 2, unitPriceAmount: 1999 }],

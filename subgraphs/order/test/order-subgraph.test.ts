@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { serveTestSubgraph, testDeps, type TestDeps } from '../../../platform/testing';
-import type { PastOrder } from '../order-service';
-import type { OrderStore } from '../store/port';
+import type { NewOrder, OrderStore } from '../store/port';
 import { openOrderStore, orderSubgraph } from '../subgraph';
 
 const address = {
@@ -46,12 +45,13 @@ describe('order subgraph over HTTP', () => {
     store = await openOrderStore(deps);
     // Only reads here: without the outbox relay's polling, statement counts are this test's alone.
     const definition = { ...orderSubgraph(store, deps), workers: [] };
-    const past: PastOrder[] = [
+    const past: NewOrder[] = [
       {
         id: aliceOrder,
         customerId: alice,
         status: 'DELIVERED',
         currency: 'USD',
+        totalAmount: 3 * 1999 + 12500,
         placedAt: new Date('2024-04-02T09:30:00.000Z'),
         shippingAddress: address,
         lines: [
@@ -61,18 +61,19 @@ describe('order subgraph over HTTP', () => {
       },
       // Thirty orders for each of twenty customers, one minute apart.
       ...many.flatMap((customerId, c) =>
-        Array.from({ length: 30 }, (_, i): PastOrder => ({
+        Array.from({ length: 30 }, (_, i): NewOrder => ({
           id: `${c}-${String(i).padStart(2, '0')}`,
           customerId,
           status: 'DELIVERED',
           currency: 'USD',
+          totalAmount: ((i % 3) + 1) * (100 + i),
           placedAt: new Date(Date.UTC(2024, 0, 1, 0, i)),
           shippingAddress: null,
           lines: [{ productId: `p-${i}`, quantity: (i % 3) + 1, unitPriceAmount: 100 + i }],
         })),
       ),
     ];
-    await definition.service.importPastOrders(past);
+    await store.insertOrders(past);
     server = await serveTestSubgraph(definition, deps);
   });
 

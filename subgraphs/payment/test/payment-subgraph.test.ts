@@ -1,9 +1,9 @@
 import type { DemoOrder, DemoShop } from '../../../embedded/demo-shop-types';
 import { domainEvent, type EventEnvelope, type EventType } from '../../../platform/events';
 import { serveTestSubgraph, testDeps, type TestDeps } from '../../../platform/testing';
-import { paymentIdForOrder } from '../payments';
+import type { CapturedPaymentImport } from '../payment-service';
+import { orderAmount, paymentIdForOrder } from '../payments';
 import { SimulatedCardProcessor } from '../provider/simulated';
-import { seedPayments } from '../seed';
 import type { PostgresPaymentStore } from '../store/postgres';
 import { openPaymentStore, paymentSubgraph } from '../subgraph';
 
@@ -26,6 +26,21 @@ function order(index: number, customerId: string): DemoOrder {
 }
 
 /** A small shop: 40 past orders, alternating between Alice and Bob. */
+/** The captured payment of a past order: its total, charged to the card it names. */
+function capturedPaymentOfOrder(order: DemoOrder, currency: string): CapturedPaymentImport {
+  const id = paymentIdForOrder(order.id);
+  return {
+    id,
+    orderId: order.id,
+    customerId: order.customerId,
+    amount: orderAmount(order.lines, currency).amount,
+    currency,
+    method: order.card,
+    providerReference: `demo_${id.replace(/-/g, '')}`,
+    createdAt: order.placedAt,
+  };
+}
+
 function demoShop(): DemoShop {
   return {
     currency: 'USD',
@@ -75,17 +90,16 @@ describe('payment subgraph over HTTP', () => {
     // below are the request's alone and the bus tests show the relay is told.
     const quietRelay = { ...deps, config: { ...deps.config, OUTBOX_POLL_MS: 3_600_000 } };
     definition = paymentSubgraph(store, quietRelay, { provider: processor, retry: { baseMs: 1, maxMs: 2 } });
-    expect(await seedPayments(definition.service, demoShop())).toBe(true);
+    const shop = demoShop();
+    expect(await definition.service.importCapturedPayments(shop.orders.map((o) => capturedPaymentOfOrder(o, shop.currency)))).toBe(
+      shop.orders.length,
+    );
     server = await serveTestSubgraph(definition, deps);
     [alice, bob, admin] = await Promise.all([deps.bearer(ALICE), deps.bearer(BOB), deps.bearer(ADMIN, ['customer', 'admin'])]);
   });
   afterAll(async () => {
     await server?.stop();
     await deps?.release();
-  });
-
-  it('seeds only an empty store', async () => {
-    expect(await seedPayments(definition.service, demoShop())).toBe(false);
   });
 
   it("shows an order's payment to its customer, with the order total and only brand and last 4 of the card", async () => {

@@ -1,6 +1,5 @@
 import { ShopError } from '../../../platform/errors';
 import { capturedAmountOf, cardFromProcessor, cardSummary, currencyCode, orderAmount, paymentIdForOrder, refundedAmountOf } from '../payments';
-import { capturedPaymentOfOrder } from '../seed';
 
 describe('order amount', () => {
   it('sums unit price times quantity over the lines, in minor units', () => {
@@ -53,35 +52,6 @@ describe('currency code', () => {
   it('accepts ISO 4217 codes and refuses anything else', () => {
     expect(currencyCode('USD')).toBe('USD');
     for (const bad of ['usd', 'US', 'USDX', '']) expect(() => currencyCode(bad)).toThrow(ShopError);
-  });
-});
-
-describe('captured payment of a demo order', () => {
-  it('charges the order total to the order card, dated when the order was placed', () => {
-    const placedAt = new Date('2024-03-01T10:00:00Z');
-    const payment = capturedPaymentOfOrder(
-      {
-        id: 'o-1',
-        customerId: 'c-1',
-        placedAt,
-        lines: [
-          { productId: 'p-1', quantity: 2, unitPriceAmount: 1250 },
-          { productId: 'p-2', quantity: 1, unitPriceAmount: 99 },
-        ],
-        shippingAddress: { line1: '1 Main St', line2: null, city: 'Springfield', region: null, postalCode: '1000', country: 'US' },
-        card: { brand: 'Mastercard', last4: '4444' },
-      },
-      'USD',
-    );
-    expect(payment).toMatchObject({
-      id: paymentIdForOrder('o-1'),
-      orderId: 'o-1',
-      customerId: 'c-1',
-      amount: 2599,
-      currency: 'USD',
-      method: { brand: 'Mastercard', last4: '4444' },
-      createdAt: placedAt,
-    });
   });
 });
 

@@ -3,10 +3,22 @@ import type { Purchase } from '../co-purchases';
 
 export type { Purchase } from '../co-purchases';
 
+/** What one event says about an order: who bought which products (OrderPlaced), or that it is confirmed. */
+export type OrderNote =
+  | { kind: 'placed'; orderId: string; customerId: string; productIds: readonly string[] }
+  | { kind: 'confirmed'; orderId: string };
+
 /** Where recommendation keeps order history as co-purchase weights. */
 export interface RecommendationStore extends StoreHandle {
   /** Records one order atomically: co-purchase weights of every pair both ways, and the customer's products. */
   recordPurchase(customerId: string, productIds: readonly string[]): Promise<void>;
+  /**
+   * Handles one order event in one transaction: records `messageId` as processed by
+   * `consumer` (a redelivery changes nothing: 'duplicate'), notes what the event says about
+   * the order, and records its purchase once both OrderPlaced (who bought what) and
+   * OrderConfirmed (it counts) have arrived, in either order ('recorded'); else 'noted'.
+   */
+  noteOrderEvent(consumer: string, messageId: string, note: OrderNote): Promise<'duplicate' | 'noted' | 'recorded'>;
   /** Records many orders in one transaction, in chunks (seeding, replays). */
   recordPurchases(purchases: readonly Purchase[]): Promise<void>;
   /**

@@ -1,9 +1,10 @@
 import path from 'node:path';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Database, Db } from '../../../platform/db';
 import { aggregatePurchases, type Purchase } from '../co-purchases';
+import { markProcessed } from '../../../platform/outbox';
 import type { RecommendationStore } from './port';
-import { coPurchases, customerPurchases } from './schema';
+import { coPurchases, customerPurchases, EVENT_TABLES, orderEvents } from './schema';
 
 export const RECOMMENDATION_SCHEMA = 'recommendation';
 export const RECOMMENDATION_MIGRATIONS = path.join(__dirname, 'migrations');
@@ -75,6 +76,32 @@ export function postgresRecommendationStore(database: Database): RecommendationS
 
     recordPurchase: (customerId, productIds) => recordPurchases([{ customerId, productIds }]),
     recordPurchases,
+
+    noteOrderEvent: (consumer, messageId, note) =>
+      db.transaction(async (tx) => {
+        if (!(await markProcessed(tx, EVENT_TABLES, consumer, messageId))) return 'duplicate';
+        // The upsert locks the order's row, so OrderPlaced and OrderConfirmed handled at once
+        // serialize here and exactly one of them sees both facts and records the purchase.
+        const [order] =
+          note.kind === 'placed'
+            ? await tx
+                .insert(orderEvents)
+                .values({ orderId: note.orderId, customerId: note.customerId, productIds: [...note.productIds] })
+                .onConflictDoUpdate({
+                  target: orderEvents.orderId,
+                  set: { customerId: note.customerId, productIds: [...note.productIds] },
+                })
+                .returning()
+            : await tx
+                .insert(orderEvents)
+                .values({ orderId: note.orderId, confirmed: true })
+                .onConflictDoUpdate({ target: orderEvents.orderId, set: { confirmed: true } })
+                .returning();
+        if (!order || !order.confirmed || order.recorded || order.customerId === null) return 'noted';
+        await addTotals(tx, [{ customerId: order.customerId, productIds: order.productIds ?? [] }]);
+        await tx.update(orderEvents).set({ recorded: true }).where(eq(orderEvents.orderId, note.orderId));
+        return 'recorded';
+      }),
 
     async boughtTogether(productIds, limit) {
       if (productIds.length === 0) return new Map();

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { check, integer, pgSchema, primaryKey, text } from 'drizzle-orm/pg-core';
+import { boolean, check, integer, pgSchema, primaryKey, text } from 'drizzle-orm/pg-core';
+import { eventTables } from '../../../platform/outbox';
 
 /** Recommendation owns this schema; no other subgraph reads it. */
 export const recommendation = pgSchema('recommendation');
@@ -29,3 +30,24 @@ export const customerPurchases = recommendation.table(
   },
   (t) => [primaryKey({ columns: [t.customerId, t.productId] }), check('customer_purchases_quantity_positive', sql.raw('quantity > 0'))],
 );
+
+/**
+ * The events recommendation's consumer has processed. Recommendation announces nothing, so
+ * the outbox of the same pair is not exported and has no table.
+ */
+export const EVENT_TABLES = eventTables(recommendation);
+export const processedMessages = EVENT_TABLES.processedMessages;
+
+/**
+ * Orders recommendation has heard of, until their purchase is recorded: OrderPlaced says who
+ * bought what, OrderConfirmed says it counts. Either may arrive first; `recorded` makes the
+ * purchase count once.
+ */
+export const orderEvents = recommendation.table('order_events', {
+  orderId: text('order_id').primaryKey(),
+  /** Null until OrderPlaced arrives. */
+  customerId: text('customer_id'),
+  productIds: text('product_ids').array(),
+  confirmed: boolean('confirmed').notNull().default(false),
+  recorded: boolean('recorded').notNull().default(false),
+});

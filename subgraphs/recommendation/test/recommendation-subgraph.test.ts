@@ -1,7 +1,7 @@
-import type { DemoOrder, DemoShop } from '../../../embedded/demo-shop-types';
+import { domainEvent } from '../../../platform/events';
+import { money } from '../../../platform/money';
 import { serveTestSubgraph, testDeps, type TestDeps } from '../../../platform/testing';
-import { seedRecommendations } from '../seed';
-import type { RecommendationStore } from '../store/port';
+import type { Purchase, RecommendationStore } from '../store/port';
 import { openRecommendationStore, recommendationSubgraph } from '../subgraph';
 
 const ALICE = 'c0000000-0000-4000-8000-00000000000a';
@@ -9,41 +9,21 @@ const BOB = 'c0000000-0000-4000-8000-00000000000b';
 const NEWCOMER = 'c0000000-0000-4000-8000-00000000000c';
 const ADMIN = 'c0000000-0000-4000-8000-0000000000ad';
 
-let orderNumber = 0;
-function order(customerId: string, productIds: string[]): DemoOrder {
-  orderNumber += 1;
-  return {
-    id: `order-${orderNumber}`,
-    customerId,
-    placedAt: new Date(Date.UTC(2024, 0, orderNumber)),
-    lines: productIds.map((productId) => ({ productId, quantity: 1, unitPriceAmount: 1000 })),
-    shippingAddress: { line1: '1 Main St', line2: null, city: 'Springfield', region: null, postalCode: '1000', country: 'US' },
-    card: { brand: 'visa', last4: '4242' },
-  };
-}
+const order = (customerId: string, productIds: string[]): Purchase => ({ customerId, productIds });
 
 /**
  * Known history: tent is bought with stove 3×, lamp 2×, mat 1×. Alice has tent and mat;
  * Bob has stove. Fifty filler products are each bought once with `tent`.
  */
-function demoShop(): DemoShop {
-  return {
-    currency: 'USD',
-    categories: [],
-    brands: [],
-    products: [],
-    warehouses: [],
-    stock: [],
-    customers: [],
-    orders: [
-      order(ALICE, ['tent', 'mat']),
-      order(BOB, ['stove']),
-      order('someone', ['tent', 'stove', 'lamp']),
-      order('someone', ['tent', 'stove', 'lamp']),
-      order('someone', ['tent', 'stove']),
-      ...Array.from({ length: 50 }, (_, i) => order('filler', [`filler-${String(i).padStart(2, '0')}`, 'z-companion'])),
-    ],
-  };
+function history(): Purchase[] {
+  return [
+    order(ALICE, ['tent', 'mat']),
+    order(BOB, ['stove']),
+    order('someone', ['tent', 'stove', 'lamp']),
+    order('someone', ['tent', 'stove', 'lamp']),
+    order('someone', ['tent', 'stove']),
+    ...Array.from({ length: 50 }, (_, i) => order('filler', [`filler-${String(i).padStart(2, '0')}`, 'z-companion'])),
+  ];
 }
 
 const PRODUCT_RECOMMENDATIONS = `query ($reps: [_Any!]!, $first: Int) {
@@ -69,18 +49,14 @@ describe('recommendation subgraph over HTTP', () => {
   beforeAll(async () => {
     deps = await testDeps('pglite', ['recommendation']);
     store = await openRecommendationStore(deps);
-    definition = recommendationSubgraph(store);
-    expect(await seedRecommendations(definition.service, demoShop())).toBe(true);
+    definition = recommendationSubgraph(store, deps);
+    await store.recordPurchases(history());
     server = await serveTestSubgraph(definition, deps);
     [alice, bob, admin] = await Promise.all([deps.bearer(ALICE), deps.bearer(BOB), deps.bearer(ADMIN, ['customer', 'admin'])]);
   });
   afterAll(async () => {
     await server?.stop();
     await deps?.release();
-  });
-
-  it('seeds only an empty store', async () => {
-    expect(await seedRecommendations(definition.service, demoShop())).toBe(false);
   });
 
   it('recommends what was bought together with a product, most often first, to anyone', async () => {
@@ -173,5 +149,30 @@ describe('recommendation subgraph over HTTP', () => {
     expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     const badToken = await server.query(CUSTOMER_RECOMMENDATIONS, { reps: refs('Customer', ALICE) }, 'Bearer forged');
     expect(badToken.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('learns a confirmed order from the bus through its consumer, and never an unconfirmed one', async () => {
+    const CAROL = 'c0000000-0000-4000-8000-0000000000c1';
+    const DAVE = 'c0000000-0000-4000-8000-0000000000d1';
+    const placed = (orderId: string, customerId: string, productIds: string[]) =>
+      domainEvent('OrderPlaced', orderId, {
+        orderId,
+        customerId,
+        lines: productIds.map((productId) => ({ productId, quantity: 1, unitPrice: money(500, 'USD') })),
+        total: money(500 * productIds.length, 'USD'),
+        paymentToken: 'tok_visa',
+      });
+    const bus = await deps.events();
+    await bus.publish([placed('bus-unconfirmed', DAVE, ['kayak', 'paddle'])]);
+    await bus.publish([placed('bus-confirmed', CAROL, ['kayak', 'tent']), domainEvent('OrderConfirmed', 'bus-confirmed', { orderId: 'bus-confirmed' })]);
+
+    const kayak = async () => (await server.query(PRODUCT_RECOMMENDATIONS, { reps: refs('Product', 'kayak') })).data?._entities[0];
+    let seen = await kayak();
+    for (let tries = 0; seen?.recommendations.length === 0 && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      seen = await kayak();
+    }
+    // Only Carol's confirmed order counts: kayak went with tent, never with the paddle of Dave's unconfirmed one.
+    expect(seen).toEqual({ id: 'kayak', recommendations: [{ id: 'tent' }] });
   });
 });

@@ -1,0 +1,36 @@
+import { HistoryClock } from '../demo-history';
+
+describe('the clock past orders are placed by', () => {
+  it('tells each replayed order its own time, also when orders run side by side', async () => {
+    const clock = new HistoryClock();
+    const first = new Date('2024-01-02T03:04:05.006Z');
+    const second = new Date('2024-06-07T08:09:10.011Z');
+    const seen = await Promise.all(
+      [first, second].map((time) =>
+        clock.at(time, async () => {
+          const before = clock.now();
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          return [before, clock.now()];
+        }),
+      ),
+    );
+    expect(seen).toEqual([
+      [first, first],
+      [second, second],
+    ]);
+  });
+
+  it('tells the system time outside a replay, and a fresh Date each time', async () => {
+    const clock = new HistoryClock();
+    const before = Date.now();
+    const now = clock.now();
+    expect(now.getTime()).toBeGreaterThanOrEqual(before);
+    expect(now.getTime()).toBeLessThanOrEqual(Date.now());
+    const time = new Date('2024-01-01T00:00:00Z');
+    await clock.at(time, async () => {
+      const told = clock.now();
+      told.setFullYear(1999);
+      expect(clock.now()).toEqual(time);
+    });
+  });
+});

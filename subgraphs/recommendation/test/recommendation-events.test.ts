@@ -1,0 +1,93 @@
+import { domainEvent, type EventEnvelope } from '../../../platform/events';
+import { money } from '../../../platform/money';
+import { storeBackends, testDeps, type TestDeps } from '../../../platform/testing';
+import { RecommendationService } from '../recommendation-service';
+import type { RecommendationStore } from '../store/port';
+import { openRecommendationStore } from '../subgraph';
+
+const ALICE = 'c0000000-0000-4000-8000-00000000000a';
+const BOB = 'c0000000-0000-4000-8000-00000000000b';
+
+let orders = 0;
+const nextOrderId = () => `order-${++orders}`;
+
+function placed(orderId: string, customerId: string, productIds: string[]): EventEnvelope<'OrderPlaced'> {
+  return domainEvent('OrderPlaced', orderId, {
+    orderId,
+    customerId,
+    lines: productIds.map((productId) => ({ productId, quantity: 1, unitPrice: money(1000, 'USD') })),
+    total: money(1000 * productIds.length, 'USD'),
+    paymentToken: 'tok_visa',
+  });
+}
+
+const confirmed = (orderId: string) => domainEvent('OrderConfirmed', orderId, { orderId });
+
+describe.each(storeBackends())('recommendation learns purchases from order events on %s', (backend) => {
+  let deps: TestDeps;
+  let store: RecommendationStore;
+  let service: RecommendationService;
+
+  beforeAll(async () => {
+    deps = await testDeps(backend, ['recommendation']);
+    store = await openRecommendationStore(deps);
+    service = new RecommendationService(store);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await deps?.release();
+  });
+
+  /**
+   * Whether `product` was bought with `counted` once: a reference order bought it once with
+   * `reference` ('m' sorts before every `counted` used here), so a tie puts the reference first
+   * and a purchase counted twice would put `counted` first.
+   */
+  async function countedOnce(product: string, counted: string): Promise<boolean> {
+    await store.recordPurchase('reference-buyer', [product, 'm']);
+    const together = (await store.boughtTogether([product], 2)).get(product);
+    return together?.[0] === 'm' && together?.[1] === counted;
+  }
+
+  it('records nothing for an order that is placed but never confirmed, and ignores other events', async () => {
+    const orderId = nextOrderId();
+    await service.handleEvent(placed(orderId, BOB, ['never-a', 'never-b']));
+    await service.handleEvent(domainEvent('OrderShipped', orderId, { orderId }));
+    expect(await store.boughtTogether(['never-a'], 5)).toEqual(new Map());
+    expect(await store.forCustomers([BOB], 5)).toEqual(new Map());
+  });
+
+  it('records a confirmed order once, however often each event is delivered', async () => {
+    const orderId = nextOrderId();
+    const place = placed(orderId, ALICE, ['a1', 'z1']);
+    const confirm = confirmed(orderId);
+    for (const event of [place, place, confirm, confirm, place]) await service.handleEvent(event);
+    expect(await countedOnce('a1', 'z1')).toBe(true);
+    expect((await store.forCustomers([ALICE], 5)).has(ALICE)).toBe(true);
+  });
+
+  it('records it once when OrderConfirmed arrives before OrderPlaced', async () => {
+    const orderId = nextOrderId();
+    const place = placed(orderId, ALICE, ['a2', 'z2']);
+    const confirm = confirmed(orderId);
+    for (const event of [confirm, confirm, place, place]) await service.handleEvent(event);
+    expect(await countedOnce('a2', 'z2')).toBe(true);
+  });
+
+  it('records it once when both events and their redeliveries are handled at the same time', async () => {
+    const orderId = nextOrderId();
+    const place = placed(orderId, ALICE, ['a3', 'z3']);
+    const confirm = confirmed(orderId);
+    await Promise.all([place, confirm, place, confirm, place, confirm].map((event) => service.handleEvent(event)));
+    expect(await countedOnce('a3', 'z3')).toBe(true);
+  });
+
+  it('counts two confirmed orders of the same products twice', async () => {
+    for (let n = 0; n < 2; n++) {
+      const orderId = nextOrderId();
+      await service.handleEvent(placed(orderId, BOB, ['a4', 'z4']));
+      await service.handleEvent(confirmed(orderId));
+    }
+    expect(await countedOnce('a4', 'z4')).toBe(false);
+  });
+});
