@@ -251,7 +251,7 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
       paymentToken: 'tok_visa',
     });
     await bus.publish([poison]);
-    await waitFor(async () => (await bus.deadLetters(100)).some((d) => d.event.id === poison.id), 30_000);
+    await waitFor(async () => (await bus.deadLetters(100)).some((d) => d.event.id === poison.id && d.group === 'inventory'), 30_000);
     const dead = (await bus.deadLetters(100)).find((d) => d.event.id === poison.id && d.group === 'inventory')!;
     expect(dead.deliveries).toBe(3);
     const visible = await shop.query(`{ deadLetters(first: 50) { eventId type group deliveries lastError } }`, undefined, admin);
