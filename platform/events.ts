@@ -127,6 +127,11 @@ export interface Subscription {
  * Adapters: in-process (embedded default), Redis Streams with consumer groups.
  */
 export interface EventBus {
+  /**
+   * Whether a published event survives this process (Redis: yes; in-process: no). Relays
+   * publish again, on start, what a non-durable bus may have lost in a crash.
+   */
+  readonly durable: boolean;
   publish(events: readonly EventEnvelope[]): Promise<void>;
   subscribe(group: string, types: readonly EventType[], handler: EventHandler, options?: SubscribeOptions): Subscription;
   /** Most recent dead letters first. */

@@ -12,6 +12,8 @@ export interface OutboxRelayOptions {
   logger: Logger;
   /** How often to look for unpublished events, in ms. */
   pollMs: number;
+  /** With a bus that does not survive the process, how far back to publish again on start, in s; default 300. */
+  republishWindowSeconds?: number;
   /** Events published per transaction; default 100. */
   batchSize?: number;
 }
@@ -32,9 +34,26 @@ export class OutboxRelay implements Worker {
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
-  start(): void {
+  async start(): Promise<void> {
     this.stopped = false;
+    const bus = await this.options.bus();
+    if (!bus.durable) await this.republishRecent();
     this.schedule(0);
+  }
+
+  /**
+   * An in-process bus loses what it had queued when the process dies, after the relay
+   * marked it published. On start, recent events go out again; consumers deduplicate on
+   * the event id, so whatever was already handled changes nothing.
+   */
+  private async republishRecent(): Promise<void> {
+    const { outbox } = this.options.tables;
+    const windowSeconds = this.options.republishWindowSeconds ?? 300;
+    // outbox-republish: events published within the window become unpublished again.
+    await this.options.database.db
+      .update(outbox)
+      .set({ publishedAt: null })
+      .where(sql`${outbox.publishedAt} > now() - make_interval(secs => ${windowSeconds})`);
   }
 
   /** Publish soon: called after a transaction that wrote to the outbox commits. */

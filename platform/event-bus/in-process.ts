@@ -31,6 +31,7 @@ interface Group {
  * that matters).
  */
 export class InProcessEventBus implements EventBus {
+  readonly durable = false;
   private readonly groups = new Map<string, Group>();
   private readonly dead: DeadLetter[] = [];
   private closing: Promise<void> | undefined;

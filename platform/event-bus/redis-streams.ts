@@ -56,6 +56,7 @@ interface SubscriptionState {
  * deliveries it moves to `<prefix>:dead-letters`.
  */
 export class RedisStreamsEventBus implements EventBus {
+  readonly durable = true;
   private readonly commands: Redis;
   private readonly logger: Logger;
   private readonly prefix: string;

@@ -12,6 +12,8 @@ import * as tables from './relay-schema';
 /** A bus that records what reaches it and fails on demand. */
 class RecordingBus implements EventBus {
   readonly published: EventEnvelope[] = [];
+  /** A durable bus keeps what it accepted across a crash; the in-process one does not. */
+  constructor(readonly durable = true) {}
   /** Calls of `publish` that throw before reaching the bus. */
   failBefore = 0;
   /** Calls of `publish` that reach the bus and then throw (a lost acknowledgement). */
@@ -167,6 +169,24 @@ describe.each(storeBackends())('OutboxRelay on %s', (backend) => {
     expect(await relay(bus, { batchSize: 10 }).flush()).toBe(25);
     expect(bus.calls).toBe(3);
     expect(bus.published).toEqual(list);
+  });
+
+  it('publishes recent events again on start when the bus does not survive a crash', async () => {
+    const [delivered] = events(1) as [EventEnvelope];
+    await commit([delivered]);
+    expect(await relay(new RecordingBus()).flush()).toBe(1);
+
+    // The process died after the relay marked the event published, before any consumer ran.
+    const durable = new RecordingBus(true);
+    await relay(durable).start();
+    await sleep(100);
+    expect(durable.published).toEqual([]);
+
+    const inMemory = new RecordingBus(false);
+    await relay(inMemory).start();
+    await waitFor('the event again', () => inMemory.published.length === 1, 2_000);
+    expect(inMemory.published).toEqual([delivered]);
+    expect(await unpublished()).toBe(0);
   });
 
   it('once started, publishes on notify and by polling; after stop, neither', async () => {
