@@ -59,6 +59,8 @@ export async function startTestShop(options: TestShopOptions = {}): Promise<Test
   if (options.redis) {
     if (!TEST_REDIS_URL) throw new Error('TEST_REDIS_URL is not set');
     env.REDIS_URL = TEST_REDIS_URL;
+    // Events that arrive before the one they depend on are retried after the reclaim idle time.
+    env.EVENT_RECLAIM_IDLE_MS ??= '300';
     env.EVENT_STREAM_PREFIX = `test-${randomBytes(6).toString('hex')}`;
   }
   const deps = await testDeps(options.backend ?? 'pglite', SUBGRAPHS.map((s) => s.name), env);

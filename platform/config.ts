@@ -44,8 +44,12 @@ const base = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   /** Prefix of the Redis stream keys, so several shops can share one Redis; default `shop`. */
   EVENT_STREAM_PREFIX: z.string().regex(/^[\w.-]+$/).default('shop'),
-  /** How long a Redis consumer may hold an event before another takes it over, in ms; default 30000. */
-  EVENT_RECLAIM_IDLE_MS: z.coerce.number().int().min(100).default(30_000),
+  /**
+   * How long a Redis consumer may hold an event before another takes it over, in ms; default 5000.
+   * A failed delivery (an event that arrived before the one it depends on) is retried after it too;
+   * a handler still running keeps its events (they are touched while it works).
+   */
+  EVENT_RECLAIM_IDLE_MS: z.coerce.number().int().min(100).default(5_000),
   /** How long an unpaid order keeps its reserved stock, in seconds; default 900. */
   RESERVATION_TTL_SECONDS: z.coerce.number().int().min(1).default(900),
   /** How often inventory looks for expired reservations, in ms; default 5000. */

@@ -6,6 +6,7 @@ import { EmbeddedPostgres } from './db';
 import { createLogger, type Logger } from './logger';
 import { openEventBus } from './event-bus';
 import type { EventBus } from './events';
+import { openPubSub, type PubSub } from './pubsub';
 import { PeerDirectory, startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from './subgraph';
 import { generateDemoShop } from '../embedded/demo-shop';
 import type { RequestContext } from './context';
@@ -69,6 +70,7 @@ export async function subgraphDeps(config: Config, logger: Logger): Promise<Subg
   });
   let embedded: Promise<EmbeddedPostgres> | undefined;
   let events: Promise<EventBus> | undefined;
+  let pubsub: Promise<PubSub> | undefined;
   return {
     config,
     logger,
@@ -76,7 +78,9 @@ export async function subgraphDeps(config: Config, logger: Logger): Promise<Subg
     peers: new PeerDirectory(config),
     embedded: () => (embedded ??= EmbeddedPostgres.acquire(path.join(config.DATA_DIR, 'pglite'))),
     events: () => (events ??= Promise.resolve(openEventBus(config, logger))),
+    pubsub: () => (pubsub ??= Promise.resolve(openPubSub(config, logger))),
     release: async () => {
+      if (pubsub) await (await pubsub).close();
       if (events) await (await events).close();
       if (embedded) await (await embedded).release();
     },

@@ -13,6 +13,8 @@ import { openDatabase, type Database, type EmbeddedPostgres } from './db';
 import { createErrorFormatter } from './errors';
 import type { EventBus } from './events';
 import type { Logger } from './logger';
+import type { PubSub } from './pubsub';
+import { attachSubgraphSubscriptions } from './subscriptions';
 import { startService, type RunningService, type StoreHandle } from './server';
 
 /** What a subgraph is: its schema, resolvers, per-request context and the stores it owns. */
@@ -73,6 +75,8 @@ export interface SubgraphDeps {
   embedded(): Promise<EmbeddedPostgres>;
   /** The process's event bus (Redis Streams with REDIS_URL, else in-process), opened on first use. */
   events(): Promise<EventBus>;
+  /** The process's live-update pub/sub (Redis with REDIS_URL, else in-process), opened on first use. */
+  pubsub(): Promise<PubSub>;
   peers: PeerDirectory;
 }
 
@@ -109,15 +113,21 @@ export interface SubgraphRuntime {
   graceMs: number;
 }
 
-/** Serves a subgraph over HTTP with `/graphql`, `/health` and `/ready`. */
+/**
+ * Serves a subgraph over HTTP with `/graphql`, `/health` and `/ready`; a schema with a
+ * Subscription type is also served over `graphql-ws` on `/graphql`, with the same token
+ * verification and per-request context as HTTP.
+ */
 export async function startSubgraph<C extends RequestContext>(
   definition: SubgraphDefinition<C>,
   runtime: SubgraphRuntime,
 ): Promise<RunningService> {
   const logger = runtime.logger.child({ subgraph: definition.name });
+  const schema = buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers }]);
+  const formatError = createErrorFormatter(logger);
   const apollo = new ApolloServer<C>({
-    schema: buildSubgraphSchema([{ typeDefs: definition.typeDefs, resolvers: definition.resolvers }]),
-    formatError: createErrorFormatter(logger),
+    schema,
+    formatError,
     includeStacktraceInErrorResponses: false,
     // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
     stopOnTerminationSignals: false,
@@ -132,6 +142,20 @@ export async function startSubgraph<C extends RequestContext>(
     maxBodyBytes: runtime.maxBodyBytes,
     graceMs: runtime.graceMs,
     context: async (req) => definition.context(await baseContext(req, runtime.tokens, logger)),
+    ...(schema.getSubscriptionType()
+      ? {
+          onServer: (server) =>
+            attachSubgraphSubscriptions(server, {
+              schema,
+              tokens: runtime.tokens,
+              context: (base) => definition.context(base),
+              formatError,
+              maxMessageBytes: runtime.maxBodyBytes,
+              graceMs: runtime.graceMs,
+              logger,
+            }),
+        }
+      : {}),
   });
   const workers = definition.workers ?? [];
   for (const worker of workers) await worker.start();

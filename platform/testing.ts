@@ -4,6 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import type { SubgraphName } from '../schema/subgraphs';
 import { envPrefix } from '../schema/subgraphs';
 import { AccessTokens, generateTokenKeys, type Scope } from './auth';
@@ -14,6 +16,7 @@ import type { RunningService } from './server';
 import { PeerDirectory, startSubgraph, type SubgraphDefinition, type SubgraphDeps } from './subgraph';
 import { InProcessEventBus, openEventBus } from './event-bus';
 import type { EventBus } from './events';
+import { InProcessPubSub, openPubSub, type PubSub } from './pubsub';
 import type { RequestContext } from './context';
 
 /** A PostgreSQL server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
@@ -74,6 +77,7 @@ export async function testDeps(
   const tokens = new AccessTokens(await generateTokenKeys(), { issuer: config.JWT_ISSUER, ttlSeconds: 900 });
   let embedded: Promise<EmbeddedPostgres> | undefined;
   let events: Promise<EventBus> | undefined;
+  let pubsub: Promise<PubSub> | undefined;
   const logger = silentLogger();
   return {
     config,
@@ -83,8 +87,11 @@ export async function testDeps(
     embedded: () => (embedded ??= EmbeddedPostgres.acquire('memory://')),
     // Redis Streams when the test asks for REDIS_URL; otherwise in-process, retrying without delay.
     events: () => (events ??= Promise.resolve(config.REDIS_URL ? openEventBus(config, logger) : new InProcessEventBus(logger, () => 1))),
+    // Redis pub/sub when the test asks for REDIS_URL (channels under its EVENT_STREAM_PREFIX); otherwise in-process.
+    pubsub: () => (pubsub ??= Promise.resolve(config.REDIS_URL ? openPubSub(config, logger) : new InProcessPubSub(logger))),
     bearer: async (customerId, scopes = ['customer']) => `Bearer ${(await tokens.issue(customerId, scopes)).token}`,
     release: async () => {
+      if (pubsub) await (await pubsub).close();
       if (events) await (await events).close();
       if (embedded) await (await embedded).release();
       await database?.drop();
@@ -128,5 +135,82 @@ export async function serveTestSubgraph<C extends RequestContext>(
   return {
     ...service,
     query: (q, v, auth) => postGraphQL(service.url, q, v, auth ? { authorization: auth } : {}),
+  };
+}
+
+/** Everything one live subscription received, in order. */
+export class LiveReceiver<T = Record<string, any>> {
+  readonly payloads: GraphQLResponse<T>[] = [];
+  /** What ended it with an error: GraphQL errors, or the socket's CloseEvent. */
+  error: unknown;
+  completed = false;
+  /** Resolves when the subscription completes or fails. */
+  readonly done: Promise<void>;
+  private settle!: () => void;
+  constructor() {
+    this.done = new Promise((resolve) => (this.settle = resolve));
+  }
+  readonly sink = {
+    next: (value: unknown) => void this.payloads.push(value as GraphQLResponse<T>),
+    error: (error: unknown) => {
+      this.error = error;
+      this.settle();
+    },
+    complete: () => {
+      this.completed = true;
+      this.settle();
+    },
+  };
+  /** Waits until `count` payloads have arrived, for up to `ms`. */
+  async waitFor(count: number, ms = 5000): Promise<GraphQLResponse<T>[]> {
+    const deadline = Date.now() + ms;
+    while (this.payloads.length < count) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} payloads (have ${JSON.stringify(this.payloads)})`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return this.payloads;
+  }
+  /** Waits until the subscription completes or fails, for up to `ms`. */
+  async ended(ms = 5000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.done,
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the subscription did not end')), ms))),
+    ]).finally(() => clearTimeout(timer));
+  }
+}
+
+/**
+ * A graphql-ws client of a service's `/graphql` (its HTTP URL, served as ws://), sending
+ * `connectionParams` on connection_init; `closes` records the close code of every socket it had.
+ */
+export function liveClient(
+  httpUrl: string,
+  connectionParams: Record<string, unknown> = {},
+  /** `lazy: false` connects at once and keeps the socket open until disposed, so the server's close code is seen. */
+  options: { lazy?: boolean } = {},
+) {
+  const url = new URL(httpUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const closes: number[] = [];
+  const client = createClient({
+    url: url.toString(),
+    webSocketImpl: WebSocket,
+    connectionParams,
+    lazy: options.lazy ?? true,
+    // A non-lazy socket closed by the server is recorded in `closes`, not printed.
+    onNonLazyError: () => {},
+    retryAttempts: 0,
+    on: { closed: (event) => void closes.push((event as { code: number }).code) },
+  });
+  return {
+    client,
+    closes,
+    subscribe<T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}): LiveReceiver<T> {
+      const receiver = new LiveReceiver<T>();
+      client.subscribe({ query, variables }, receiver.sink);
+      return receiver;
+    },
+    dispose: () => client.dispose(),
   };
 }

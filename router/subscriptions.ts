@@ -118,6 +118,11 @@ function asErrors(reason: unknown, subgraph: string): GraphQLError[] {
     // The subgraph refused the operation; its errors keep their codes (masked later if unknown).
     return (reason as GraphQLFormattedError[]).map((e) => new GraphQLError(e.message, { extensions: e.extensions ?? {} }));
   }
+  // A subgraph closes with 4403 when it refuses the token at connection_init and 4401 when it expires.
+  const code = (reason as { code?: unknown } | null)?.code;
+  if (code === 4401 || code === 4403) {
+    return [new ShopError('UNAUTHENTICATED', code === 4401 ? 'The access token has expired.' : 'The access token is not valid.')];
+  }
   return [new ShopError('SUBGRAPH_UNAVAILABLE', `The ${subgraph} service stopped sending events.`)];
 }
 

@@ -1,8 +1,10 @@
 import DataLoader from 'dataloader';
 import { requireAdmin, type Viewer } from '../../platform/auth';
-import { badUserInput } from '../../platform/errors';
+import { badUserInput, ShopError } from '../../platform/errors';
 import { recordLoader } from '../../platform/loaders';
+import type { ProductModel } from './mappers';
 import { levelsByProduct } from './stock';
+import type { StockFeed } from './stock-feed';
 import type { StockLevelRecord, StockStore, WarehouseRecord } from './store/port';
 
 /** Largest stock count one level accepts; anything above is a typo, not a warehouse. */
@@ -22,7 +24,11 @@ export interface InventoryLoaders {
 
 /** Inventory's rules: who may see and change stock, and what counts are valid. */
 export class InventoryService {
-  constructor(private readonly store: StockStore) {}
+  /** Without a feed, stock changes are not announced and cannot be watched. */
+  constructor(
+    private readonly store: StockStore,
+    private readonly feed?: StockFeed,
+  ) {}
 
   loaders(): InventoryLoaders {
     return {
@@ -80,6 +86,14 @@ export class InventoryService {
       });
     }
     loaders.stockLevels.clear(input.productId);
+    await this.feed?.changed([input.productId]);
     return result;
+  }
+
+  /** The product each time its stock changes; anyone may watch (stock levels are public as availableQuantity). */
+  async watchStock(productId: string): Promise<AsyncIterableIterator<ProductModel>> {
+    if (!productId.trim()) throw badUserInput('productId must not be empty.', { field: 'productId' });
+    if (!this.feed) throw new ShopError('SUBGRAPH_UNAVAILABLE', 'Live stock updates are not available from this service.');
+    return this.feed.watch(productId);
   }
 }

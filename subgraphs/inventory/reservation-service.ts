@@ -28,6 +28,8 @@ export interface ReservationServiceOptions {
   now?: () => Date;
   /** Called after a transaction that wrote events commits: the outbox relay's `notify`. */
   onEventsWritten?: () => void;
+  /** Called after a transaction that changed stock commits, with the products it changed: live updates. */
+  onStockChanged?: (productIds: readonly string[]) => Promise<void> | void;
 }
 
 /**
@@ -57,13 +59,17 @@ export class ReservationService {
 
   /** Handles one delivery of an order event; throwing means it is delivered again. */
   async handle(event: EventEnvelope): Promise<void> {
+    const changed = new Set<string>();
     const outgoing = await this.store.transaction(async (tx) => {
+      // A retried transaction starts over: only what its final attempt changed is announced.
+      changed.clear();
       if (!(await tx.markProcessed(INVENTORY_CONSUMER_GROUP, event.id))) return [];
-      const events = await this.apply(tx, event);
+      const events = await this.apply(tx, event, changed);
       await tx.enqueue(events);
       return events;
     });
     if (outgoing.length > 0) this.options.onEventsWritten?.();
+    await this.announce(changed);
   }
 
   /**
@@ -73,16 +79,20 @@ export class ReservationService {
   async expireDue(batch = EXPIRY_BATCH): Promise<number> {
     let total = 0;
     for (;;) {
+      const changed = new Set<string>();
       const expired = await this.store.transaction(async (tx) => {
+        changed.clear();
         const now = this.now();
         const due = await tx.claimExpired(now, batch);
         if (due.length === 0) return 0;
         await tx.closeReservations(due, 'EXPIRED', now);
         await tx.enqueue(due.map((r) => domainEvent('StockReservationExpired', r.orderId, { orderId: r.orderId })));
+        for (const reservation of due) productsOf(reservation.lines, changed);
         return due.length;
       });
       if (expired > 0) {
         this.options.onEventsWritten?.();
+        await this.announce(changed);
         this.log.info({ expired }, 'unpaid reservations expired; their stock is available again');
       }
       total += expired;
@@ -90,20 +100,31 @@ export class ReservationService {
     }
   }
 
-  private async apply(tx: InventoryTransaction, event: EventEnvelope): Promise<EventEnvelope[]> {
+  /** Tells live subscribers which products changed; a failure there never fails the committed work. */
+  private async announce(productIds: ReadonlySet<string>): Promise<void> {
+    if (productIds.size === 0 || !this.options.onStockChanged) return;
+    try {
+      await this.options.onStockChanged([...productIds]);
+    } catch (err) {
+      this.log.warn({ err }, 'stock change not announced');
+    }
+  }
+
+  /** Applies one order event; adds the products whose stock it changed to `changed`. */
+  private async apply(tx: InventoryTransaction, event: EventEnvelope, changed: Set<string>): Promise<EventEnvelope[]> {
     switch (event.type) {
       case 'OrderPlaced':
-        return this.reserve(tx, event as EventEnvelope<'OrderPlaced'>);
+        return this.reserve(tx, event as EventEnvelope<'OrderPlaced'>, changed);
       case 'OrderConfirmed':
         await this.confirm(tx, (event as EventEnvelope<'OrderConfirmed'>).payload.orderId);
         return [];
       case 'OrderPaymentFailed':
       case 'OrderCancelled':
       case 'OrderRejected':
-        await this.release(tx, (event as EventEnvelope<'OrderCancelled'>).payload.orderId, event.type);
+        await this.release(tx, (event as EventEnvelope<'OrderCancelled'>).payload.orderId, event.type, changed);
         return [];
       case 'OrderShipped':
-        await this.ship(tx, (event as EventEnvelope<'OrderShipped'>).payload.orderId);
+        await this.ship(tx, (event as EventEnvelope<'OrderShipped'>).payload.orderId, changed);
         return [];
       default:
         return [];
@@ -111,7 +132,7 @@ export class ReservationService {
   }
 
   /** Reserves every line of the order or none; the stock rows stay locked until commit. */
-  private async reserve(tx: InventoryTransaction, event: EventEnvelope<'OrderPlaced'>): Promise<EventEnvelope[]> {
+  private async reserve(tx: InventoryTransaction, event: EventEnvelope<'OrderPlaced'>, changed: Set<string>): Promise<EventEnvelope[]> {
     const { orderId, lines } = event.payload;
     const expiresAt = new Date(this.now().getTime() + this.options.ttlSeconds * 1000);
     if (!(await tx.openReservation(orderId, expiresAt))) {
@@ -130,11 +151,12 @@ export class ReservationService {
       ];
     }
     await tx.reserveLines(orderId, result.allocations);
+    productsOf(result.allocations, changed);
     return [domainEvent('StockReserved', orderId, { orderId, expiresAt: expiresAt.toISOString() }, event.requestId)];
   }
 
   /** Gives the order's units back; records the closure when the order was never reserved. */
-  private async release(tx: InventoryTransaction, orderId: string, cause: EventType): Promise<void> {
+  private async release(tx: InventoryTransaction, orderId: string, cause: EventType, changed: Set<string>): Promise<void> {
     const at = this.now();
     if (await tx.recordClosedBeforePlaced(orderId, at)) {
       this.log.info({ orderId, cause }, 'order closed before inventory saw it placed; it will not be reserved');
@@ -144,16 +166,18 @@ export class ReservationService {
     // Already released, expired (its stock returned then) or shipped: nothing is held.
     if (reservation?.status !== 'RESERVED') return;
     await tx.closeReservations([reservation], 'RELEASED', at);
+    productsOf(reservation.lines, changed);
   }
 
   /** Reserved units leave the warehouse: on hand and reserved both drop. */
-  private async ship(tx: InventoryTransaction, orderId: string): Promise<void> {
+  private async ship(tx: InventoryTransaction, orderId: string, changed: Set<string>): Promise<void> {
     const reservation = await tx.lockReservation(orderId);
     if (reservation?.status !== 'RESERVED') {
       this.log.warn({ orderId, status: reservation?.status ?? null }, 'order shipped without a held reservation; stock unchanged');
       return;
     }
     await tx.closeReservations([reservation], 'SHIPPED', this.now());
+    productsOf(reservation.lines, changed);
   }
 
   /** The order is paid: its reservation no longer expires. */
@@ -166,4 +190,8 @@ export class ReservationService {
       'order confirmed but its reservation is no longer held; its stock may be sold to others',
     );
   }
+}
+
+function productsOf(lines: readonly { productId: string }[], into: Set<string>): void {
+  for (const line of lines) into.add(line.productId);
 }

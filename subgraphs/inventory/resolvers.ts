@@ -1,4 +1,5 @@
 import type { Resolvers } from './generated/resolvers-types';
+import type { ProductModel } from './mappers';
 import { availableUnits, totalAvailable } from './stock';
 
 /** Thin: read arguments and context, call the inventory service. */
@@ -23,5 +24,11 @@ export const resolvers: Resolvers = {
   },
   Mutation: {
     setStock: (_root, { input }, { inventory, viewer, loaders }) => inventory.setStock(viewer, input, loaders),
+  },
+  Subscription: {
+    stockChanged: {
+      subscribe: (_root, { productId }, { inventory }) => inventory.watchStock(productId),
+      resolve: (product: ProductModel) => product,
+    },
   },
 };

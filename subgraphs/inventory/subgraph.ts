@@ -1,6 +1,7 @@
 import type { Config } from '../../platform/config';
 import type { EventBus } from '../../platform/events';
 import type { Logger } from '../../platform/logger';
+import type { PubSub } from '../../platform/pubsub';
 import { eventConsumer, type OutboxRelay } from '../../platform/outbox-relay';
 import {
   loadTypeDefs,
@@ -15,6 +16,7 @@ import { INVENTORY_CONSUMER_GROUP, RESERVATION_EVENTS, ReservationService } from
 import { ReservationSweeper } from './reservation-sweeper';
 import { resolvers } from './resolvers';
 import { seedInventory } from './seed';
+import { StockFeed } from './stock-feed';
 import type { StockStore } from './store/port';
 import { INVENTORY_MIGRATIONS, INVENTORY_SCHEMA, postgresStockStore } from './store/postgres';
 
@@ -48,14 +50,23 @@ export type InventorySubgraph = SubgraphDefinition<InventoryContext> & {
   relay?: OutboxRelay;
 };
 
+/** Where inventory announces stock changes for `stockChanged` subscribers. */
+export interface InventoryLiveWiring {
+  /** The process's pub/sub, opened on first use. */
+  pubsub: () => Promise<PubSub>;
+  logger: Logger;
+}
+
 /**
  * The inventory subgraph on a given store. With `events` it also runs its checkout
  * workers, started in this order and stopped in reverse: the outbox relay, the
  * 'inventory' consumer of order events, and the reservation expiry sweeper.
- * Without, it serves stock levels only.
+ * Without, it serves stock levels only. With `live`, every committed stock change is
+ * announced to `stockChanged` subscribers; without, that subscription is unavailable.
  */
-export function inventorySubgraph(store: StockStore, events?: InventoryEventWiring): InventorySubgraph {
-  const inventory = new InventoryService(store);
+export function inventorySubgraph(store: StockStore, events?: InventoryEventWiring, live?: InventoryLiveWiring): InventorySubgraph {
+  const feed = live ? new StockFeed(live.pubsub, live.logger.child({ subgraph: 'inventory' })) : undefined;
+  const inventory = new InventoryService(store, feed);
   const definition: InventorySubgraph = {
     name: 'inventory',
     service: inventory,
@@ -73,6 +84,7 @@ export function inventorySubgraph(store: StockStore, events?: InventoryEventWiri
     ttlSeconds: events.config.RESERVATION_TTL_SECONDS,
     logger,
     onEventsWritten: () => relay.notify(),
+    ...(feed ? { onStockChanged: (productIds: readonly string[]) => feed.changed(productIds) } : {}),
     ...(events.now ? { now: events.now } : {}),
   });
   const workers: Worker[] = [
@@ -89,5 +101,5 @@ export function inventorySubgraph(store: StockStore, events?: InventoryEventWiri
 }
 
 export async function createInventorySubgraph(deps: SubgraphDeps) {
-  return inventorySubgraph(await openInventoryStore(deps), { ...deps, sweepIntervalMs: deps.config.RESERVATION_SWEEP_MS });
+  return inventorySubgraph(await openInventoryStore(deps), { ...deps, sweepIntervalMs: deps.config.RESERVATION_SWEEP_MS }, deps);
 }

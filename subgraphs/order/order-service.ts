@@ -7,6 +7,7 @@ import { recordLoader } from '../../platform/loaders';
 import type { Logger } from '../../platform/logger';
 import type { Money } from '../../platform/money';
 import { pageSize } from '../../platform/pagination';
+import { orderTopic, type PubSub } from '../../platform/pubsub';
 import type { CatalogPrice, ProductPrices } from './catalog/port';
 import {
   checkoutHash,
@@ -18,6 +19,7 @@ import {
 } from './checkout-input';
 import { failureReasonOf, nextStatus, transition, type OrderEvent } from './order-lifecycle';
 import { announcement, orderPlaced, ORDER_CONSUMER_GROUP, reactionTo } from './order-saga';
+import { OrderWatch, orderUpdatedMessage } from './order-watch';
 import {
   MAX_LINE_QUANTITY,
   MAX_ORDER_LINES,
@@ -87,6 +89,8 @@ export interface OrderServiceOptions {
   afterCommit?: () => void;
   /** When an order is placed; default the system time. The demo shop's history replays orders at their own time. */
   now?: () => Date;
+  /** The process's pub/sub: status changes are published there for `orderUpdated`; without it nobody can watch orders. */
+  pubsub?: () => Promise<PubSub>;
 }
 
 /** Rows grouped under the keys asked for, in key order; keys without rows get []. */
@@ -120,6 +124,7 @@ export class OrderService {
   private readonly logger: Logger | undefined;
   private readonly afterCommit: () => void;
   private readonly now: () => Date;
+  private readonly pubsub: (() => Promise<PubSub>) | undefined;
 
   constructor(
     private readonly store: OrderStore,
@@ -130,6 +135,7 @@ export class OrderService {
     this.logger = options.logger;
     this.afterCommit = options.afterCommit ?? (() => {});
     this.now = options.now ?? (() => new Date());
+    this.pubsub = options.pubsub;
   }
 
   /** Loaders for one request; `requestId` travels with the catalog calls they make. */
@@ -279,6 +285,7 @@ export class OrderService {
     switch (outcome.kind) {
       case 'placed': {
         this.afterCommit();
+        // Not announced live: nobody can watch an order before this call returns its id.
         this.logger?.info({ orderId: order.id, customerId, total: total.amount, requestId }, 'order placed');
         const placed = await loaders.orders.load(order.id);
         if (!placed) throw new Error(`order ${order.id} was placed but cannot be read`);
@@ -354,6 +361,40 @@ export class OrderService {
       case 'changed':
         this.afterCommit();
         this.logger?.info({ ...log, status: outcome.order.status }, 'order moved on a saga event');
+        await this.announce(outcome.order);
+    }
+  }
+
+  /**
+   * The order now, then each time its status changes; never an older status after a newer
+   * one. Only its customer or an admin may watch it: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND
+   * are decided here, before anything is sent.
+   */
+  async watchOrder(viewer: Viewer, orderId: string, requestId: string): Promise<AsyncIterableIterator<OrderRecord>> {
+    requireCustomer(viewer);
+    if (!this.pubsub) throw new ShopError('SUBGRAPH_UNAVAILABLE', 'Live order updates are not available from this service.');
+    const read = () => this.loaders(requestId).orders.load(orderId);
+    // Listening before reading: a change committed in between arrives as a message, not as a gap.
+    const subscription = (await this.pubsub()).subscribe(orderTopic(orderId));
+    try {
+      await subscription.listening;
+      const current = await read();
+      if (!current) throw notFound(`Order ${orderId}`);
+      requireOwnerOrAdmin(viewer, current.customerId);
+      return new OrderWatch(subscription, current, read);
+    } catch (error) {
+      await subscription.return();
+      throw error;
+    }
+  }
+
+  /** Publishes a committed status change to the order's watchers; a failure there never fails the change. */
+  private async announce(order: OrderRecord): Promise<void> {
+    if (!this.pubsub) return;
+    try {
+      await (await this.pubsub()).publish(orderTopic(order.id), orderUpdatedMessage(order));
+    } catch (err) {
+      this.logger?.warn({ err, orderId: order.id }, 'order change not announced to live subscribers');
     }
   }
 
@@ -442,6 +483,7 @@ export class OrderService {
     if (outcome.kind !== 'changed') throw new Error(`order ${orderId} did not change on ${event}`);
     this.afterCommit();
     this.logger?.info({ orderId, event, status: outcome.order.status, requestId }, 'order changed');
+    await this.announce(outcome.order);
     loaders.orders.clear(orderId).prime(orderId, outcome.order);
     return outcome.order;
   }

@@ -1,5 +1,6 @@
 import { money, moneyResolvers } from '../../platform/money';
 import type { Resolvers } from './generated/resolvers-types';
+import type { OrderModel } from './mappers';
 import { lineTotal } from './pricing';
 
 /** Thin: read arguments and context, call the order service. */
@@ -17,6 +18,12 @@ export const resolvers: Resolvers = {
     deliverOrder: (_root, { id }, ctx) => ctx.orders.deliverOrder(ctx, id),
     cancelOrder: (_root, { id }, ctx) => ctx.orders.cancelOrder(ctx, id),
     refundOrder: (_root, { id }, ctx) => ctx.orders.refundOrder(ctx, id),
+  },
+  Subscription: {
+    orderUpdated: {
+      subscribe: (_root, { orderId }, { orders, viewer, requestId }) => orders.watchOrder(viewer, orderId, requestId),
+      resolve: (order: OrderModel) => order,
+    },
   },
   Order: {
     __resolveReference: (ref, { orders, viewer, loaders }) => orders.order(viewer, ref.id, loaders),

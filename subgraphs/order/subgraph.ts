@@ -33,7 +33,8 @@ export interface OrderSubgraphOptions {
  */
 export function orderSubgraph(
   store: OrderStore,
-  deps: Pick<SubgraphDeps, 'logger' | 'config' | 'events' | 'peers'>,
+  /** Without `pubsub`, orders cannot be watched live. */
+  deps: Pick<SubgraphDeps, 'logger' | 'config' | 'events' | 'peers'> & Partial<Pick<SubgraphDeps, 'pubsub'>>,
   options: OrderSubgraphOptions = {},
 ): SubgraphDefinition<OrderContext> & { service: OrderService; relay: OutboxRelay } {
   const relay = new OutboxRelay({
@@ -52,6 +53,7 @@ export function orderSubgraph(
     logger: deps.logger.child({ component: 'order-service' }),
     afterCommit: () => relay.notify(),
     ...(options.now ? { now: options.now } : {}),
+    ...(deps.pubsub ? { pubsub: deps.pubsub } : {}),
   });
   const deadLetters = new DeadLetterService(deps.events);
   const consumer = eventConsumer(deps.events, ORDER_CONSUMER_GROUP, CONSUMED_EVENT_TYPES, (event) => orders.handleEvent(event), {

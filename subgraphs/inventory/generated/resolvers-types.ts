@@ -93,6 +93,23 @@ export type MutationSetStockArgs = {
   input: SetStockInput;
 };
 
+/** Watching inventory live, over WebSocket. Public. */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * The product each time its stock changes: a stock count, a reservation for an order, its
+   * release or expiry, or a shipment. Select availableQuantity or inStock to read the new level.
+   * Public.
+   */
+  stockChanged: Product;
+};
+
+
+/** Watching inventory live, over WebSocket. Public. */
+export type SubscriptionStockChangedArgs = {
+  productId: Scalars['ID']['input'];
+};
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -202,6 +219,7 @@ export type ResolversTypes = ResolversObject<{
   SetStockInput: SetStockInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -216,6 +234,7 @@ export type ResolversParentTypes = ResolversObject<{
   SetStockInput: SetStockInput;
   Query: Record<PropertyKey, never>;
   Mutation: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
 }>;
 
 export type ProductResolvers<ContextType = InventoryContext, ParentType extends ResolversParentTypes['Product'] = ResolversParentTypes['Product'], FederationReferenceType extends FederationReferenceTypes['Product'] = FederationReferenceTypes['Product']> = ResolversObject<{
@@ -252,11 +271,16 @@ export type MutationResolvers<ContextType = InventoryContext, ParentType extends
   setStock?: Resolver<ResolversTypes['StockLevel'], ParentType, ContextType, RequireFields<MutationSetStockArgs, 'input'>>;
 }>;
 
+export type SubscriptionResolvers<ContextType = InventoryContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  stockChanged?: SubscriptionResolver<ResolversTypes['Product'], "stockChanged", ParentType, ContextType, RequireFields<SubscriptionStockChangedArgs, 'productId'>>;
+}>;
+
 export type Resolvers<ContextType = InventoryContext> = ResolversObject<{
   Product?: ProductResolvers<ContextType>;
   Warehouse?: WarehouseResolvers<ContextType>;
   StockLevel?: StockLevelResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
 }>;
 

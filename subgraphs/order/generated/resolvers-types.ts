@@ -322,6 +322,23 @@ export type MutationRefundOrderArgs = {
   id: Scalars['ID']['input'];
 };
 
+/** Watching orders live, over WebSocket. */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * The order as it stands when watching begins, then again each time its status changes;
+   * never an older status after a newer one. Only the customer who placed it or an admin may
+   * watch it.
+   */
+  orderUpdated: Order;
+};
+
+
+/** Watching orders live, over WebSocket. */
+export type SubscriptionOrderUpdatedArgs = {
+  orderId: Scalars['ID']['input'];
+};
+
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
 
@@ -440,6 +457,7 @@ export type ResolversTypes = ResolversObject<{
   AddressInput: AddressInput;
   PlaceOrderInput: PlaceOrderInput;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
@@ -462,6 +480,7 @@ export type ResolversParentTypes = ResolversObject<{
   AddressInput: AddressInput;
   PlaceOrderInput: PlaceOrderInput;
   Mutation: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   Boolean: Scalars['Boolean']['output'];
 }>;
 
@@ -548,6 +567,10 @@ export type MutationResolvers<ContextType = OrderContext, ParentType extends Res
   refundOrder?: Resolver<ResolversTypes['Order'], ParentType, ContextType, RequireFields<MutationRefundOrderArgs, 'id'>>;
 }>;
 
+export type SubscriptionResolvers<ContextType = OrderContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  orderUpdated?: SubscriptionResolver<ResolversTypes['Order'], "orderUpdated", ParentType, ContextType, RequireFields<SubscriptionOrderUpdatedArgs, 'orderId'>>;
+}>;
+
 export type Resolvers<ContextType = OrderContext> = ResolversObject<{
   Money?: MoneyResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
@@ -560,5 +583,6 @@ export type Resolvers<ContextType = OrderContext> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   DeadLetter?: DeadLetterResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
 }>;
 
