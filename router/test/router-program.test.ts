@@ -1,34 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { postGraphQL, serveTestSubgraph, testDeps, type TestDeps } from '../../platform/testing';
+import { startProcess } from '../../platform/test-processes';
 import { inventorySubgraph, openInventoryStore, typeDefs } from '../../subgraphs/inventory/subgraph';
 
-const ROOT = path.resolve(__dirname, '../..');
-
-/** Starts `npm run router`'s program and resolves with its URL once it logs that it listens. */
-function startRouterProcess(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [require.resolve('tsx/cli'), 'router/main.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'info', LOG_PRETTY: 'false', NODE_ENV: 'test' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`router did not start:\n${output}`)), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"url":"([^"]+)".*"msg":"listening"/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]! });
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('exit', (code) => reject(new Error(`router exited with ${code}:\n${output}`)));
-  });
+function startRouterProcess(args: string[]) {
+  return startProcess('router/main.ts', args, {}, 30_000);
 }
 
 describe('the router program', () => {
@@ -60,7 +39,7 @@ describe('the router program', () => {
   });
 
   it('serves any composed supergraph, forwards token and request id, and exits cleanly on SIGTERM', async () => {
-    const { child, url } = await startRouterProcess(['--supergraph', supergraphFile, '--port', '0']);
+    const { child, url, stop } = await startRouterProcess(['--supergraph', supergraphFile, '--port', '0']);
     try {
       const base = url.replace('/graphql', '');
       expect((await fetch(`${base}/health`)).status).toBe(200);
@@ -77,9 +56,8 @@ describe('the router program', () => {
       expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
       expect(JSON.stringify(anonymous)).not.toMatch(/stacktrace|\bat .*\.ts:/);
     } finally {
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(child.pid).toBeGreaterThan(0);
+      expect(await stop()).toBe(0);
     }
   });
 
