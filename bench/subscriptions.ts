@@ -110,7 +110,7 @@ function procCpuMs(pid: number): number {
 }
 
 /** Runs `router/main.ts` on node itself (not through the tsx CLI, which would add a parent process). */
-function startRouterProcess(supergraphFile: string, perConnection: number): Promise<RouterProcess> {
+function startRouterProcess(supergraphFile: string, perConnection: number, publicKey: string): Promise<RouterProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -124,6 +124,8 @@ function startRouterProcess(supergraphFile: string, perConnection: number): Prom
           LOG_LEVEL: 'info',
           LOG_PRETTY: 'false',
           SUBSCRIPTIONS_PER_CONNECTION: String(perConnection),
+          // The shop's key, so the router accepts the tokens its customer subgraph issues.
+          JWT_PUBLIC_KEY: publicKey,
         },
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       },
@@ -506,7 +508,7 @@ async function main(): Promise<void> {
     const urls = new Map([...shop.subgraphs].map(([name, { service }]) => [name, service.url]));
     const supergraphFile = path.join(dir, 'supergraph.graphql');
     fs.writeFileSync(supergraphFile, composeSupergraph((name) => urls.get(name as SubgraphName)!));
-    router = await startRouterProcess(supergraphFile, opts.perConnection);
+    router = await startRouterProcess(supergraphFile, opts.perConnection, shop.deps.config.JWT_PUBLIC_KEY!);
     const idle = router.rss();
     const idleHeap = (await router.memory()).heapUsed;
     log(`router pid ${router.child.pid} at ${router.url}: RSS ${(idle.rss / MB).toFixed(0)} MB, heap ${(idleHeap / MB).toFixed(0)} MB with no subscriptions`);

@@ -119,6 +119,7 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
       host: options.host,
       port: options.routerPort,
       logger: deps.logger,
+      tokens: deps.tokens,
       maxBodyBytes: options.maxBodyBytes,
       graceMs: options.graceMs,
       ...(options.subscriptions ? { subscriptions: options.subscriptions } : {}),

@@ -11,7 +11,7 @@ export type Scope = 'customer' | 'admin';
 export type Viewer =
   | { kind: 'anonymous' }
   | { kind: 'invalid'; reason: string }
-  | { kind: 'customer'; customerId: string; scopes: readonly Scope[] };
+  | { kind: 'customer'; customerId: string; scopes: readonly Scope[]; expiresAt?: Date };
 
 export interface TokenKeys {
   /** Present only where tokens are issued (the customer subgraph). */
@@ -68,12 +68,39 @@ export class AccessTokens {
       const scopes = String(payload.scope ?? '')
         .split(' ')
         .filter((s): s is Scope => s === 'customer' || s === 'admin');
-      return { kind: 'customer', customerId: payload.sub, scopes };
+      return {
+        kind: 'customer',
+        customerId: payload.sub,
+        scopes,
+        ...(typeof payload.exp === 'number' ? { expiresAt: new Date(payload.exp * 1000) } : {}),
+      };
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) return { kind: 'invalid', reason: 'The access token has expired.' };
       return { kind: 'invalid', reason: 'The access token is not valid.' };
     }
   }
+}
+
+/** Longest delay `setTimeout` honours; a later expiry is re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Runs `onExpired` once the viewer's token has expired (never for one without an expiry or
+ * for anonymous callers): long-lived connections end when their credentials do. Returns a
+ * function that cancels it.
+ */
+export function whenExpired(viewer: Viewer, onExpired: () => void): () => void {
+  const at = viewer.kind === 'customer' ? viewer.expiresAt?.getTime() : undefined;
+  if (at === undefined) return () => {};
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const delay = at - Date.now();
+    if (delay <= 0) return onExpired();
+    timer = setTimeout(arm, Math.min(delay, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
 }
 
 /** The signed-in customer, or UNAUTHENTICATED. */
@@ -98,7 +125,8 @@ export function requireOwnerOrAdmin(viewer: Viewer, ownerId: string): void {
   if (customer.customerId !== ownerId && !isAdmin(viewer)) throw forbidden();
 }
 
-function pemPair(): { privateKey: string; publicKey: string } {
+/** A fresh Ed25519 key pair as PEM text, as `JWT_PRIVATE_KEY` / `JWT_PUBLIC_KEY` take it. */
+export function generateTokenPems(): { privateKey: string; publicKey: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   return {
     privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
@@ -108,7 +136,7 @@ function pemPair(): { privateKey: string; publicKey: string } {
 
 /** A fresh key pair held in memory only. */
 export async function generateTokenKeys(): Promise<TokenKeys> {
-  const pair = pemPair();
+  const pair = generateTokenPems();
   return { privateKey: await importPKCS8(pair.privateKey, ALG), publicKey: await importSPKI(pair.publicKey, ALG) };
 }
 
@@ -129,7 +157,7 @@ export async function loadTokenKeys(env: {
     if (!fs.existsSync(file)) {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
       try {
-        fs.writeFileSync(file, JSON.stringify(pemPair()), { mode: 0o600, flag: 'wx' });
+        fs.writeFileSync(file, JSON.stringify(generateTokenPems()), { mode: 0o600, flag: 'wx' });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }

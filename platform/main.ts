@@ -62,12 +62,17 @@ export async function runProcess(
   }
 }
 
-/** The shared pieces every subgraph of a process stands on. */
-export async function subgraphDeps(config: Config, logger: Logger): Promise<SubgraphDeps & { release(): Promise<void> }> {
-  const tokens = new AccessTokens(await loadTokenKeys(config), {
+/** Access tokens with the configured keys: every process verifies, the customer subgraph also issues. */
+export async function accessTokens(config: Config): Promise<AccessTokens> {
+  return new AccessTokens(await loadTokenKeys(config), {
     issuer: config.JWT_ISSUER,
     ttlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
   });
+}
+
+/** The shared pieces every subgraph of a process stands on. */
+export async function subgraphDeps(config: Config, logger: Logger): Promise<SubgraphDeps & { release(): Promise<void> }> {
+  const tokens = await accessTokens(config);
   let embedded: Promise<EmbeddedPostgres> | undefined;
   let events: Promise<EventBus> | undefined;
   let pubsub: Promise<PubSub> | undefined;

@@ -15,9 +15,8 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { decodeJwt } from 'jose';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { AccessTokens, Viewer } from './auth';
+import { whenExpired, type AccessTokens, type Viewer } from './auth';
 import { requestIdOf, type RequestContext } from './context';
 import { ShopError, unauthenticated } from './errors';
 import type { LiveSubscription } from './pubsub';
@@ -28,8 +27,6 @@ import type { Closeable } from './server';
 const GOING_AWAY = 1001;
 /** graphql-ws's close code for a connection whose credentials no longer hold. */
 const UNAUTHORIZED = 4401;
-/** Longest delay `setTimeout` honours; a later expiry is re-armed when it fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
@@ -122,7 +119,8 @@ class Connection {
   /** Set once the viewer's token has expired: nothing more is served to it. */
   expired = false;
   readonly subscriptions = new Set<LiveResults>();
-  expiry: NodeJS.Timeout | undefined;
+  /** Cancels the expiry timer of the connection's token. */
+  cancelExpiry: () => void = () => {};
   constructor(
     readonly socket: WebSocket,
     public requestId: string,
@@ -142,16 +140,6 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
 function requestIdFrom(value: unknown, fallback: string): string {
   if (typeof value !== 'string') return fallback;
   return requestIdOf({ headers: { 'x-request-id': value } } as unknown as http.IncomingMessage);
-}
-
-/** Seconds since the epoch at which a (verified) bearer token expires; undefined when it names none. */
-function expiryOf(authorization: string): number | undefined {
-  try {
-    const exp = decodeJwt(authorization.replace(/^Bearer\s+/i, '').trim()).exp;
-    return typeof exp === 'number' ? exp : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A resolver's source as the messages it is fed, each mapped; `undefined` from `map` skips a message. */
@@ -210,7 +198,7 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
       const connection = connections.get(socket);
       connections.delete(socket);
       if (!connection) return;
-      clearTimeout(connection.expiry);
+      connection.cancelExpiry();
       for (const results of [...connection.subscriptions]) results.interrupt();
     });
   });
@@ -225,12 +213,6 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
     connection.logger.info({ subscriptions: ending.length }, 'access token expired; subscriptions ended');
     // The errors and `complete` frames go out first: they are queued before the close frame.
     setTimeout(() => connection.socket.close(UNAUTHORIZED, 'Unauthorized'), 50).unref();
-  };
-
-  const armExpiry = (connection: Connection, exp: number) => {
-    const delay = exp * 1000 - Date.now();
-    connection.expiry = setTimeout(() => (Date.now() >= exp * 1000 ? expire(connection) : armExpiry(connection, exp)), Math.min(Math.max(delay, 0), MAX_TIMER_MS));
-    connection.expiry.unref();
   };
 
   const formatErrors = (errors: readonly GraphQLError[]) => errors.map((e) => options.formatError(e.toJSON(), e));
@@ -255,8 +237,7 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
         connection.viewer = viewer;
         connection.requestId = requestIdFrom(params['x-request-id'], connection.requestId);
         connection.logger = logger.child({ requestId: connection.requestId });
-        const exp = authorization && viewer.kind === 'customer' ? expiryOf(authorization) : undefined;
-        if (exp !== undefined) armExpiry(connection, exp);
+        connection.cancelExpiry = whenExpired(viewer, () => expire(connection));
         return true;
       },
       onSubscribe: (ctx, _id, payload) => {
@@ -317,7 +298,7 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
     const within = (work: Promise<unknown>) =>
       Promise.race([work, new Promise<void>((resolve) => setTimeout(resolve, options.graceMs).unref())]);
     const all = [...connections.values()];
-    for (const connection of all) clearTimeout(connection.expiry);
+    for (const connection of all) connection.cancelExpiry();
     // Ending each source makes graphql-ws send `complete`, so subscribers see their subscriptions finish.
     const ending = all.flatMap((c) => [...c.subscriptions]);
     for (const results of ending) results.interrupt();

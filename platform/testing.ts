@@ -8,7 +8,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { SubgraphName } from '../schema/subgraphs';
 import { envPrefix } from '../schema/subgraphs';
-import { AccessTokens, generateTokenKeys, type Scope } from './auth';
+import { AccessTokens, generateTokenPems, loadTokenKeys, type Scope } from './auth';
 import { loadConfig } from './config';
 import { EmbeddedPostgres } from './db';
 import { silentLogger } from './logger';
@@ -67,14 +67,23 @@ export async function testDeps(
   /** Extra configuration, as environment variables. */
   overrides: Record<string, string> = {},
 ): Promise<TestDeps> {
-  const env: Record<string, string> = { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: '/nonexistent', ...overrides };
+  // Fresh keys in the configuration, so processes a test spawns can be handed the same public key.
+  const keys = generateTokenPems();
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATA_DIR: '/nonexistent',
+    JWT_PRIVATE_KEY: keys.privateKey,
+    JWT_PUBLIC_KEY: keys.publicKey,
+    ...overrides,
+  };
   let database: { url: string; drop(): Promise<void> } | undefined;
   if (backend === 'postgres') {
     database = await createTestDatabase();
     for (const name of subgraphs) env[`${envPrefix(name)}_DATABASE_URL`] = database.url;
   }
   const config = loadConfig(env);
-  const tokens = new AccessTokens(await generateTokenKeys(), { issuer: config.JWT_ISSUER, ttlSeconds: 900 });
+  const tokens = new AccessTokens(await loadTokenKeys(config), { issuer: config.JWT_ISSUER, ttlSeconds: 900 });
   let embedded: Promise<EmbeddedPostgres> | undefined;
   let events: Promise<EventBus> | undefined;
   let pubsub: Promise<PubSub> | undefined;

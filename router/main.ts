@@ -4,7 +4,7 @@
  * Subgraph URLs are taken from the supergraph file. Defaults: SUPERGRAPH_PATH, ROUTER_PORT.
  */
 import { parseArgs } from 'node:util';
-import { runProcess } from '../platform/main';
+import { accessTokens, runProcess } from '../platform/main';
 import { readSupergraph, startRouter, subscriptionLimitsFrom } from './router';
 
 void runProcess('router', async (config, logger) => {
@@ -19,6 +19,7 @@ void runProcess('router', async (config, logger) => {
     host: values.host ?? config.HOST,
     port,
     logger,
+    tokens: await accessTokens(config),
     maxBodyBytes: config.MAX_BODY_BYTES,
     graceMs: config.SHUTDOWN_GRACE_MS,
     subscriptions: subscriptionLimitsFrom(config),

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import type { GraphQLFormattedError } from 'graphql';
+import type { AccessTokens } from '../platform/auth';
 import type { Config } from '../platform/config';
 import { createErrorFormatter } from '../platform/errors';
 import type { Logger } from '../platform/logger';
@@ -20,6 +21,8 @@ export interface RouterOptions {
   /** 0 picks a free port. */
   port: number;
   logger: Logger;
+  /** Verifies tokens on WebSocket `connection_init`; HTTP requests carry theirs to the subgraphs. */
+  tokens: AccessTokens;
   maxBodyBytes: number;
   graceMs: number;
   /** WebSocket subscription limits; defaults in DEFAULT_SUBSCRIPTION_LIMITS (incoming messages: maxBodyBytes). */
@@ -88,6 +91,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     onServer: (server) =>
       attachSubscriptionServer(server, {
         planner,
+        tokens: options.tokens,
         services: () => Object.fromEntries(dataSources),
         formatError,
         limits: { ...DEFAULT_SUBSCRIPTION_LIMITS, maxMessageBytes: options.maxBodyBytes, ...options.subscriptions },

@@ -5,8 +5,9 @@ import { GraphQLError, parse, type DocumentNode, type ExecutionArgs, type Execut
 import { createClient, type Client } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
+import { whenExpired, type AccessTokens } from '../platform/auth';
 import { requestIdOf } from '../platform/context';
-import { ShopError } from '../platform/errors';
+import { ShopError, unauthenticated } from '../platform/errors';
 import type { Logger } from '../platform/logger';
 import type { Closeable } from '../platform/server';
 import type { RouterContext } from './context';
@@ -15,6 +16,10 @@ import type { PlannedSubscription, SubscriptionPlanner } from './subscription-pl
 
 /** The WebSocket close code of a server going away (RFC 6455). */
 const GOING_AWAY = 1001;
+/** graphql-ws's close code for a connection whose credentials no longer hold. */
+const UNAUTHORIZED = 4401;
+
+const TOKEN_EXPIRED = 'The access token has expired; sign in again and subscribe again.';
 
 /** Events of one subscription waiting to be completed or read before the client counts as too slow. */
 const MAX_BACKLOG = 100;
@@ -45,6 +50,8 @@ export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = {
 
 export interface SubscriptionServerOptions {
   planner: SubscriptionPlanner;
+  /** Verifies the token a client sends in `connectionParams` before anything is opened upstream. */
+  tokens: AccessTokens;
   /** The router's data sources by subgraph name: entity fetches for events go through them. */
   services: () => ServiceMap;
   /** Formats every error a client receives (registry codes pass, anything else is masked). */
@@ -88,12 +95,18 @@ class Connection {
   readonly upstreams = new Map<string, Client>();
   readonly subscriptions = new Map<string, ActiveSubscription>();
   authorization: string | undefined;
+  /** Set once the client's token has expired: nothing more is served to it. */
+  expired = false;
+  /** Cancels the expiry timer of the client's token. */
+  cancelExpiry: () => void = () => {};
   constructor(
+    readonly socket: WebSocket,
     readonly requestId: string,
     readonly logger: Logger,
   ) {}
 
   close(): void {
+    this.cancelExpiry();
     for (const client of this.upstreams.values()) void client.dispose();
     this.upstreams.clear();
   }
@@ -153,7 +166,7 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
 
   wss.on('connection', (socket: WebSocket, req: http.IncomingMessage) => {
     const requestId = requestIdOf(req);
-    const connection = new Connection(requestId, logger.child({ requestId }));
+    const connection = new Connection(socket, requestId, logger.child({ requestId }));
     connections.set(socket, connection);
     socket.once('close', () => {
       // graphql-ws ends the streams itself; marking them here keeps shutdown from waiting on a gone socket.
@@ -166,6 +179,21 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
       connections.delete(socket);
     });
   });
+
+  /** Ends every subscription of a connection whose token expired with UNAUTHENTICATED, then closes it. */
+  const expire = (connection: Connection) => {
+    connection.expired = true;
+    const ending = [...connection.subscriptions.values()];
+    for (const subscription of ending) {
+      subscription.stream.push({ errors: [unauthenticated(TOKEN_EXPIRED)] });
+      subscription.stream.end();
+    }
+    connection.logger.info({ subscriptions: ending.length }, 'access token expired; subscriptions ended');
+    // Upstream connections carry the same token: close them rather than wait for each subgraph to.
+    connection.close();
+    // The errors and `complete` frames go out first: they are queued before the close frame.
+    setTimeout(() => connection.socket.close(UNAUTHORIZED, 'Unauthorized'), 50).unref();
+  };
 
   const upstreamFor = (connection: Connection, subgraph: string): Client => {
     let client = connection.upstreams.get(subgraph);
@@ -242,17 +270,26 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
       // Close reasons never carry internal messages.
       isProd: true,
       connectionInitWaitTimeout: limits.initTimeoutMs,
-      onConnect: (ctx) => {
+      // A bad or expired token is refused here (graphql-ws closes with 4403); none is anonymous.
+      onConnect: async (ctx) => {
         const connection = connections.get(ctx.extra.socket);
-        if (!connection) return false;
+        if (!connection || closing) return false;
         const params = ctx.connectionParams ?? {};
         const token = params.authorization ?? params.Authorization ?? ctx.extra.request.headers.authorization;
-        connection.authorization = typeof token === 'string' && token ? token : undefined;
+        const authorization = typeof token === 'string' && token ? token : undefined;
+        const viewer = await options.tokens.viewerFromAuthorization(authorization);
+        if (viewer.kind === 'invalid') {
+          connection.logger.info({ reason: viewer.reason }, 'websocket refused: invalid access token');
+          return false;
+        }
+        connection.authorization = authorization;
+        connection.cancelExpiry = whenExpired(viewer, () => expire(connection));
         return true;
       },
       onSubscribe: (ctx, id, payload) => {
         const connection = connections.get(ctx.extra.socket);
         if (!connection || closing) return [new ShopError('SUBGRAPH_UNAVAILABLE', 'The router is shutting down; subscribe again.')];
+        if (connection.expired) return [unauthenticated(TOKEN_EXPIRED)];
         // graphql-ws has already registered this id, so the count includes it.
         if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerConnection) {
           return [new ShopError('SUBSCRIPTION_LIMIT', `A connection may hold at most ${limits.maxSubscriptionsPerConnection} subscriptions; complete one first.`)];

@@ -6,7 +6,9 @@ import { GraphQLError, parse } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
+import { AccessTokens, generateTokenKeys } from '../../platform/auth';
 import { silentLogger } from '../../platform/logger';
+import { liveClient } from '../../platform/testing';
 import { startService, type RunningService } from '../../platform/server';
 import { EventStream } from '../event-stream';
 import { startRouter, type RouterOptions, type RunningRouter } from '../router';
@@ -120,6 +122,10 @@ describe('federated subscriptions through the router', () => {
   let pricesService: RunningService;
   let supergraphSdl: string;
   let router: RunningRouter;
+  let tokens: AccessTokens;
+  /** Signed by the router's keys; the things subgraph only looks at whether one was sent. */
+  let ann: string;
+  let bob: string;
   const clients: Client[] = [];
 
   const wsUrl = (r: RunningRouter) => r.url.replace(/^http/, 'ws');
@@ -140,12 +146,16 @@ describe('federated subscriptions through the router', () => {
       host: '127.0.0.1',
       port: 0,
       logger,
+      tokens,
       maxBodyBytes: 1024 * 1024,
       graceMs: 2000,
       ...extra,
     });
 
   beforeAll(async () => {
+    tokens = new AccessTokens(await generateTokenKeys(), { issuer: 'test-shop', ttlSeconds: 600 });
+    ann = `Bearer ${(await tokens.issue('ann', ['customer'])).token}`;
+    bob = `Bearer ${(await tokens.issue('bob', ['customer'])).token}`;
     const thingsSchema = buildSubgraphSchema([
       {
         typeDefs: thingsTypeDefs,
@@ -240,7 +250,7 @@ describe('federated subscriptions through the router', () => {
 
   it('delivers every event with fields from both subgraphs, in order, and forwards the token', async () => {
     prices.set('t1', 1250);
-    const received = subscribe(client(router, 'Bearer token-of-ann'), 't1');
+    const received = subscribe(client(router, ann), 't1');
     await until(() => topic.watching('t1') === 1, 'the things subgraph to see the subscription');
 
     for (let i = 0; i < 20; i++) topic.publish({ id: 't1', name: `version ${i}` });
@@ -249,8 +259,8 @@ describe('federated subscriptions through the router', () => {
     expect(received.payloads).toEqual(
       Array.from({ length: 20 }, (_, i) => ({ data: { thingChanged: { id: 't1', name: `version ${i}`, price: 1250 } } })),
     );
-    expect(thingsConnectionParams.at(-1)).toEqual({ authorization: 'Bearer token-of-ann', 'x-request-id': expect.any(String) });
-    expect(pricesAuthorization.at(-1)).toBe('Bearer token-of-ann');
+    expect(thingsConnectionParams.at(-1)).toEqual({ authorization: ann, 'x-request-id': expect.any(String) });
+    expect(pricesAuthorization.at(-1)).toBe(ann);
     expect(received.error).toBeUndefined();
   });
 
@@ -287,7 +297,7 @@ describe('federated subscriptions through the router', () => {
     ]);
     expect(anonymous.completed).toBe(true);
 
-    const signedIn = subscribe(client(router, 'Bearer token-of-bob'), 'secret');
+    const signedIn = subscribe(client(router, bob), 'secret');
     await until(() => topic.watching('secret') === 1, 'the signed-in subscription');
     expect(signedIn.payloads).toEqual([]);
   });
@@ -396,6 +406,55 @@ describe('federated subscriptions through the router', () => {
       expect(received.payloads[1]).toEqual({ data: { thingChanged: { id: 'big', name: 'short', price: 5 } } });
     } finally {
       await small.stop();
+    }
+  });
+
+  it('refuses a token it cannot verify on connection_init with 4403, before opening anything upstream', async () => {
+    const upstreamBefore = thingsConnectionParams.length;
+    const foreignKeys = new AccessTokens(await generateTokenKeys(), { issuer: 'test-shop', ttlSeconds: 600 });
+    const refusals = ['Bearer not-a-token', 'Basic YW5uOnNlY3JldA==', `Bearer ${(await foreignKeys.issue('ann', ['admin'])).token}`];
+    for (const authorization of refusals) {
+      const forged = liveClient(router.url, { authorization });
+      const watch = forged.subscribe(SUBSCRIPTION, { id: 'guarded' });
+      await watch.ended();
+      expect(watch.payloads).toEqual([]);
+      expect(forged.closes).toEqual([4403]);
+      await forged.dispose();
+    }
+    expect(thingsConnectionParams.length).toBe(upstreamBefore);
+    expect(topic.watching('guarded')).toBe(0);
+
+    // No token at all is an anonymous caller: public subscriptions are served.
+    const anonymous = liveClient(router.url);
+    anonymous.subscribe(SUBSCRIPTION, { id: 'guarded' });
+    await until(() => topic.watching('guarded') === 1, 'the anonymous subscription');
+    expect(anonymous.closes).toEqual([]);
+    await anonymous.dispose();
+  });
+
+  it('ends the subscriptions of a connection with UNAUTHENTICATED when its token expires, then closes it with 4401', async () => {
+    // Tokens living two seconds: expiry has whole-second precision, so one lasts between one and two.
+    const shortLived = new AccessTokens(await generateTokenKeys(), { issuer: 'test-shop', ttlSeconds: 2 });
+    const own = await start({ tokens: shortLived });
+    try {
+      prices.set('e1', 7);
+      const expiring = liveClient(own.url, { authorization: `Bearer ${(await shortLived.issue('ann', ['customer'])).token}` }, { lazy: false });
+      const watch = expiring.subscribe(SUBSCRIPTION, { id: 'e1' });
+      await until(() => topic.watching('e1') === 1, 'the subscription');
+      topic.publish({ id: 'e1', name: 'while signed in' });
+      await watch.ended(5000);
+      expect(watch.payloads).toEqual([
+        { data: { thingChanged: { id: 'e1', name: 'while signed in', price: 7 } } },
+        { data: null, errors: [expect.objectContaining({ extensions: { code: 'UNAUTHENTICATED' } })] },
+      ]);
+      expect(watch.completed).toBe(true);
+      await until(() => expiring.closes.length > 0, 'the socket to close');
+      expect(expiring.closes).toEqual([4401]);
+      // The upstream subscription, opened with the same token, is released too.
+      await until(() => topic.watching('e1') === 0, 'the things subgraph to release the subscription');
+      await expiring.dispose();
+    } finally {
+      await own.stop();
     }
   });
 
