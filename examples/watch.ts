@@ -24,12 +24,24 @@ if ((kind !== 'stock' && kind !== 'order') || !id) {
   process.exit(2);
 }
 
+/** GraphQL errors as JSON; a closed socket as its code (4403: token refused, 4401: token expired). */
+function describe(error: unknown): string {
+  if (error && typeof error === 'object' && 'code' in error && 'reason' in error) {
+    const { code, reason } = error as { code: number; reason: string };
+    const why = code === 4403 ? 'the access token was refused' : code === 4401 ? 'the access token expired' : reason;
+    return `connection closed with ${code}${why ? ` (${why})` : ''}`;
+  }
+  return JSON.stringify(error);
+}
+
 const client = createClient({
   url: process.env.ROUTER_URL ?? 'ws://localhost:4000/graphql',
   webSocketImpl: WebSocket,
   connectionParams: process.env.TOKEN ? { authorization: `Bearer ${process.env.TOKEN}` } : {},
   lazy: false,
   retryAttempts: 0,
+  // A refused connection is reported once, by the subscription below.
+  onNonLazyError: () => {},
 });
 
 const stop = client.subscribe(
@@ -37,7 +49,7 @@ const stop = client.subscribe(
   {
     next: (payload) => process.stdout.write(`${new Date().toISOString()} ${JSON.stringify(payload)}\n`),
     error: (error) => {
-      process.stderr.write(`subscription failed: ${JSON.stringify(error)}\n`);
+      process.stderr.write(`subscription failed: ${describe(error)}\n`);
       process.exit(1);
     },
     complete: () => process.exit(0),
