@@ -2,6 +2,7 @@ import { buildOperationContext, executeQueryPlan, type GraphQLDataSource, type S
 import { Supergraph, operationFromDocument, type Schema } from '@apollo/federation-internals';
 import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
+import { LRUCache } from 'lru-cache';
 import {
   GraphQLError,
   getOperationAST,
@@ -19,7 +20,7 @@ import type { RouterContext } from './context';
 /** Where the primary fetch's result comes from when the rest of the plan runs: the event itself. */
 const EVENT_SOURCE = '__subscription_event__';
 
-/** Plans kept per operation text; the oldest goes first once full. */
+/** Plans kept per operation text; the least recently used goes first once full. */
 const PLAN_CACHE_SIZE = 500;
 
 /** A subscription the router accepted, ready to open at its subgraph and to run for each event. */
@@ -30,6 +31,8 @@ export interface PlannedSubscription {
   rest?: PlanNode;
   document: DocumentNode;
   operationName?: string;
+  /** The operation's name and printed text: equal for every client sending the same operation. */
+  operationKey: string;
   /** The client's variables, as sent; the primary gets the ones it uses. */
   variables: Record<string, unknown>;
 }
@@ -52,7 +55,7 @@ export class SubscriptionPlanner {
   private readonly api: Schema;
   private readonly supergraphSchema: GraphQLSchema;
   private readonly planner: QueryPlanner;
-  private readonly plans = new Map<string, CachedPlan>();
+  private readonly plans = new LRUCache<string, CachedPlan>({ max: PLAN_CACHE_SIZE });
   /** HTTP URL of every subgraph, overrides applied. */
   readonly subgraphUrls: ReadonlyMap<string, string>;
 
@@ -91,10 +94,9 @@ export class SubscriptionPlanner {
       const node = queryPlan.node;
       if (node?.kind !== 'Subscription') throw new Error(`expected a subscription plan, got ${node?.kind ?? 'none'}`);
       cached = { primary: node.primary, ...(node.rest ? { rest: node.rest } : {}) };
-      if (this.plans.size >= PLAN_CACHE_SIZE) this.plans.delete(this.plans.keys().next().value!);
       this.plans.set(key, cached);
     }
-    return { ...cached, document, ...(operationName ? { operationName } : {}), variables };
+    return { ...cached, document, ...(operationName ? { operationName } : {}), operationKey: key, variables };
   }
 
   /** The request the owning subgraph's WebSocket receives: the primary fetch and the variables it uses. */

@@ -12,6 +12,7 @@ import type { Logger } from '../platform/logger';
 import type { Closeable } from '../platform/server';
 import type { RouterContext } from './context';
 import { EventStream } from './event-stream';
+import { SharedEventRuns } from './shared-events';
 import type { PlannedSubscription, SubscriptionPlanner } from './subscription-plan';
 
 /** The WebSocket close code of a server going away (RFC 6455). */
@@ -23,6 +24,14 @@ const TOKEN_EXPIRED = 'The access token has expired; sign in again and subscribe
 
 /** Events of one subscription waiting to be completed or read before the client counts as too slow. */
 const MAX_BACKLOG = 100;
+
+/**
+ * Subscribers of one operation, variables and token share each event's completion when its
+ * copies arrive within this many ms (they arrive together: one publish reaches every
+ * subscriber's upstream at once).
+ */
+const EVENT_SHARING_WINDOW_MS = 500;
+const EVENT_SHARING_MAX_ENTRIES = 10_000;
 
 export interface SubscriptionLimits {
   /**
@@ -150,6 +159,9 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
   const logger = options.logger.child({ component: 'subscriptions' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes });
   const connections = new Map<WebSocket, Connection>();
+  const sharedRuns = new SharedEventRuns({ windowMs: EVENT_SHARING_WINDOW_MS, maxEntries: EVENT_SHARING_MAX_ENTRIES });
+  /** Each completed event formatted (and measured) once, however many subscribers it goes to. */
+  const formattedResults = new WeakMap<ExecutionResult, FormattedExecutionResult>();
   let closing = false;
 
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -246,7 +258,8 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
         tail = tail.then(async () => {
           // The client left while this event waited: no point completing it.
           if (stream.isEnded) return void pending--;
-          const result = await planner.runEvent(planned, event, context, options.services());
+          const identity = { operationKey: planned.operationKey, variables: planned.variables, authorization: connection.authorization, event };
+          const result = await sharedRuns.run(identity, () => planner.runEvent(planned, event, context, options.services()));
           pending--;
           stream.push(result);
         });
@@ -318,16 +331,21 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
       // Only subscriptions reach execution (plan refuses the rest); kept so nothing runs unplanned.
       execute: () => ({ errors: [new ShopError('BAD_REQUEST', 'This WebSocket serves subscriptions; send queries and mutations over HTTP.')] }),
       onNext: (_ctx, id, _payload, _args, result): FormattedExecutionResult => {
-        const formatted: FormattedExecutionResult = {
+        const known = formattedResults.get(result);
+        if (known) return known;
+        let formatted: FormattedExecutionResult = {
           ...(result.errors ? { errors: formatErrors(result.errors) } : {}),
           data: result.data ?? null,
           ...(result.extensions ? { extensions: result.extensions } : {}),
         };
         const size = Buffer.byteLength(JSON.stringify(formatted));
-        if (size <= limits.maxEventBytes) return formatted;
-        logger.warn({ subscriptionId: id, size, limit: limits.maxEventBytes }, 'subscription event too large, replaced by an error');
-        const tooLarge = new ShopError('EVENT_TOO_LARGE', `This event is larger than ${limits.maxEventBytes} bytes and was not delivered; select fewer fields.`);
-        return { data: null, errors: [{ message: tooLarge.message, extensions: tooLarge.extensions }] };
+        if (size > limits.maxEventBytes) {
+          logger.warn({ subscriptionId: id, size, limit: limits.maxEventBytes }, 'subscription event too large, replaced by an error');
+          const tooLarge = new ShopError('EVENT_TOO_LARGE', `This event is larger than ${limits.maxEventBytes} bytes and was not delivered; select fewer fields.`);
+          formatted = { data: null, errors: [{ message: tooLarge.message, extensions: tooLarge.extensions }] };
+        }
+        formattedResults.set(result, formatted);
+        return formatted;
       },
       onError: (_ctx, _id, _payload, errors) => formatErrors(errors),
       onComplete: (ctx, id) => {

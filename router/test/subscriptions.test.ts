@@ -326,6 +326,34 @@ describe('federated subscriptions through the router', () => {
     expect(router.subgraphFetches.get('prices') ?? 0).toBe(before);
   });
 
+  it('completes an event once for subscribers of the same operation, variables and token, each on its own connection', async () => {
+    prices.set('popular', 4200);
+    const anonymous = Array.from({ length: 6 }, () => subscribe(client(router), 'popular'));
+    const signedIn = [subscribe(client(router, ann), 'popular'), subscribe(client(router, ann), 'popular'), subscribe(client(router, bob), 'popular')];
+    const narrower = subscribe(client(router), 'popular', `subscription Narrow($id: ID!) { thingChanged(id: $id) { price } }`);
+    await until(() => topic.watching('popular') === 10, 'ten subscriptions at the things subgraph');
+    const before = router.subgraphFetches.get('prices') ?? 0;
+
+    topic.publish({ id: 'popular', name: 'on sale' });
+    for (const received of [...anonymous, ...signedIn, narrower]) await received.waitFor(1);
+
+    for (const received of [...anonymous, ...signedIn]) {
+      expect(received.payloads).toEqual([{ data: { thingChanged: { id: 'popular', name: 'on sale', price: 4200 } } }]);
+    }
+    expect(narrower.payloads).toEqual([{ data: { thingChanged: { price: 4200 } } }]);
+    // One fetch for the anonymous six, one per token (ann's two share), one for the other operation.
+    expect((router.subgraphFetches.get('prices') ?? 0) - before).toBe(4);
+    expect(pricesAuthorization.slice(-4).sort()).toEqual([undefined, undefined, ann, bob].sort());
+
+    // A different event is completed afresh, with what the prices subgraph says now.
+    prices.set('popular', 3900);
+    topic.publish({ id: 'popular', name: 'last units' });
+    for (const received of anonymous) await received.waitFor(2);
+    expect(anonymous.map((r) => r.payloads[1])).toEqual(
+      Array.from({ length: 6 }, () => ({ data: { thingChanged: { id: 'popular', name: 'last units', price: 3900 } } })),
+    );
+  });
+
   it('releases the subgraph subscription when the client completes its own', async () => {
     const c = client(router);
     const received = new Received();

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import type { ExecutionResult } from 'graphql';
+import { LRUCache } from 'lru-cache';
+
+export interface SharedEventRunsOptions {
+  /** How long a completed event stays shareable after its first arrival, in ms. */
+  windowMs: number;
+  /** Distinct events remembered at once; the least recently used goes first. */
+  maxEntries: number;
+}
+
+/** What makes two subscribers' events interchangeable: same operation, variables, token and event. */
+export interface EventIdentity {
+  operationKey: string;
+  variables: Record<string, unknown>;
+  authorization: string | undefined;
+  event: unknown;
+}
+
+function keyOf({ operationKey, variables, authorization, event }: EventIdentity): string {
+  return createHash('sha256')
+    .update(operationKey)
+    .update('\0')
+    .update(JSON.stringify(variables))
+    .update('\0')
+    .update(authorization ?? '')
+    .update('\0')
+    .update(JSON.stringify(event))
+    .digest('base64url');
+}
+
+/**
+ * Clients subscribed to the same operation with the same variables and token receive the
+ * same events, each over its own upstream connection. Completing an event (the entity
+ * fetches of the rest of the plan) is done once per distinct event and shared: the first
+ * arrival runs it, the others arriving within the window take its result, so a thousand
+ * shoppers watching one product cost one catalog fetch per change, not a thousand.
+ *
+ * The token is part of the identity because secondary subgraphs answer per caller. An
+ * identical event within the window (a count set back and forth) gets the earlier
+ * completion: its secondary fields are at most `windowMs` old.
+ */
+export class SharedEventRuns {
+  private readonly runs: LRUCache<string, Promise<ExecutionResult>>;
+  /** Events completed, and events that took another subscriber's completion (tests, benchmarks). */
+  readonly stats = { completed: 0, shared: 0 };
+
+  constructor(options: SharedEventRunsOptions) {
+    this.runs = new LRUCache({ max: options.maxEntries, ttl: options.windowMs });
+  }
+
+  /** The completion of this event: an earlier subscriber's within the window, or `complete()`'s. */
+  run(identity: EventIdentity, complete: () => Promise<ExecutionResult>): Promise<ExecutionResult> {
+    const key = keyOf(identity);
+    const earlier = this.runs.get(key);
+    if (earlier) {
+      this.stats.shared++;
+      return earlier;
+    }
+    this.stats.completed++;
+    const running = complete();
+    this.runs.set(key, running);
+    return running;
+  }
+}
