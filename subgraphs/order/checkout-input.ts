@@ -1,5 +1,6 @@
 /** What makes cart and checkout input valid, and the fingerprint that tells a retried checkout from a new one. */
 import { createHash } from 'node:crypto';
+import { parseAddress, type AddressInput } from '../../platform/address';
 import { badUserInput } from '../../platform/errors';
 import { MAX_LINE_QUANTITY, MIN_LINE_QUANTITY } from './pricing';
 import type { ShippingAddressRecord } from './store/port';
@@ -17,15 +18,7 @@ export interface CartLineInput {
   quantity: number;
 }
 
-/** An address as a client sends it (GraphQL `AddressInput`). */
-export interface AddressInput {
-  line1: string;
-  line2?: string | null;
-  city: string;
-  region?: string | null;
-  postalCode: string;
-  country: string;
-}
+export type { AddressInput };
 
 /** A checkout as a client sends it (GraphQL `PlaceOrderInput`). */
 export interface PlaceOrderInput {
@@ -41,8 +34,6 @@ export interface Checkout {
   paymentToken: string;
 }
 
-const ADDRESS_LIMITS = { line1: 200, line2: 200, city: 100, region: 100, postalCode: 20 } as const;
-
 function requiredText(value: unknown, field: string, max: number): string {
   const text = typeof value === 'string' ? value.trim() : '';
   if (!text) throw badUserInput(`${field} must not be empty.`, { field });
@@ -50,33 +41,13 @@ function requiredText(value: unknown, field: string, max: number): string {
   return text;
 }
 
-/** Absent, null and blank all mean "none". */
-function optionalText(value: unknown, field: string, max: number): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw badUserInput(`${field} must be text.`, { field });
-  const text = value.trim();
-  if (text.length > max) throw badUserInput(`${field} must be at most ${max} characters.`, { field });
-  return text || null;
-}
-
 /**
- * An address as an order keeps it: fields trimmed and within the customer address book's
- * limits, blanks as null, the country an upper-cased ISO 3166-1 alpha-2 code. BAD_USER_INPUT
- * names the first field that is wrong, under `field`.
+ * An address as an order keeps it, by the same rules as the customer's address book (fields
+ * trimmed and bounded, blanks as null, an assigned ISO 3166-1 alpha-2 country, upper-cased).
+ * BAD_USER_INPUT names the first field that is wrong, under `field`.
  */
 export function parseShippingAddress(address: AddressInput, field: string): ShippingAddressRecord {
-  const parsed = {
-    line1: requiredText(address.line1, `${field}.line1`, ADDRESS_LIMITS.line1),
-    line2: optionalText(address.line2, `${field}.line2`, ADDRESS_LIMITS.line2),
-    city: requiredText(address.city, `${field}.city`, ADDRESS_LIMITS.city),
-    region: optionalText(address.region, `${field}.region`, ADDRESS_LIMITS.region),
-    postalCode: requiredText(address.postalCode, `${field}.postalCode`, ADDRESS_LIMITS.postalCode),
-  };
-  const country = typeof address.country === 'string' ? address.country.trim().toUpperCase() : '';
-  if (!/^[A-Z]{2}$/.test(country)) {
-    throw badUserInput(`${field}.country must be an ISO 3166-1 alpha-2 code such as NL.`, { field: `${field}.country` });
-  }
-  return { ...parsed, country };
+  return parseAddress(address, field);
 }
 
 /**

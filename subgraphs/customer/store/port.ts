@@ -1,16 +1,10 @@
+import type { Address } from '../../../platform/address';
 import type { Scope } from '../../../platform/auth';
 import type { StoreHandle } from '../../../platform/server';
 
 /** A postal address as stored inside its customer. */
-export interface AddressRecord {
+export interface AddressRecord extends Address {
   id: string;
-  line1: string;
-  line2: string | null;
-  city: string;
-  region: string | null;
-  postalCode: string;
-  /** ISO 3166-1 alpha-2, upper case. */
-  country: string;
 }
 
 /** A customer as the domain reads it; the password hash stays out of it. */

@@ -1,5 +1,4 @@
 import { ShopError } from '../../../platform/errors';
-import { COUNTRY_CODES, isCountryCode } from '../countries';
 import { normalizeEmail, parseAddressInput, parseRegisterInput } from '../customer-input';
 
 function rejection(fn: () => unknown): { code?: unknown; field?: unknown; message: string } {
@@ -84,25 +83,5 @@ describe('address input', () => {
     ['region', { region: 'r'.repeat(101) }],
   ])('names %s when it is invalid', (field, change) => {
     expect(rejection(() => parseAddressInput({ ...validAddress, ...change }))).toMatchObject({ code: 'BAD_USER_INPUT', field });
-  });
-});
-
-describe('country codes', () => {
-  it('lists the 249 assigned ISO 3166-1 alpha-2 codes, each once, in order', () => {
-    expect(COUNTRY_CODES).toHaveLength(249);
-    expect(new Set(COUNTRY_CODES).size).toBe(249);
-    expect([...COUNTRY_CODES].sort()).toEqual([...COUNTRY_CODES]);
-    for (const code of COUNTRY_CODES) expect(code).toMatch(/^[A-Z]{2}$/);
-  });
-
-  it('every code names a region the platform knows by a name of its own', () => {
-    const names = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
-    const unnamed = COUNTRY_CODES.filter((code) => names.of(code) === code);
-    expect(unnamed).toEqual([]);
-  });
-
-  it('knows countries and refuses codes that are not assigned', () => {
-    for (const code of ['US', 'DE', 'JP', 'SS', 'CW', 'AQ']) expect(isCountryCode(code)).toBe(true);
-    for (const code of ['XK', 'UK', 'EU', 'AN', 'us']) expect(isCountryCode(code)).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { char, check, index, integer, jsonb, pgSchema, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import type { Address } from '../../../platform/address';
 import { eventTables } from '../../../platform/outbox';
 import { ORDER_FAILURE_REASONS, ORDER_STATUSES } from '../order-lifecycle';
 
@@ -7,15 +8,7 @@ import { ORDER_FAILURE_REASONS, ORDER_STATUSES } from '../order-lifecycle';
 export const ordersSchema = pgSchema('orders');
 
 /** Where an order goes, as the customer gave it when ordering; kept with the order so later edits to the address book do not change it. */
-export interface ShippingAddressRecord {
-  line1: string;
-  line2: string | null;
-  city: string;
-  region: string | null;
-  postalCode: string;
-  /** ISO 3166-1 alpha-2. */
-  country: string;
-}
+export type ShippingAddressRecord = Address;
 
 const quoted = (names: readonly string[]) => names.map((name) => `'${name}'`).join(', ');
 const knownStatuses = quoted(ORDER_STATUSES);

@@ -73,6 +73,9 @@ describe('shipping address', () => {
     ['a country name', { country: 'Holland' }, 'a.country'],
     ['a three-letter country', { country: 'NLD' }, 'a.country'],
     ['a country with digits', { country: 'N1' }, 'a.country'],
+    // The same rule as the customer's address book: two letters are not enough.
+    ['a code no country is assigned', { country: 'ZZ' }, 'a.country'],
+    ['a reserved code', { country: 'UK' }, 'a.country'],
   ])('refuses %s', (_what, overrides, field) => {
     expect(refusal(() => parseShippingAddress({ ...address, ...overrides }, 'a'))).toEqual({ code: 'BAD_USER_INPUT', field });
   });
