@@ -123,8 +123,9 @@ export class OutboxRelay implements Worker {
         .select()
         .from(outbox)
         .where(isNull(outbox.publishedAt))
-        // Rows of one transaction share created_at (the transaction's start); occurred_at keeps their order.
-        .orderBy(asc(outbox.createdAt), asc(outbox.occurredAt), asc(outbox.id))
+        // Insert order: rows of one transaction share created_at (its start), and a transaction
+        // that waited on a lock may have started before the one it waited for.
+        .orderBy(asc(outbox.seq))
         .limit(this.options.batchSize ?? 100)
         .for('update', { skipLocked: true });
       if (rows.length === 0) return 0;

@@ -4,7 +4,7 @@
  * consumed in the same transaction as the effect, so a redelivery changes nothing.
  */
 import { sql } from 'drizzle-orm';
-import { index, jsonb, primaryKey, text, timestamp, type PgSchema } from 'drizzle-orm/pg-core';
+import { bigint, index, jsonb, primaryKey, text, timestamp, type PgSchema } from 'drizzle-orm/pg-core';
 import type { Db } from './db';
 import type { EventEnvelope } from './events';
 
@@ -14,6 +14,8 @@ export function eventTables(schema: PgSchema) {
     'outbox',
     {
       id: text('id').primaryKey(),
+      /** Insert order: events go out in the order they were written, within a transaction and across. */
+      seq: bigint('seq', { mode: 'number' }).generatedAlwaysAsIdentity(),
       type: text('type').notNull(),
       aggregateId: text('aggregate_id').notNull(),
       occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'string' }).notNull(),
@@ -22,7 +24,7 @@ export function eventTables(schema: PgSchema) {
       createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
       publishedAt: timestamp('published_at', { withTimezone: true }),
     },
-    (t) => [index('outbox_unpublished_idx').on(t.createdAt).where(sql`published_at is null`)],
+    (t) => [index('outbox_unpublished_seq_idx').on(t.seq).where(sql`published_at is null`)],
   );
   const processedMessages = schema.table(
     'processed_messages',

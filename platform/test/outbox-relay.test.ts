@@ -121,6 +121,42 @@ describe.each(storeBackends())('OutboxRelay on %s', (backend) => {
     expect(bus.published).toHaveLength(2);
   });
 
+  it('publishes events of one transaction in the order written, even at the same instant', async () => {
+    const bus = new RecordingBus();
+    const at = new Date().toISOString();
+    // Ids that sort the other way round, all at one millisecond.
+    const list = ['e-5', 'e-4', 'e-3', 'e-2', 'e-1'].map((id, n) => ({ ...placed(n, new Date(at)), id }));
+    await commit(list);
+
+    expect(await relay(bus).flush()).toBe(5);
+    expect(bus.published.map((e) => e.id)).toEqual(['e-5', 'e-4', 'e-3', 'e-2', 'e-1']);
+  });
+
+  if (backend === 'postgres') {
+    it('publishes a transaction that waited on another after it, though it started first', async () => {
+      const bus = new RecordingBus();
+      const [early, late] = events(2) as [EventEnvelope, EventEnvelope];
+      let began!: () => void;
+      const started = new Promise<void>((resolve) => (began = resolve));
+      let release!: () => void;
+      const proceed = new Promise<void>((resolve) => (release = resolve));
+      // Starts first (its now() is earlier), then writes only after the other has committed.
+      const waiting = database.db.transaction(async (tx) => {
+        await tx.execute(sql`select 1`);
+        began();
+        await proceed;
+        await enqueueEvents(tx, tables, [late]);
+      });
+      await started;
+      await commit([early]);
+      release();
+      await waiting;
+
+      expect(await relay(bus).flush()).toBe(2);
+      expect(bus.published.map((e) => e.id)).toEqual([early.id, late.id]);
+    });
+  }
+
   it('publishes nothing of a transaction that rolled back', async () => {
     const bus = new RecordingBus();
     await expect(

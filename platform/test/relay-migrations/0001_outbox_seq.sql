@@ -1,0 +1,3 @@
+DROP INDEX "relay_test"."outbox_unpublished_idx";--> statement-breakpoint
+ALTER TABLE "relay_test"."outbox" ADD COLUMN "seq" bigint NOT NULL GENERATED ALWAYS AS IDENTITY (sequence name "relay_test"."outbox_seq_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1);--> statement-breakpoint
+CREATE INDEX "outbox_unpublished_seq_idx" ON "relay_test"."outbox" USING btree ("seq") WHERE published_at is null;

@@ -1,0 +1,3 @@
+DROP INDEX "inventory"."outbox_unpublished_idx";--> statement-breakpoint
+ALTER TABLE "inventory"."outbox" ADD COLUMN "seq" bigint NOT NULL GENERATED ALWAYS AS IDENTITY (sequence name "inventory"."outbox_seq_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1);--> statement-breakpoint
+CREATE INDEX "outbox_unpublished_seq_idx" ON "inventory"."outbox" USING btree ("seq") WHERE published_at is null;
