@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import type { DeadLetter, EventBus, EventEnvelope, EventHandler, EventType, SubscribeOptions, Subscription } from '../events';
 import type { Logger } from '../logger';
+import { quitRedis, redisConnection } from '../redis';
 
 const DEFAULT_MAX_DELIVERIES = 5;
 
@@ -83,7 +84,7 @@ export class RedisStreamsEventBus implements EventBus {
     this.batchSize = options.batchSize ?? 20;
     this.closeGraceMs = options.closeGraceMs ?? 10_000;
     this.consumerName = options.consumerName ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-    this.commands = this.connect(new Redis(options.url, { connectionName: `events-${this.consumerName}` }), 'commands');
+    this.commands = redisConnection(options.url, `events-${this.consumerName}`, this.logger, 'commands');
   }
 
   /** The stream that carries events of one type. */
@@ -116,7 +117,7 @@ export class RedisStreamsEventBus implements EventBus {
       streams: [...new Set(types)].map((type) => this.streamKey(type)),
       handler,
       maxDeliveries: options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES,
-      blocking: this.connect(this.commands.duplicate({ connectionName: `events-${this.consumerName}-${group}` }), `blocking:${group}`),
+      blocking: redisConnection(this.commands, `events-${this.consumerName}-${group}`, this.logger, `blocking:${group}`),
       owned: new Set(),
       stop: new AbortController(),
       loops: Promise.resolve(),
@@ -158,21 +159,8 @@ export class RedisStreamsEventBus implements EventBus {
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       await Promise.all([...this.subscriptions].map((s) => this.closeSubscription(s)));
-      // QUIT waits for replies to earlier commands; a server that does not answer gets cut off.
-      if (this.commands.status === 'ready') await Promise.race([this.commands.quit().catch(() => undefined), delay(1_000)]);
-      this.commands.disconnect();
+      await quitRedis(this.commands);
     })());
-  }
-
-  private connect(connection: Redis, role: string): Redis {
-    // An error event without a listener is printed by ioredis; log it, once per outage.
-    let lastLogged = 0;
-    connection.on('error', (err: Error) => {
-      if (Date.now() - lastLogged < 10_000) return;
-      lastLogged = Date.now();
-      this.logger.warn({ err, role }, 'redis connection error');
-    });
-    return connection;
   }
 
   private async ensureGroups(state: SubscriptionState): Promise<void> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import type { Logger } from '../logger';
+import { quitRedis, redisConnection } from '../redis';
 import { LocalTopics, encodeMessage } from './local';
 import type { LiveSubscription, PubSub, PubSubOptions } from './port';
 
@@ -36,8 +37,8 @@ export class RedisPubSub implements PubSub {
     this.prefix = options.prefix ?? 'shop:live:';
     this.logger = options.logger;
     const name = `live-${process.pid}-${randomBytes(4).toString('hex')}`;
-    this.publisher = this.connect(new Redis(options.url, { connectionName: `${name}-publish` }), 'publisher');
-    this.subscriber = this.connect(this.publisher.duplicate({ connectionName: `${name}-subscribe` }), 'subscriber');
+    this.publisher = redisConnection(options.url, `${name}-publish`, this.logger, 'publisher');
+    this.subscriber = redisConnection(this.publisher, `${name}-subscribe`, this.logger, 'subscriber');
     this.subscriber.on('message', (channel: string, text: string) => this.receive(channel, text));
     this.topics = new LocalTopics(
       this.logger,
@@ -102,7 +103,7 @@ export class RedisPubSub implements PubSub {
     return (this.closing ??= (async () => {
       this.topics.close();
       await this.sending;
-      await Promise.all([this.subscriber, this.publisher].map(quit));
+      await Promise.all([this.subscriber, this.publisher].map(quitRedis));
     })());
   }
 
@@ -121,23 +122,8 @@ export class RedisPubSub implements PubSub {
     this.topics.deliver(topic, message);
   }
 
-  private connect(connection: Redis, role: string): Redis {
-    // An error event without a listener is printed by ioredis; log it, once per outage.
-    let lastLogged = 0;
-    connection.on('error', (err: Error) => {
-      if (Date.now() - lastLogged < 10_000) return;
-      lastLogged = Date.now();
-      this.logger.warn({ err, role }, 'redis connection error');
-    });
-    return connection;
-  }
 }
 
-/** QUIT waits for replies to earlier commands; a server that does not answer gets cut off. */
-async function quit(connection: Redis): Promise<void> {
-  if (connection.status === 'ready') await Promise.race([connection.quit().catch(ignore), delay(1_000)]);
-  connection.disconnect();
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
