@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SUBGRAPHS, envPrefix, type SubgraphName } from '../schema/subgraphs';
+import { CURRENCY_CODE } from './money';
 
 const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -39,7 +40,7 @@ const base = z.object({
   /** Seed the demo shop into empty stores; default on. */
   SEED_DEMO: flag.default(true),
   /** ISO 4217 currency of the catalog; default `USD`. */
-  SHOP_CURRENCY: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD').default('USD'),
+  SHOP_CURRENCY: z.string().regex(CURRENCY_CODE, 'must be an ISO 4217 code such as USD').default('USD'),
   /** Redis server for the event bus (Redis Streams); without it events stay in-process. */
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   /** Prefix of the Redis stream keys, so several shops can share one Redis; default `shop`. */

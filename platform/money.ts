@@ -6,6 +6,9 @@ export interface Money {
   currency: string;
 }
 
+/** The shape of an ISO 4217 code: three upper-case letters. */
+export const CURRENCY_CODE = /^[A-Z]{3}$/;
+
 const digitsCache = new Map<string, number>();
 
 /** Minor-unit digits of a currency: 2 for USD, 0 for JPY, 3 for KWD. */
@@ -58,6 +61,14 @@ export function sumMoney(values: readonly Money[], currency: string): Money {
     amount += value.amount;
   }
   return money(amount, currency);
+}
+
+/** What lines cost together: each unit price times its quantity, summed, in minor units of `currency`. */
+export function linesTotal(lines: readonly { unitPriceAmount: number; quantity: number }[], currency: string): Money {
+  return sumMoney(
+    lines.map((line) => multiplyMoney(money(line.unitPriceAmount, currency), line.quantity)),
+    currency,
+  );
 }
 
 /** Validates a client-sent amount of minor units. */

@@ -2,7 +2,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ApolloServer, BaseContext } from '@apollo/server';
 import { createGraphQLHttpHandler, type GraphQLHttpOptions } from './http';
-import type { Logger } from './logger';
 
 /** Anything a process opens and must close on shutdown. */
 export interface Closeable {

@@ -1,3 +1,4 @@
+import { groupByKey } from '../../platform/loaders';
 import type { StockLevelRecord } from './store/port';
 
 /** Units that can be sold from one level: on hand minus reserved, never below zero. */
@@ -14,11 +15,5 @@ export function totalAvailable(levels: readonly Pick<StockLevelRecord, 'onHand' 
 
 /** Groups levels by product, keeping the order of `productIds`; products without stock get []. */
 export function levelsByProduct<T extends { productId: string }>(productIds: readonly string[], levels: readonly T[]): T[][] {
-  const grouped = new Map<string, T[]>();
-  for (const level of levels) {
-    const list = grouped.get(level.productId);
-    if (list) list.push(level);
-    else grouped.set(level.productId, [level]);
-  }
-  return productIds.map((id) => grouped.get(id) ?? []);
+  return groupByKey(productIds, levels, (level) => level.productId);
 }

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { parseAddress, type AddressInput } from '../../platform/address';
 import { badUserInput } from '../../platform/errors';
-import { MAX_LINE_QUANTITY, MIN_LINE_QUANTITY } from './pricing';
+import { MAX_LINE_QUANTITY } from './pricing';
 import type { ShippingAddressRecord } from './store/port';
 
 /** Longest idempotency key a client may send, in characters. */

@@ -3,7 +3,7 @@ import DataLoader from 'dataloader';
 import { requireAdmin, requireCustomer, requireOwnerOrAdmin, type Viewer } from '../../platform/auth';
 import { badUserInput, notFound, ShopError } from '../../platform/errors';
 import type { EventEnvelope } from '../../platform/events';
-import { recordLoader } from '../../platform/loaders';
+import { groupByKey, loaderPer, recordLoader } from '../../platform/loaders';
 import type { Logger } from '../../platform/logger';
 import type { Money } from '../../platform/money';
 import { pageSize } from '../../platform/pagination';
@@ -93,18 +93,6 @@ export interface OrderServiceOptions {
   pubsub?: () => Promise<PubSub>;
 }
 
-/** Rows grouped under the keys asked for, in key order; keys without rows get []. */
-function groupByKey<T>(keys: readonly string[], rows: readonly T[], keyOf: (row: T) => string): T[][] {
-  const grouped = new Map<string, T[]>();
-  for (const row of rows) {
-    const key = keyOf(row);
-    const list = grouped.get(key);
-    if (list) list.push(row);
-    else grouped.set(key, [row]);
-  }
-  return keys.map((key) => grouped.get(key) ?? []);
-}
-
 function requestMismatch(): ShopError {
   return new ShopError(
     'IDEMPOTENCY_KEY_REUSED',
@@ -141,7 +129,6 @@ export class OrderService {
   /** Loaders for one request; `requestId` travels with the catalog calls they make. */
   loaders(requestId?: string): OrderLoaders {
     const orders = recordLoader((ids) => this.store.ordersByIds(ids), (order) => order.id);
-    const histories = new Map<number, DataLoader<string, OrderRecord[]>>();
     return {
       orders,
       cartLines: new DataLoader(
@@ -158,10 +145,9 @@ export class OrderService {
       lines: new DataLoader(async (ids) => groupByKey(ids, await this.store.linesOfOrders(ids), (line) => line.orderId), {
         maxBatchSize: 1000,
       }),
-      customerOrders: (first) => {
-        let loader = histories.get(first);
-        if (!loader) {
-          loader = new DataLoader(
+      customerOrders: loaderPer(
+        (first: number) =>
+          new DataLoader<string, OrderRecord[]>(
             async (customerIds) => {
               const found = await this.store.recentOrdersOfCustomers(customerIds, first);
               // The same orders may be asked for by id later in this request (Order references).
@@ -169,11 +155,8 @@ export class OrderService {
               return groupByKey(customerIds, found, (order) => order.customerId);
             },
             { maxBatchSize: 1000 },
-          );
-          histories.set(first, loader);
-        }
-        return loader;
-      },
+          ),
+      ),
     };
   }
 

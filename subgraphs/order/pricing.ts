@@ -1,5 +1,5 @@
 import { badUserInput } from '../../platform/errors';
-import { money, multiplyMoney, parseMinorUnits, sumMoney, type Money } from '../../platform/money';
+import { linesTotal, multiplyMoney, parseMinorUnits, sumMoney, type Money } from '../../platform/money';
 
 /** Fewest units of a product one line may hold. */
 export const MIN_LINE_QUANTITY = 1;
@@ -24,10 +24,7 @@ export function lineTotal(unitPrice: Money, quantity: number): Money {
 
 /** Sum of the line totals; an order's total is always this, never a figure from input. */
 export function orderTotal(lines: readonly Pick<PricedLineInput, 'quantity' | 'unitPriceAmount'>[], currency: string): Money {
-  return sumMoney(
-    lines.map((line) => lineTotal(money(line.unitPriceAmount, currency), line.quantity)),
-    currency,
-  );
+  return linesTotal(lines, currency);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { badUserInput } from '../../platform/errors';
-import { money, multiplyMoney, sumMoney, type Money } from '../../platform/money';
+import { CURRENCY_CODE, linesTotal, money, type Money } from '../../platform/money';
 import type { PaymentRecord } from './store/port';
 
 /** A card as the shop keeps it: brand and last four digits, nothing more. */
@@ -12,7 +12,6 @@ export interface CardSummary {
 const LAST4 = /^[0-9]{4}$/;
 // A brand is a word such as "Visa"; a run of digits there means card data leaked into it.
 const BRAND = /^[A-Za-z][A-Za-z .&-]{0,39}$/;
-const CURRENCY = /^[A-Z]{3}$/;
 
 /** The card summary, or BAD_USER_INPUT when it holds anything but a brand name and four digits. */
 export function cardSummary(card: CardSummary): CardSummary {
@@ -24,16 +23,13 @@ export function cardSummary(card: CardSummary): CardSummary {
 
 /** The currency code, or BAD_USER_INPUT when it is not an ISO 4217 code. */
 export function currencyCode(currency: string): string {
-  if (!CURRENCY.test(currency)) throw badUserInput('currency must be an ISO 4217 code such as USD.', { field: 'currency' });
+  if (!CURRENCY_CODE.test(currency)) throw badUserInput('currency must be an ISO 4217 code such as USD.', { field: 'currency' });
   return currency;
 }
 
 /** What an order costs: the sum of its lines' unit price times quantity, in minor units. */
 export function orderAmount(lines: readonly { unitPriceAmount: number; quantity: number }[], currency: string): Money {
-  return sumMoney(
-    lines.map((line) => multiplyMoney(money(line.unitPriceAmount, currency), line.quantity)),
-    currency,
-  );
+  return linesTotal(lines, currency);
 }
 
 /**

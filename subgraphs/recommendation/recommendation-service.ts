@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import { requireOwnerOrAdmin, type Viewer } from '../../platform/auth';
 import type { EventEnvelope, EventType } from '../../platform/events';
+import { loaderPer } from '../../platform/loaders';
 import type { Logger } from '../../platform/logger';
 import { pageSize } from '../../platform/pagination';
 import type { OrderNote, RecommendationStore } from './store/port';
@@ -24,15 +25,6 @@ export interface RecommendationLoaders {
   forCustomer(limit: number): DataLoader<string, string[]>;
 }
 
-function perLimit(build: (limit: number) => DataLoader<string, string[]>) {
-  const loaders = new Map<number, DataLoader<string, string[]>>();
-  return (limit: number) => {
-    let loader = loaders.get(limit);
-    if (!loader) loaders.set(limit, (loader = build(limit)));
-    return loader;
-  };
-}
-
 /** Recommendation's rules: who may see whose suggestions, page sizes, and what a purchase is. */
 export class RecommendationService {
   constructor(
@@ -42,7 +34,7 @@ export class RecommendationService {
 
   loaders(): RecommendationLoaders {
     return {
-      boughtTogether: perLimit(
+      boughtTogether: loaderPer(
         (limit) =>
           new DataLoader(
             async (productIds) => {
@@ -52,7 +44,7 @@ export class RecommendationService {
             { maxBatchSize: 1000 },
           ),
       ),
-      forCustomer: perLimit(
+      forCustomer: loaderPer(
         (limit) =>
           new DataLoader(
             async (customerIds) => {
