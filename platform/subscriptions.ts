@@ -6,6 +6,7 @@ import {
   getOperationAST,
   GraphQLError,
   parse,
+  print,
   validate,
   type DocumentNode,
   type ExecutionArgs,
@@ -142,6 +143,18 @@ function requestIdFrom(value: unknown, fallback: string): string {
   return requestIdOf({ headers: { 'x-request-id': value } } as unknown as http.IncomingMessage);
 }
 
+/**
+ * The pub/sub message each event a resolver's source yielded came from. Every local
+ * subscriber of a topic receives the same message object, so subscribers of the same
+ * operation, variables and viewer can share one execution of it.
+ */
+const messageOrigins = new WeakMap<object, object>();
+
+/** Who a result is computed for: subscribers that differ here never share one. */
+function viewerKey(viewer: Viewer): string {
+  return viewer.kind === 'customer' ? `customer:${viewer.customerId}:${[...viewer.scopes].sort().join(',')}` : viewer.kind;
+}
+
 /** A resolver's source as the messages it is fed, each mapped; `undefined` from `map` skips a message. */
 export function liveMessages<T>(subscription: LiveSubscription, map: (message: unknown) => T | undefined): AsyncIterableIterator<T> {
   // Not an async generator: its `return()` would wait for the next message, so a client
@@ -152,7 +165,11 @@ export function liveMessages<T>(subscription: LiveSubscription, map: (message: u
         const step = await subscription.next();
         if (step.done) return DONE;
         const value = map(step.value);
-        if (value !== undefined) return { value, done: false };
+        if (value === undefined) continue;
+        if (typeof value === 'object' && value !== null && typeof step.value === 'object' && step.value !== null) {
+          messageOrigins.set(value, step.value);
+        }
+        return { value, done: false };
       }
     },
     async return() {
@@ -179,6 +196,13 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
   const logger = options.logger.child({ component: 'subscriptions' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
   const connections = new Map<WebSocket, Connection>();
+  /**
+   * Executions of one message, by operation, variables and viewer: one per message however
+   * many subscribers received it (a product watched by a thousand reads its stock once).
+   */
+  const sharedRuns = new WeakMap<object, Map<string, Promise<ExecutionResult> | ExecutionResult>>();
+  /** Each result formatted once, however many subscribers it goes to. */
+  const formattedResults = new WeakMap<ExecutionResult, FormattedExecutionResult>();
   /** Which connection a subscription's context belongs to: graphql-ws hands `subscribe` only its arguments. */
   const owners = new WeakMap<object, Connection>();
   let closing = false;
@@ -272,20 +296,38 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
         const connection = owners.get(args.contextValue as object);
         const source = await createSourceEventStream(args);
         if (!connection || !(Symbol.asyncIterator in source)) return source as ExecutionResult;
+        const operationKey = `${args.operationName ?? ''}\0${print(args.document)}\0${JSON.stringify(args.variableValues ?? {})}`;
+        // Each event reads with fresh loaders: one context per event, as one per HTTP request.
+        const run = (event: unknown) => execute({ ...args, rootValue: event, contextValue: options.context(connection.base()) });
         const results: LiveResults = new LiveResults(
           source[Symbol.asyncIterator](),
-          // Each event reads with fresh loaders: one context per event, as one per HTTP request.
-          (event) => execute({ ...args, rootValue: event, contextValue: options.context(connection.base()) }),
+          (event) => {
+            const origin = typeof event === 'object' && event !== null ? messageOrigins.get(event) : undefined;
+            if (!origin) return run(event);
+            let runs = sharedRuns.get(origin);
+            if (!runs) sharedRuns.set(origin, (runs = new Map()));
+            const key = `${operationKey}\0${viewerKey(connection.viewer)}`;
+            let result = runs.get(key);
+            if (!result) runs.set(key, (result = run(event)));
+            return result;
+          },
           () => connection.subscriptions.delete(results),
         );
         connection.subscriptions.add(results);
         return results;
       },
-      onNext: (_ctx, _id, _payload, _args, result): FormattedExecutionResult => ({
-        ...(result.errors ? { errors: formatErrors(result.errors) } : {}),
-        data: result.data ?? null,
-        ...(result.extensions ? { extensions: result.extensions } : {}),
-      }),
+      onNext: (_ctx, _id, _payload, _args, result): FormattedExecutionResult => {
+        let formatted = formattedResults.get(result);
+        if (!formatted) {
+          formatted = {
+            ...(result.errors ? { errors: formatErrors(result.errors) } : {}),
+            data: result.data ?? null,
+            ...(result.extensions ? { extensions: result.extensions } : {}),
+          };
+          formattedResults.set(result, formatted);
+        }
+        return formatted;
+      },
       onError: (_ctx, _id, _payload, errors) => formatErrors(errors),
     },
     wss,

@@ -42,7 +42,7 @@ describe('stockChanged on the inventory subgraph', () => {
     store = await openInventoryStore(deps);
     await store.importStock(
       [{ id: 'wh-1', code: 'AMS-1', name: 'Amsterdam', city: 'Amsterdam', country: 'NL' }],
-      ['p1', 'p2', 'p3', 'p4'].map((productId) => ({ productId, warehouseId: 'wh-1', onHand: 5 })),
+      ['p1', 'p2', 'p3', 'p4', 'p5', 'p6'].map((productId) => ({ productId, warehouseId: 'wh-1', onHand: 5 })),
     );
     definition = inventorySubgraph(store, { ...deps, sweepIntervalMs: 60_000 }, deps);
     server = await serveTestSubgraph(definition, deps);
@@ -69,6 +69,34 @@ describe('stockChanged on the inventory subgraph', () => {
     await server.query(SET_STOCK, { input: { productId: 'p1', warehouseId: 'wh-1', onHand: 0 } }, admin);
     await watch.waitFor(2);
     expect(watch.payloads[1]).toEqual({ data: { stockChanged: { id: 'p1', availableQuantity: 0, inStock: false } } });
+  });
+
+  it('reads a change once for every watcher of one selection and viewer, each on its own connection', async () => {
+    // What one watcher's read of a change costs, alone on its product.
+    const alone = connect().subscribe(WATCH, { productId: 'p6' });
+    await watchers('p6', 1);
+    let before = store.statementCount();
+    await pubsub.publish(stockTopic('p6'), { id: 'p6' });
+    await alone.waitFor(1);
+    const oneRead = store.statementCount() - before;
+    expect(oneRead).toBeGreaterThan(0);
+
+    const anonymous = Array.from({ length: 5 }, () => connect().subscribe(WATCH, { productId: 'p5' }));
+    const signedIn = connect({ authorization: await deps.bearer('customer-2') }).subscribe(WATCH, { productId: 'p5' });
+    await watchers('p5', 6);
+    before = store.statementCount();
+    await pubsub.publish(stockTopic('p5'), { id: 'p5' });
+    for (const watch of [...anonymous, signedIn]) await watch.waitFor(1);
+    // One read for the five anonymous watchers, one for the customer.
+    expect(store.statementCount() - before).toBe(2 * oneRead);
+
+    // Each change is read anew, however close together: no watcher sees an earlier read twice.
+    await server.query(SET_STOCK, { input: { productId: 'p5', warehouseId: 'wh-1', onHand: 7 } }, admin);
+    await server.query(SET_STOCK, { input: { productId: 'p5', warehouseId: 'wh-1', onHand: 8 } }, admin);
+    for (const watch of [...anonymous, signedIn]) {
+      await watch.waitFor(3);
+      expect(watch.payloads.map((p) => p.data!.stockChanged.availableQuantity)).toEqual([5, 7, 8]);
+    }
   });
 
   it('tells a watcher only about its own product', async () => {
