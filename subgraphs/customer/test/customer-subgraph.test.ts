@@ -1,5 +1,5 @@
 import type { RunningService } from '../../../platform/server';
-import { serveTestSubgraph, testDeps, type GraphQLResponse, type TestDeps } from '../../../platform/testing';
+import { serveTestSubgraph, storeBackends, testDeps, type GraphQLResponse, type TestDeps } from '../../../platform/testing';
 import { argon2idHasher, type PasswordHasher } from '../password-hasher';
 import type { CustomerStore, StoredCustomer } from '../store/port';
 import { customerSubgraph, openCustomerStore } from '../subgraph';
@@ -60,14 +60,14 @@ function seeded(id: string, overrides: Partial<StoredCustomer> = {}): StoredCust
   };
 }
 
-describe('customer subgraph over HTTP', () => {
+describe.each(storeBackends())('customer subgraph over HTTP on %s', (backend) => {
   let deps: TestDeps;
   let store: CustomerStore;
   let server: Served;
   const verifications: string[] = [];
 
   beforeAll(async () => {
-    deps = await testDeps('pglite');
+    deps = await testDeps(backend, ['customer']);
     store = await openCustomerStore(deps);
     const argon2 = argon2idHasher();
     // Records which hashes a sign-in checks, to show an unknown email costs a verify too.

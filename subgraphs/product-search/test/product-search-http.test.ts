@@ -1,5 +1,5 @@
 import type { Scope } from '../../../platform/auth';
-import { serveTestSubgraph, testDeps, type TestDeps } from '../../../platform/testing';
+import { serveTestSubgraph, storeBackends, testDeps, type TestDeps } from '../../../platform/testing';
 import { seedCatalog } from '../seed';
 import { openCatalogStore, productSearchSubgraph } from '../subgraph';
 import type { CatalogStore } from '../store/port';
@@ -7,7 +7,7 @@ import { catalogFixture, fixtureShop } from './catalog-fixture';
 
 const fixture = catalogFixture(60);
 
-describe('product-search subgraph over HTTP', () => {
+describe.each(storeBackends())('product-search subgraph over HTTP on %s', (backend) => {
   let deps: TestDeps;
   let store: CatalogStore;
   let server: Awaited<ReturnType<typeof serveTestSubgraph>>;
@@ -15,7 +15,7 @@ describe('product-search subgraph over HTTP', () => {
   let customer: string;
 
   beforeAll(async () => {
-    deps = await testDeps('pglite');
+    deps = await testDeps(backend, ['product-search']);
     store = await openCatalogStore(deps);
     const definition = productSearchSubgraph(store, deps.config.SHOP_CURRENCY);
     expect(await seedCatalog(definition.service, fixtureShop(fixture))).toBe(true);
