@@ -122,10 +122,11 @@ export interface PaymentStore extends StoreHandle {
    * in one statement, so two concurrent captures or a capture racing a void cannot both win.
    */
   updatePayment(id: string, expected: PaymentStatus, change: PaymentChange): Promise<PaymentRecord | StatusConflict>;
-  /** Adds many payments in one transaction, in chunks, skipping ids and orders that exist; returns how many were added. */
+  /**
+   * Adds many payments charged elsewhere (another processor's history, test fixtures) in one
+   * transaction, in chunks, skipping ids and orders that exist; returns how many were added.
+   */
   importPayments(payments: readonly NewPayment[]): Promise<number>;
-  /** Whether any payment is stored (seeding runs only on an empty store). */
-  hasPayments(): Promise<boolean>;
   /** Statements sent to the store so far (batching tests, metrics). */
   statementCount(): number;
 }

@@ -161,10 +161,5 @@ export function postgresPaymentStore(database: Database): PostgresPaymentStore {
         return added;
       });
     },
-
-    async hasPayments() {
-      const rows = await db.select({ id: payments.id }).from(payments).limit(1);
-      return rows.length > 0;
-    },
   };
 }
