@@ -37,7 +37,8 @@ describe('stockChanged on the inventory subgraph', () => {
   }
 
   beforeAll(async () => {
-    deps = await testDeps('pglite', ['inventory']);
+    // The relay is woken by each write; without a poll timer, statement counts are the test's own.
+    deps = await testDeps('pglite', ['inventory'], { OUTBOX_POLL_MS: '3600000' });
     pubsub = await deps.pubsub();
     store = await openInventoryStore(deps);
     await store.importStock(
