@@ -25,6 +25,9 @@ export interface DemoShopSize {
 /** What `npm start` seeds: 2,000+ products, 100 customers, 1,200 past orders. */
 export const FULL_SIZE: DemoShopSize = { products: 2400, customers: 100, orders: 1200 };
 
+/** A small demo shop with every kind of record, quick to seed (`DEMO_SIZE=small`, tests). */
+export const SMALL_SIZE: DemoShopSize = { products: 120, customers: 10, orders: 80 };
+
 /** Deterministic identifier in UUID form, derived from a name. */
 export function stableId(kind: string, key: string | number): string {
   const hex = createHash('sha256').update(`commerce-supergraph:${kind}:${key}`).digest('hex');

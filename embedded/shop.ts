@@ -11,11 +11,11 @@ import { seedSubgraph } from '../platform/main';
 import type { RequestContext } from '../platform/context';
 import { startRouter, type RunningRouter } from '../router/router';
 import type { SubscriptionLimits } from '../router/subscriptions';
-import { HistoryClock, replayDemoHistory } from './demo-history';
 import { createCustomerSubgraph } from '../subgraphs/customer/subgraph';
 import { createProductSearchSubgraph } from '../subgraphs/product-search/subgraph';
 import { createInventorySubgraph } from '../subgraphs/inventory/subgraph';
 import { createOrderSubgraph } from '../subgraphs/order/subgraph';
+import { demoAdminId, HistoryClock, replayDemoHistory } from '../subgraphs/order/demo-history';
 import type { OrderService } from '../subgraphs/order/order-service';
 import { createPaymentSubgraph } from '../subgraphs/payment/subgraph';
 import { createRecommendationSubgraph } from '../subgraphs/recommendation/subgraph';
@@ -106,10 +106,8 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
 
     if (options.seed && built.orders) {
       const { shop } = options.seed;
-      const admin = shop.customers.find((c) => c.admin);
-      if (!admin) throw new Error('the demo shop has no admin account to ship its past orders');
       log.info({ orders: shop.orders.length }, 'replaying demo order history through checkout');
-      const replayed = await replayDemoHistory({ shop, orders: built.orders, clock, adminId: admin.id, logger: log });
+      const replayed = await replayDemoHistory({ shop, orders: built.orders, clock, adminId: demoAdminId(shop), logger: log });
       if (replayed === 0) log.info('orders exist; demo order history not replayed');
     }
 

@@ -3,12 +3,12 @@ import { composeSupergraph } from '../schema/compose';
 import { randomBytes } from 'node:crypto';
 import { EVENT_TYPES, type EventEnvelope } from '../platform/events';
 import { postGraphQL, testDeps, TEST_DATABASE_URL, type GraphQLResponse, type StoreBackend, type TestDeps } from '../platform/testing';
-import { generateDemoShop, type DemoShopSize } from './demo-shop';
+import { generateDemoShop, SMALL_SIZE, type DemoShopSize } from './demo-shop';
 import type { DemoShop } from './demo-shop-types';
 import { startShop, type RunningShop } from './shop';
 
 /** A small demo shop: every kind of record, quick to seed. */
-export const SMALL_SHOP: DemoShopSize = { products: 120, customers: 10, orders: 80 };
+export const SMALL_SHOP: DemoShopSize = SMALL_SIZE;
 export const TEST_PASSWORD = 'test-password-123';
 
 export interface TestShop extends RunningShop {

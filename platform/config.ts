@@ -39,6 +39,8 @@ const base = z.object({
   DEMO_PASSWORD: z.string().min(10, 'must be at least 10 characters, as every account password').default('demo-password-1'),
   /** Seed the demo shop into empty stores; default on. */
   SEED_DEMO: flag.default(true),
+  /** How big a demo shop: `full` (2,400 products, 1,200 past orders) or `small` (120, 80), quicker to seed. */
+  DEMO_SIZE: z.enum(['full', 'small']).default('full'),
   /** ISO 4217 currency of the catalog; default `USD`. */
   SHOP_CURRENCY: z.string().regex(CURRENCY_CODE, 'must be an ISO 4217 code such as USD').default('USD'),
   /** Redis server for the event bus (Redis Streams); without it events stay in-process. */

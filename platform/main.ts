@@ -8,7 +8,7 @@ import { openEventBus } from './event-bus';
 import type { EventBus } from './events';
 import { openPubSub, type PubSub } from './pubsub';
 import { PeerDirectory, startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from './subgraph';
-import { generateDemoShop } from '../embedded/demo-shop';
+import { FULL_SIZE, generateDemoShop, SMALL_SIZE } from '../embedded/demo-shop';
 import type { RequestContext } from './context';
 
 /**
@@ -95,7 +95,8 @@ export async function subgraphDeps(config: Config, logger: Logger): Promise<Subg
 /** The demo shop every process seeds its empty stores with, unless SEED_DEMO is off. */
 export function demoSeedOptions(config: Config): SeedOptions | undefined {
   if (!config.SEED_DEMO) return undefined;
-  return { shop: generateDemoShop(undefined, config.SHOP_CURRENCY), password: config.DEMO_PASSWORD, nodeEnv: config.NODE_ENV };
+  const size = config.DEMO_SIZE === 'small' ? SMALL_SIZE : FULL_SIZE;
+  return { shop: generateDemoShop(size, config.SHOP_CURRENCY), password: config.DEMO_PASSWORD, nodeEnv: config.NODE_ENV };
 }
 
 /** Seeds a subgraph's empty store; logs what it did. */

@@ -9,6 +9,8 @@ export interface ServiceProcess {
   url: string;
   /** Sends SIGTERM and resolves with the exit code. */
   stop(): Promise<number | null>;
+  /** Everything the process has written so far, stdout and stderr (JSON log lines). */
+  output(): string;
 }
 
 /**
@@ -33,6 +35,7 @@ export function startProcess(script: string, args: string[], env: Record<string,
         resolve({
           child,
           url: match[1]!,
+          output: () => output,
           stop: async () => {
             if (child.exitCode === null) child.kill('SIGTERM');
             return exited;

@@ -5,10 +5,11 @@
  * live order sends. Nothing is written around the domain services.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Viewer } from '../platform/auth';
-import type { Logger } from '../platform/logger';
-import type { OrderService } from '../subgraphs/order/order-service';
-import type { DemoOrder, DemoShop } from './demo-shop-types';
+import type { DemoOrder, DemoShop } from '../../embedded/demo-shop-types';
+import type { Viewer } from '../../platform/auth';
+import type { Logger } from '../../platform/logger';
+import type { Worker } from '../../platform/subgraph';
+import type { OrderService } from './order-service';
 
 /**
  * The time orders are placed at: the order's own `placedAt` inside `at(...)`, the system time
@@ -35,6 +36,8 @@ export interface DemoHistoryOptions {
   concurrency?: number;
   /** How long one order may take to be confirmed by the saga; default 30 s. */
   settleTimeoutMs?: number;
+  /** Stops the replay between orders (the process is shutting down). */
+  signal?: AbortSignal;
 }
 
 /** Demo card brands the simulated processor knows a token for; others pay by Visa. */
@@ -133,8 +136,8 @@ export async function replayDemoHistory(options: DemoHistoryOptions): Promise<nu
   let failed = false;
   const worker = async () => {
     try {
-      for (let list = queue.shift(); list && !failed; list = queue.shift()) {
-        for (const past of list) if (!failed) await replayOne(past);
+      for (let list = queue.shift(); list && !failed && !options.signal?.aborted; list = queue.shift()) {
+        for (const past of list) if (!failed && !options.signal?.aborted) await replayOne(past);
       }
     } catch (error) {
       failed = true;
@@ -143,6 +146,71 @@ export async function replayDemoHistory(options: DemoHistoryOptions): Promise<nu
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
 
+  if (options.signal?.aborted) {
+    logger.warn({ orders: done, total: shop.orders.length }, 'demo order history replay stopped part way; it is not resumed');
+    return done;
+  }
   logger.info({ orders: done, ms: Date.now() - started }, 'replayed demo order history through checkout');
   return done;
+}
+
+/** The demo shop's admin account, who ships and delivers its past orders. */
+export function demoAdminId(shop: DemoShop): string {
+  const admin = shop.customers.find((c) => c.admin);
+  if (!admin) throw new Error('the demo shop has no admin account to ship its past orders');
+  return admin.id;
+}
+
+/** Resolves once every URL's `/ready` answers 200, polling; rejects after `timeoutMs` or when aborted. */
+async function untilReady(graphqlUrls: readonly string[], timeoutMs: number, signal: AbortSignal, logger: Logger): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const waiting = new Set(graphqlUrls.map((url) => new URL('/ready', url).toString()));
+  let lastReport = 0;
+  while (waiting.size > 0) {
+    for (const url of [...waiting]) {
+      const ready = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((res) => res.ok, () => false);
+      if (ready) waiting.delete(url);
+    }
+    if (waiting.size === 0 || signal.aborted) return;
+    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms: ${[...waiting].join(', ')}`);
+    if (Date.now() - lastReport > 10_000) {
+      lastReport = Date.now();
+      logger.info({ waiting: [...waiting] }, 'demo order history waits for the subgraphs checkout needs');
+    }
+    await pause(500);
+  }
+}
+
+export interface DemoHistoryWorkerOptions extends Omit<DemoHistoryOptions, 'signal' | 'adminId'> {
+  /** GraphQL URLs of the subgraphs checkout needs (catalog prices, stock, payment). */
+  peers: readonly string[];
+  /** How long to wait for them to be ready; default 5 minutes. */
+  readyTimeoutMs?: number;
+}
+
+/**
+ * The demo history in a process of its own (a container): once the subgraphs checkout needs
+ * answer `/ready`, past orders are replayed in the background while the order subgraph
+ * already serves. Does nothing when orders exist. Run one order replica with it.
+ */
+export function demoHistoryWorker(options: DemoHistoryWorkerOptions): Worker {
+  const stop = new AbortController();
+  let running: Promise<void> | undefined;
+  const { logger } = options;
+  return {
+    name: 'demo-history',
+    start: () => {
+      running = (async () => {
+        if (await options.orders.hasOrders()) return;
+        await untilReady(options.peers, options.readyTimeoutMs ?? 300_000, stop.signal, logger);
+        if (stop.signal.aborted) return;
+        logger.info({ orders: options.shop.orders.length }, 'replaying demo order history through checkout');
+        await replayDemoHistory({ ...options, adminId: demoAdminId(options.shop), signal: stop.signal });
+      })().catch((err) => logger.error({ err }, 'demo order history not replayed'));
+    },
+    stop: async () => {
+      stop.abort();
+      await running;
+    },
+  };
 }
