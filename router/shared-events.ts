@@ -42,8 +42,6 @@ function keyOf({ operationKey, variables, authorization, event }: EventIdentity)
  */
 export class SharedEventRuns {
   private readonly runs: LRUCache<string, Promise<ExecutionResult>>;
-  /** Events completed, and events that took another subscriber's completion (tests, benchmarks). */
-  readonly stats = { completed: 0, shared: 0 };
 
   constructor(options: SharedEventRunsOptions) {
     this.runs = new LRUCache({ max: options.maxEntries, ttl: options.windowMs });
@@ -53,11 +51,7 @@ export class SharedEventRuns {
   run(identity: EventIdentity, complete: () => Promise<ExecutionResult>): Promise<ExecutionResult> {
     const key = keyOf(identity);
     const earlier = this.runs.get(key);
-    if (earlier) {
-      this.stats.shared++;
-      return earlier;
-    }
-    this.stats.completed++;
+    if (earlier) return earlier;
     const running = complete();
     this.runs.set(key, running);
     return running;
