@@ -3,13 +3,12 @@
  * run them, sharing PostgreSQL and Redis: a stock change made through one replica reaches
  * subscribers on both routers, exactly once each.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
-import { AccessTokens } from '../../platform/auth';
-import { importPKCS8, importSPKI } from 'jose';
+import { AccessTokens, generateTokenPems, loadTokenKeys } from '../../platform/auth';
 import { createTestDatabase, liveClient, postGraphQL, TEST_DATABASE_URL } from '../../platform/testing';
 import { startProcess, type ServiceProcess } from '../../platform/test-processes';
 import { typeDefs as inventoryTypeDefs } from '../../subgraphs/inventory/subgraph';
@@ -35,13 +34,11 @@ run('replicas on Redis', () => {
   beforeAll(async () => {
     const database = await createTestDatabase();
     dropDatabase = database.drop;
-    const keys = generateKeyPairSync('ed25519');
-    const privatePem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const tokens = new AccessTokens(
-      { privateKey: await importPKCS8(privatePem, 'EdDSA'), publicKey: await importSPKI(publicPem, 'EdDSA') },
-      { issuer: 'commerce-supergraph', ttlSeconds: 900 },
-    );
+    const { privateKey: privatePem, publicKey: publicPem } = generateTokenPems();
+    const tokens = new AccessTokens(await loadTokenKeys({ JWT_PRIVATE_KEY: privatePem, JWT_PUBLIC_KEY: publicPem, DATA_DIR: '/nonexistent' }), {
+      issuer: 'commerce-supergraph',
+      ttlSeconds: 900,
+    });
     admin = `Bearer ${(await tokens.issue('admin-1', ['customer', 'admin'])).token}`;
 
     const env = {
