@@ -45,6 +45,8 @@ const base = z.object({
   SHOP_CURRENCY: z.string().regex(CURRENCY_CODE, 'must be an ISO 4217 code such as USD').default('USD'),
   /** Redis server for the event bus (Redis Streams); without it events stay in-process. */
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Redis server holding recommendations as sorted sets; without it they live in the subgraph's PostgreSQL store. */
+  RECOMMENDATION_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   /** Prefix of the Redis stream keys, so several shops can share one Redis; default `shop`. */
   EVENT_STREAM_PREFIX: z.string().regex(/^[\w.-]+$/).default('shop'),
   /**

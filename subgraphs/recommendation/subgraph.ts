@@ -5,11 +5,17 @@ import { RECOMMENDATION_CONSUMER_GROUP, RECOMMENDATION_EVENT_TYPES, Recommendati
 import { resolvers } from './resolvers';
 import type { RecommendationStore } from './store/port';
 import { RECOMMENDATION_MIGRATIONS, RECOMMENDATION_SCHEMA, postgresRecommendationStore } from './store/postgres';
+import { redisRecommendationStore } from './store/redis';
 
 export const typeDefs = loadTypeDefs(__dirname);
 
-/** Opens recommendation's store: PostgreSQL at RECOMMENDATION_DATABASE_URL, or embedded PGlite. */
+/**
+ * Opens recommendation's store: Redis sorted sets at RECOMMENDATION_REDIS_URL, else
+ * PostgreSQL at RECOMMENDATION_DATABASE_URL, else embedded PGlite.
+ */
 export async function openRecommendationStore(deps: SubgraphDeps): Promise<RecommendationStore> {
+  const redisUrl = deps.config.RECOMMENDATION_REDIS_URL;
+  if (redisUrl) return redisRecommendationStore({ url: redisUrl, logger: deps.logger });
   return postgresRecommendationStore(
     await openSubgraphDatabase(deps, 'recommendation', {
       schema: RECOMMENDATION_SCHEMA,

@@ -1,9 +1,8 @@
 import { domainEvent, type EventEnvelope } from '../../../platform/events';
 import { money } from '../../../platform/money';
-import { storeBackends, testDeps, type TestDeps } from '../../../platform/testing';
 import { RecommendationService } from '../recommendation-service';
 import type { RecommendationStore } from '../store/port';
-import { openRecommendationStore } from '../subgraph';
+import { recommendationStores } from './stores';
 
 const ALICE = 'c0000000-0000-4000-8000-00000000000a';
 const BOB = 'c0000000-0000-4000-8000-00000000000b';
@@ -23,19 +22,17 @@ function placed(orderId: string, customerId: string, productIds: string[]): Even
 
 const confirmed = (orderId: string) => domainEvent('OrderConfirmed', orderId, { orderId });
 
-describe.each(storeBackends())('recommendation learns purchases from order events on %s', (backend) => {
-  let deps: TestDeps;
+describe.each(recommendationStores())('recommendation learns purchases from order events on %s', (_name, open) => {
   let store: RecommendationStore;
+  let release: () => Promise<void>;
   let service: RecommendationService;
 
   beforeAll(async () => {
-    deps = await testDeps(backend, ['recommendation']);
-    store = await openRecommendationStore(deps);
+    ({ store, release } = await open());
     service = new RecommendationService(store);
   });
   afterAll(async () => {
-    await store?.close();
-    await deps?.release();
+    await release?.();
   });
 
   /**

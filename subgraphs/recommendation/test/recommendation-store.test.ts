@@ -1,17 +1,6 @@
-import { storeBackends, testDeps } from '../../../platform/testing';
-import { openRecommendationStore } from '../subgraph';
 import { recommendationStoreContract } from './recommendation-store.contract';
+import { recommendationStores } from './stores';
 
-describe.each(storeBackends())('RecommendationStore on %s', (backend) => {
-  recommendationStoreContract(async () => {
-    const deps = await testDeps(backend, ['recommendation']);
-    const store = await openRecommendationStore(deps);
-    return {
-      store,
-      release: async () => {
-        await store.close();
-        await deps.release();
-      },
-    };
-  });
+describe.each(recommendationStores())('RecommendationStore on %s', (_name, open) => {
+  recommendationStoreContract(open);
 });
