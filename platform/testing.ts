@@ -223,3 +223,12 @@ export function liveClient(
     dispose: () => client.dispose(),
   };
 }
+
+/** Polls until `condition` holds; fails the test, naming `what`, after `timeoutMs`. */
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { domainEvent } from '../../platform/events';
+import { waitFor } from '../../platform/testing';
 import type { SimulatedCardProcessor } from '../../subgraphs/payment/provider/simulated';
 import { realStoreVariants, startTestShop, type TestShop } from '../testing';
 
@@ -130,13 +131,13 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
     expect(shipped.data).toEqual({ shipOrder: { status: 'SHIPPED' } });
     const captured = await settled(confirmed.id, token, ['CONFIRMED']);
     expect(captured.status).toBe('SHIPPED');
-    await waitFor(async () => (await shop.query(ORDER, { id: confirmed.id }, token)).data!.order.payment.status === 'CAPTURED');
-    await waitFor(async () => (await stockOf(product(2).id)).onHand === 7);
+    await waitFor('the payment to be captured', async () => (await shop.query(ORDER, { id: confirmed.id }, token)).data!.order.payment.status === 'CAPTURED', 15_000);
+    await waitFor('the shipped units to leave stock', async () => (await stockOf(product(2).id)).onHand === 7, 15_000);
     expect(await stockOf(product(2).id)).toEqual({ available: 7, onHand: 7, reserved: 0 });
 
     const refunded = await shop.query(`mutation ($id: ID!) { refundOrder(id: $id) { status } }`, { id: confirmed.id }, admin);
     expect(refunded.data).toEqual({ refundOrder: { status: 'REFUNDED' } });
-    await waitFor(async () => (await shop.query(ORDER, { id: confirmed.id }, token)).data!.order.payment.status === 'REFUNDED');
+    await waitFor('the payment to be refunded', async () => (await shop.query(ORDER, { id: confirmed.id }, token)).data!.order.payment.status === 'REFUNDED', 15_000);
     const after = (await shop.query(ORDER, { id: confirmed.id }, token)).data!.order;
     expect(after.payment.refundedAmount).toEqual({ amount: total });
     expect(after.payment.capturedAmount).toEqual({ amount: total });
@@ -154,7 +155,7 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
     const placed = await placeOrder(token, 'tok_chargeDeclined');
     const order = await settled(placed.data!.placeOrder.id, token);
     expect(order).toMatchObject({ status: 'PAYMENT_FAILED', failureReason: 'PAYMENT_DECLINED' });
-    await waitFor(async () => (await stockOf(product(3).id)).reserved === 0);
+    await waitFor('the reservation to be released', async () => (await stockOf(product(3).id)).reserved === 0, 15_000);
     expect(await stockOf(product(3).id)).toEqual({ available: 5, onHand: 5, reserved: 0 });
   });
 
@@ -178,8 +179,8 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
     expect((await stockOf(product(5).id)).available).toBe(0);
     const cancelled = await shop.query(`mutation ($id: ID!) { cancelOrder(id: $id) { status } }`, { id: confirmed.id }, token);
     expect(cancelled.data).toEqual({ cancelOrder: { status: 'CANCELLED' } });
-    await waitFor(async () => (await shop.query(ORDER, { id: confirmed.id }, token)).data!.order.payment.status === 'VOIDED');
-    await waitFor(async () => (await stockOf(product(5).id)).available === 4);
+    await waitFor('the payment to be voided', async () => (await shop.query(ORDER, { id: confirmed.id }, token)).data!.order.payment.status === 'VOIDED', 15_000);
+    await waitFor('the stock to be available again', async () => (await stockOf(product(5).id)).available === 4, 15_000);
     expect(await stockOf(product(5).id)).toEqual({ available: 4, onHand: 4, reserved: 0 });
   });
 
@@ -251,7 +252,7 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
       paymentToken: 'tok_visa',
     });
     await bus.publish([poison]);
-    await waitFor(async () => (await bus.deadLetters(100)).some((d) => d.event.id === poison.id && d.group === 'inventory'), 30_000);
+    await waitFor('the poison event to be dead-lettered', async () => (await bus.deadLetters(100)).some((d) => d.event.id === poison.id && d.group === 'inventory'), 30_000);
     const dead = (await bus.deadLetters(100)).find((d) => d.event.id === poison.id && d.group === 'inventory')!;
     expect(dead.deliveries).toBe(3);
     const visible = await shop.query(`{ deadLetters(first: 50) { eventId type group deliveries lastError } }`, undefined, admin);
@@ -262,11 +263,3 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
   });
 });
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('condition not met in time');
-}

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { stockTopic } from '../../platform/pubsub';
-import { liveClient } from '../../platform/testing';
+import { liveClient, waitFor } from '../../platform/testing';
 import { realStoreVariants, startTestShop, type TestShop } from '../testing';
 
 jest.setTimeout(180_000);
@@ -14,13 +14,6 @@ const ADDRESS = { line1: '1 Canal Street', city: 'Amsterdam', postalCode: '1012 
 const WATCH_ORDER = `subscription ($orderId: ID!) { orderUpdated(orderId: $orderId) { id status lines { quantity product { name } } } }`;
 const WATCH_STOCK = `subscription ($productId: ID!) { stockChanged(productId: $productId) { availableQuantity name price { amount } } }`;
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe.each(realStoreVariants())('live updates through the router on $name', ({ backend, redis }) => {
   let shop: TestShop;
@@ -66,7 +59,7 @@ describe.each(realStoreVariants())('live updates through the router on $name', (
   /** Resolves once inventory listens for changes of the product on `count` subscriptions. */
   async function watched(productId: string, count = 1) {
     const pubsub = await shop.deps.pubsub();
-    await until(() => pubsub.subscriberCount(stockTopic(productId)) >= count, `a watcher of ${productId}`);
+    await waitFor(`a watcher of ${productId}`, () => pubsub.subscriberCount(stockTopic(productId)) >= count);
   }
 
   async function placeOrder(token: string, productId: string, quantity: number): Promise<string> {
@@ -100,7 +93,7 @@ describe.each(realStoreVariants())('live updates through the router on $name', (
     const buyer = await newCustomer();
     const counted = watch.payloads.length;
     const orderId = await placeOrder(buyer, product.id, 3);
-    await until(async () => (await orderStatus(orderId, buyer)) === 'CONFIRMED', 'the order to be confirmed');
+    await waitFor('the order to be confirmed', async () => (await orderStatus(orderId, buyer)) === 'CONFIRMED');
     await watch.waitFor(counted + 1);
     // The reservation is the only stock change of a confirmed order.
     expect(watch.payloads.slice(counted)).toEqual([expected(7)]);
@@ -148,10 +141,10 @@ describe.each(realStoreVariants())('live updates through the router on $name', (
     const orderId = await placeOrder(buyer, product.id, 2);
     // The id is known only now: the order may be confirmed already, so what is seen is a suffix of the lifecycle.
     const watch = connect(buyer).subscribe(WATCH_ORDER, { orderId });
-    await until(() => watch.payloads.some((p) => p.data?.orderUpdated.status === 'CONFIRMED'), 'CONFIRMED to be seen');
+    await waitFor('CONFIRMED to be seen', () => watch.payloads.some((p) => p.data?.orderUpdated.status === 'CONFIRMED'));
     const shipped = await shop.query(`mutation ($id: ID!) { shipOrder(id: $id) { status } }`, { id: orderId }, admin);
     expect(shipped.errors).toBeUndefined();
-    await until(() => watch.payloads.some((p) => p.data?.orderUpdated.status === 'SHIPPED'), 'SHIPPED to be seen');
+    await waitFor('SHIPPED to be seen', () => watch.payloads.some((p) => p.data?.orderUpdated.status === 'SHIPPED'));
     for (const payload of watch.payloads) {
       expect(payload).toEqual({ data: { orderUpdated: { id: orderId, status: expect.any(String), lines: [{ quantity: 2, product: { name: product.name } }] } } });
     }

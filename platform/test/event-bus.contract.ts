@@ -1,4 +1,5 @@
 import { domainEvent, type EventBus, type EventEnvelope, type EventType } from '../events';
+import { waitFor } from '../testing';
 
 /** A broker that holds nothing from earlier tests. */
 export interface EventBusBroker {
@@ -25,14 +26,6 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls until `condition` holds; fails the test with `what` after `timeoutMs`. */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 function event(type: EventType, n = 0): EventEnvelope {
   return domainEvent(type, `order-${n}`, { orderId: `order-${n}` } as never);

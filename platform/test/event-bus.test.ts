@@ -5,7 +5,8 @@ import { InProcessEventBus } from '../event-bus/in-process';
 import { RedisStreamsEventBus, type RedisStreamsEventBusOptions } from '../event-bus/redis-streams';
 import { domainEvent, type EventBus } from '../events';
 import { silentLogger } from '../logger';
-import { eventBusContract, sleep, waitFor, type EventBusAdapter, type EventBusBroker } from './event-bus.contract';
+import { waitFor } from '../testing';
+import { eventBusContract, sleep, type EventBusAdapter, type EventBusBroker } from './event-bus.contract';
 
 /** A Redis server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
 const TEST_REDIS_URL = process.env.TEST_REDIS_URL;

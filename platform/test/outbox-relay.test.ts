@@ -5,8 +5,8 @@ import { InProcessEventBus } from '../event-bus/in-process';
 import { domainEvent, type DeadLetter, type EventBus, type EventEnvelope } from '../events';
 import { enqueueEvents } from '../outbox';
 import { OutboxRelay } from '../outbox-relay';
-import { createTestDatabase, storeBackends, testDeps, type TestDeps } from '../testing';
-import { sleep, waitFor } from './event-bus.contract';
+import { createTestDatabase, storeBackends, testDeps, waitFor, type TestDeps } from '../testing';
+import { sleep } from './event-bus.contract';
 import * as tables from './relay-schema';
 
 /** A bus that records what reaches it and fails on demand. */

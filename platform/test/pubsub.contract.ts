@@ -1,6 +1,7 @@
 import pino from 'pino';
 import type { Logger } from '../logger';
 import type { LiveSubscription, PubSub } from '../pubsub/port';
+import { waitFor } from '../testing';
 
 export interface PubSubInstanceOptions {
   bufferSize?: number;
@@ -29,14 +30,6 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Polls until `condition` holds; fails the test with `what` after `timeoutMs`. */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** The next `count` messages of a subscription; fails when they do not all come within `timeoutMs`. */
 export async function take(subscription: LiveSubscription, count: number, timeoutMs = 5_000): Promise<unknown[]> {

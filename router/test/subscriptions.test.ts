@@ -8,7 +8,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { AccessTokens, generateTokenKeys } from '../../platform/auth';
 import { silentLogger } from '../../platform/logger';
-import { liveClient } from '../../platform/testing';
+import { liveClient, waitFor } from '../../platform/testing';
 import { startService, type RunningService } from '../../platform/server';
 import { EventStream } from '../event-stream';
 import { startRouter, type RouterOptions, type RunningRouter } from '../router';
@@ -59,13 +59,6 @@ class ThingTopic {
   }
 }
 
-async function until(condition: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** Everything one client subscription received. */
 class Received {
@@ -89,7 +82,7 @@ class Received {
     },
   };
   waitFor(count: number): Promise<void> {
-    return until(() => this.payloads.length >= count, `${count} payloads (have ${this.payloads.length})`);
+    return waitFor(`${count} payloads (have ${this.payloads.length})`, () => this.payloads.length >= count);
   }
 }
 
@@ -251,7 +244,7 @@ describe('federated subscriptions through the router', () => {
   it('delivers every event with fields from both subgraphs, in order, and forwards the token', async () => {
     prices.set('t1', 1250);
     const received = subscribe(client(router, ann), 't1');
-    await until(() => topic.watching('t1') === 1, 'the things subgraph to see the subscription');
+    await waitFor('the things subgraph to see the subscription', () => topic.watching('t1') === 1);
 
     for (let i = 0; i < 20; i++) topic.publish({ id: 't1', name: `version ${i}` });
     await received.waitFor(20);
@@ -267,7 +260,7 @@ describe('federated subscriptions through the router', () => {
   it('sends an error in a secondary subgraph as errors on that payload and keeps the stream open', async () => {
     prices.set('t2', 990);
     const received = subscribe(client(router), 't2');
-    await until(() => topic.watching('t2') === 1, 'the subscription');
+    await waitFor('the subscription', () => topic.watching('t2') === 1);
 
     topic.publish({ id: 't2', name: 'before' });
     await received.waitFor(1);
@@ -298,13 +291,13 @@ describe('federated subscriptions through the router', () => {
     expect(anonymous.completed).toBe(true);
 
     const signedIn = subscribe(client(router, bob), 'secret');
-    await until(() => topic.watching('secret') === 1, 'the signed-in subscription');
+    await waitFor('the signed-in subscription', () => topic.watching('secret') === 1);
     expect(signedIn.payloads).toEqual([]);
   });
 
   it('ends the subscription with SUBGRAPH_UNAVAILABLE when the owning subgraph drops the connection', async () => {
     const received = subscribe(client(router), 'dropped');
-    await until(() => topic.watching('dropped') === 1, 'the subscription');
+    await waitFor('the subscription', () => topic.watching('dropped') === 1);
     topic.publish({ id: 'dropped', name: 'still here' });
     await received.waitFor(1);
     for (const socket of thingsSockets.clients) socket.terminate();
@@ -318,7 +311,7 @@ describe('federated subscriptions through the router', () => {
 
   it('serves a subscription owned by one subgraph without other fetches', async () => {
     const received = subscribe(client(router), 't3', `subscription { thingChanged(id: "t3") { name } }`);
-    await until(() => topic.watching('t3') === 1, 'the subscription');
+    await waitFor('the subscription', () => topic.watching('t3') === 1);
     const before = router.subgraphFetches.get('prices') ?? 0;
     topic.publish({ id: 't3', name: 'only a name' });
     await received.waitFor(1);
@@ -331,7 +324,7 @@ describe('federated subscriptions through the router', () => {
     const anonymous = Array.from({ length: 6 }, () => subscribe(client(router), 'popular'));
     const signedIn = [subscribe(client(router, ann), 'popular'), subscribe(client(router, ann), 'popular'), subscribe(client(router, bob), 'popular')];
     const narrower = subscribe(client(router), 'popular', `subscription Narrow($id: ID!) { thingChanged(id: $id) { price } }`);
-    await until(() => topic.watching('popular') === 10, 'ten subscriptions at the things subgraph');
+    await waitFor('ten subscriptions at the things subgraph', () => topic.watching('popular') === 10);
     const before = router.subgraphFetches.get('prices') ?? 0;
 
     topic.publish({ id: 'popular', name: 'on sale' });
@@ -358,9 +351,9 @@ describe('federated subscriptions through the router', () => {
     const c = client(router);
     const received = new Received();
     const unsubscribe = c.subscribe({ query: SUBSCRIPTION, variables: { id: 't4' } }, received.sink);
-    await until(() => topic.watching('t4') === 1, 'the subscription');
+    await waitFor('the subscription', () => topic.watching('t4') === 1);
     unsubscribe();
-    await until(() => topic.watching('t4') === 0, 'the things subgraph to release it');
+    await waitFor('the things subgraph to release it', () => topic.watching('t4') === 0);
   });
 
   it('refuses invalid operations, queries over the socket, and bad variables with coded errors', async () => {
@@ -380,7 +373,7 @@ describe('federated subscriptions through the router', () => {
   it('refuses more subscriptions on one connection than the limit, and accepts them again once one ends', async () => {
     const c = client(router);
     const open = ['l1', 'l2', 'l3'].map((id) => subscribe(c, id));
-    await until(() => ['l1', 'l2', 'l3'].every((id) => topic.watching(id) === 1), 'three subscriptions');
+    await waitFor('three subscriptions', () => ['l1', 'l2', 'l3'].every((id) => topic.watching(id) === 1));
     const fourth = subscribe(c, 'l4');
     await fourth.done;
     expect((fourth.error as any[])[0]).toMatchObject({ message: expect.stringMatching(/at most 3 subscriptions/), extensions: { code: 'SUBSCRIPTION_LIMIT' } });
@@ -388,14 +381,14 @@ describe('federated subscriptions through the router', () => {
 
     // Another connection has its own allowance.
     subscribe(client(router), 'l5');
-    await until(() => topic.watching('l5') === 1, 'a subscription on another connection');
+    await waitFor('a subscription on another connection', () => topic.watching('l5') === 1);
 
     // A subscription the server completes frees its place.
     topic.subscribers.forEach((s) => s.id === 'l1' && s.stream.end());
     await open[0]!.done;
     expect(open[0]!.completed).toBe(true);
     const again = subscribe(c, 'l6');
-    await until(() => topic.watching('l6') === 1, 'a subscription after one ended');
+    await waitFor('a subscription after one ended', () => topic.watching('l6') === 1);
     expect([...open, again].every((r) => r.error === undefined)).toBe(true);
   });
 
@@ -426,7 +419,7 @@ describe('federated subscriptions through the router', () => {
     try {
       prices.set('big', 5);
       const received = subscribe(client(small), 'big');
-      await until(() => topic.watching('big') === 1, 'the subscription');
+      await waitFor('the subscription', () => topic.watching('big') === 1);
       topic.publish({ id: 'big', name: 'x'.repeat(1000) });
       topic.publish({ id: 'big', name: 'short' });
       await received.waitFor(2);
@@ -455,7 +448,7 @@ describe('federated subscriptions through the router', () => {
     // No token at all is an anonymous caller: public subscriptions are served.
     const anonymous = liveClient(router.url);
     anonymous.subscribe(SUBSCRIPTION, { id: 'guarded' });
-    await until(() => topic.watching('guarded') === 1, 'the anonymous subscription');
+    await waitFor('the anonymous subscription', () => topic.watching('guarded') === 1);
     expect(anonymous.closes).toEqual([]);
     await anonymous.dispose();
   });
@@ -468,7 +461,7 @@ describe('federated subscriptions through the router', () => {
       prices.set('e1', 7);
       const expiring = liveClient(own.url, { authorization: `Bearer ${(await shortLived.issue('ann', ['customer'])).token}` }, { lazy: false });
       const watch = expiring.subscribe(SUBSCRIPTION, { id: 'e1' });
-      await until(() => topic.watching('e1') === 1, 'the subscription');
+      await waitFor('the subscription', () => topic.watching('e1') === 1);
       topic.publish({ id: 'e1', name: 'while signed in' });
       await watch.ended(5000);
       expect(watch.payloads).toEqual([
@@ -476,10 +469,10 @@ describe('federated subscriptions through the router', () => {
         { data: null, errors: [expect.objectContaining({ extensions: { code: 'UNAUTHENTICATED' } })] },
       ]);
       expect(watch.completed).toBe(true);
-      await until(() => expiring.closes.length > 0, 'the socket to close');
+      await waitFor('the socket to close', () => expiring.closes.length > 0);
       expect(expiring.closes).toEqual([4401]);
       // The upstream subscription, opened with the same token, is released too.
-      await until(() => topic.watching('e1') === 0, 'the things subgraph to release the subscription');
+      await waitFor('the things subgraph to release the subscription', () => topic.watching('e1') === 0);
       await expiring.dispose();
     } finally {
       await own.stop();
@@ -489,7 +482,7 @@ describe('federated subscriptions through the router', () => {
   it('completes open subscriptions and closes sockets with 1001 when the router stops', async () => {
     const own = await start();
     const received = subscribe(client(own), 's1');
-    await until(() => topic.watching('s1') === 1, 'the subscription');
+    await waitFor('the subscription', () => topic.watching('s1') === 1);
     topic.publish({ id: 's1', name: 'first' });
     await received.waitFor(1);
 
@@ -504,7 +497,7 @@ describe('federated subscriptions through the router', () => {
     expect(received.completed).toBe(true);
     expect(received.error).toBeUndefined();
     expect(await idleClosed).toBe(1001);
-    await until(() => topic.watching('s1') === 0, 'the things subgraph to release the subscription');
+    await waitFor('the things subgraph to release the subscription', () => topic.watching('s1') === 0);
   });
 });
 
