@@ -114,6 +114,8 @@ export async function replayDemoHistory(options: DemoHistoryOptions): Promise<nu
     const deadline = Date.now() + settleTimeoutMs;
     let status = placed.status;
     for (let wait = 2; !SETTLED.has(status); wait = Math.min(wait * 2, 50)) {
+      // Shutting down: the saga goes on without us; this order just stays unshipped.
+      if (options.signal?.aborted) return;
       if (Date.now() > deadline) throw new Error(`demo order ${past.id} (order ${placed.id}) is still ${status} after ${settleTimeoutMs} ms`);
       await pause(wait);
       status = (await orders.order(admin, placed.id, orders.loaders(requestId)))?.status ?? status;

@@ -1,4 +1,7 @@
-import { HistoryClock } from '../demo-history';
+import { generateDemoShop, SMALL_SIZE } from '../../../embedded/demo-shop';
+import { testDeps } from '../../../platform/testing';
+import { demoHistoryWorker, HistoryClock } from '../demo-history';
+import { createOrderSubgraph } from '../subgraph';
 
 describe('the clock past orders are placed by', () => {
   it('tells each replayed order its own time, also when orders run side by side', async () => {
@@ -32,5 +35,31 @@ describe('the clock past orders are placed by', () => {
       told.setFullYear(1999);
       expect(clock.now()).toEqual(time);
     });
+  });
+});
+
+describe('the demo history worker of a standalone order process', () => {
+  it('waits for the subgraphs checkout needs, and stops at once when shut down meanwhile', async () => {
+    const deps = await testDeps('pglite', ['order']);
+    const definition = await createOrderSubgraph(deps);
+    try {
+      const worker = demoHistoryWorker({
+        shop: generateDemoShop(SMALL_SIZE),
+        orders: definition.service,
+        clock: new HistoryClock(),
+        logger: deps.logger,
+        // Nothing listens there: the catalog never becomes ready.
+        peers: ['http://127.0.0.1:9/graphql'],
+      });
+      await worker.start();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const stopping = Date.now();
+      await worker.stop();
+      expect(Date.now() - stopping).toBeLessThan(3_000);
+      expect(await definition.service.hasOrders()).toBe(false);
+    } finally {
+      await Promise.all(definition.stores.map((store) => store.close()));
+      await deps.release();
+    }
   });
 });
