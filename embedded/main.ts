@@ -4,20 +4,23 @@
  */
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs';
 import { demoSeedOptions, runProcess, subgraphDeps } from '../platform/main';
+import { metricsAccess } from '../platform/metrics';
 import { readSupergraph, subscriptionLimitsFrom } from '../router/router';
 import { startShop } from './shop';
 
 void runProcess('shop', async (config, logger) => {
   const deps = await subgraphDeps(config, logger);
   const began = Date.now();
+  const seed = demoSeedOptions(config);
   const shop = await startShop({
     deps,
     host: config.HOST,
     routerPort: config.ROUTER_PORT,
     subgraphPorts: Object.fromEntries(SUBGRAPHS.map(({ name }) => [name, config.subgraphs[name].port])) as Record<SubgraphName, number>,
     supergraphSdl: readSupergraph(config.SUPERGRAPH_PATH),
-    seed: demoSeedOptions(config),
+    ...(seed ? { seed } : {}),
     maxBodyBytes: config.MAX_BODY_BYTES,
+    metrics: metricsAccess(config),
     subscriptions: subscriptionLimitsFrom(config),
     graceMs: config.SHUTDOWN_GRACE_MS,
   });
@@ -31,7 +34,7 @@ void runProcess('shop', async (config, logger) => {
       `  Subgraphs: ${[...shop.subgraphs].map(([name, { service }]) => `${name} ${service.port}`).join(', ')}`,
       `  Demo accounts (password ${password}):`,
       '    admin@demo.shop            admin scope',
-      '    customer1@demo.shop … customer100@demo.shop',
+      `    customer1@demo.shop … customer${seed ? seed.shop.customers.filter((c) => !c.admin).length : 100}@demo.shop`,
       '',
       `  Try: curl -s ${shop.router.url} -H 'content-type: application/json' \\`,
       `         -d '{"query":"{ searchProducts(query: \\"oak table\\", first: 3) { totalCount edges { node { name price { formatted } availableQuantity } } } }"}'`,

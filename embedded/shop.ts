@@ -5,6 +5,7 @@
  */
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs';
 import type { Logger } from '../platform/logger';
+import type { MetricsAccess } from '../platform/metrics';
 import type { RunningService } from '../platform/server';
 import { startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from '../platform/subgraph';
 import { seedSubgraph } from '../platform/main';
@@ -55,6 +56,8 @@ export interface ShopOptions {
   graceMs: number;
   /** Limits of the router's WebSocket subscriptions; defaults otherwise. */
   subscriptions?: Partial<SubscriptionLimits>;
+  /** Who may read `/metrics` on every port; default open. */
+  metrics?: MetricsAccess;
 }
 
 export interface RunningShop {
@@ -99,6 +102,7 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
         logger: deps.logger,
         maxBodyBytes: options.maxBodyBytes,
         graceMs: options.graceMs,
+        ...(options.metrics ? { metrics: options.metrics } : {}),
       });
       started.set(name, { service, definition });
       deps.peers.set(name, service.url);
@@ -121,6 +125,7 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
       maxBodyBytes: options.maxBodyBytes,
       graceMs: options.graceMs,
       ...(options.subscriptions ? { subscriptions: options.subscriptions } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
   } catch (error) {
     await stopAll().catch(() => {});

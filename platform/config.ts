@@ -45,6 +45,11 @@ const base = z.object({
   SHOP_CURRENCY: z.string().regex(CURRENCY_CODE, 'must be an ISO 4217 code such as USD').default('USD'),
   /** Redis server for the event bus (Redis Streams); without it events stay in-process. */
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /**
+   * Bearer token `/metrics` asks for. Without it, metrics are open to whoever reaches the port,
+   * except with NODE_ENV=production, where they are then not served at all.
+   */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Redis server holding recommendations as sorted sets; without it they live in the subgraph's PostgreSQL store. */
   RECOMMENDATION_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   /** Prefix of the Redis stream keys, so several shops can share one Redis; default `shop`. */

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { timingSafeEqual } from 'node:crypto';
 import { requestIdOf } from './context';
 import type { Logger } from './logger';
+import { metricsText, type MetricsAccess } from './metrics';
 
 export interface GraphQLHttpOptions<C extends BaseContext> {
   apollo: ApolloServer<C>;
@@ -12,6 +14,8 @@ export interface GraphQLHttpOptions<C extends BaseContext> {
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
   logger: Logger;
+  /** `/metrics` (Prometheus text); default open, as in development. */
+  metrics?: MetricsAccess;
 }
 
 class HttpError extends Error {
@@ -53,9 +57,18 @@ function sendError(res: ServerResponse, status: number, message: string): void {
   sendJson(res, status, { errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
 }
 
+/** Whether a request may read the metrics: compared in constant time, so the token cannot be guessed by timing. */
+function metricsAllowed(req: IncomingMessage, access: MetricsAccess): boolean {
+  if (!access.enabled) return false;
+  if (access.token === undefined) return true;
+  const given = Buffer.from(req.headers.authorization ?? '');
+  const expected = Buffer.from(`Bearer ${access.token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
 /**
  * Serves Apollo Server on plain `node:http`: `/graphql` (GET and POST), `/health`
- * (the process is alive) and `/ready` (its stores answer).
+ * (the process is alive), `/ready` (its stores answer) and `/metrics` (Prometheus).
  */
 export function createGraphQLHttpHandler<C extends BaseContext>(options: GraphQLHttpOptions<C>) {
   const { apollo, logger } = options;
@@ -66,6 +79,18 @@ export function createGraphQLHttpHandler<C extends BaseContext>(options: GraphQL
       if (url.pathname === '/ready') {
         const ready = await options.ready().catch(() => false);
         return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable' });
+      }
+      if (url.pathname === '/metrics') {
+        const access = options.metrics ?? { enabled: true };
+        if (!access.enabled) return sendJson(res, 404, { error: 'Not found' });
+        if (!metricsAllowed(req, access)) {
+          res.setHeader('www-authenticate', 'Bearer');
+          return sendJson(res, 401, { error: 'Send the metrics token as a bearer token.' });
+        }
+        const { contentType, body } = await metricsText();
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
       }
       if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'Not found' });
       if (req.method !== 'GET' && req.method !== 'POST') {

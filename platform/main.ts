@@ -4,6 +4,7 @@ import { AccessTokens, loadTokenKeys } from './auth';
 import { ConfigError, loadConfig, type Config } from './config';
 import { EmbeddedPostgres } from './db';
 import { createLogger, type Logger } from './logger';
+import { metricsAccess } from './metrics';
 import { openEventBus } from './event-bus';
 import type { EventBus } from './events';
 import { openPubSub, type PubSub } from './pubsub';
@@ -119,6 +120,7 @@ export function runSubgraph(name: SubgraphName, factory: SubgraphFactory): void 
       tokens: deps.tokens,
       logger,
       maxBodyBytes: config.MAX_BODY_BYTES,
+      metrics: metricsAccess(config),
       graceMs: config.SHUTDOWN_GRACE_MS,
     });
     return {

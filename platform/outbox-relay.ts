@@ -2,6 +2,7 @@ import { asc, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from './db';
 import type { EventBus, EventEnvelope, EventHandler, EventType, SubscribeOptions, Subscription } from './events';
 import type { Logger } from './logger';
+import { eventsHandled, eventsPublished } from './metrics';
 import type { EventTables } from './outbox';
 import type { Worker } from './subgraph';
 
@@ -150,6 +151,7 @@ export class OutboxRelay implements Worker {
             rows.map((r) => r.id),
           ),
         );
+      for (const row of rows) eventsPublished.inc({ type: row.type });
       return rows.length;
     });
   }
@@ -167,7 +169,17 @@ export function eventConsumer(
   return {
     name: `consumer:${group}`,
     start: async () => {
-      subscription = (await bus()).subscribe(group, types, handler, options);
+      // Counted per delivery: a failed one is retried, and dead-lettered after the last attempt.
+      const counted: EventHandler = async (event) => {
+        try {
+          await handler(event);
+          eventsHandled.inc({ group, outcome: 'ok' });
+        } catch (error) {
+          eventsHandled.inc({ group, outcome: 'failed' });
+          throw error;
+        }
+      };
+      subscription = (await bus()).subscribe(group, types, counted, options);
     },
     stop: async () => {
       await subscription?.close();

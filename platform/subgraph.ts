@@ -15,6 +15,7 @@ import type { EventBus } from './events';
 import type { Logger } from './logger';
 import type { PubSub } from './pubsub';
 import { attachSubgraphSubscriptions } from './subscriptions';
+import { graphqlMetricsPlugin, type MetricsAccess } from './metrics';
 import { startService, type RunningService, type StoreHandle } from './server';
 
 /** What a subgraph is: its schema, resolvers, per-request context and the stores it owns. */
@@ -111,6 +112,8 @@ export interface SubgraphRuntime {
   logger: Logger;
   maxBodyBytes: number;
   graceMs: number;
+  /** Who may read `/metrics`; default open. */
+  metrics?: MetricsAccess;
 }
 
 /**
@@ -132,10 +135,12 @@ export async function startSubgraph<C extends RequestContext>(
     // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
     stopOnTerminationSignals: false,
     logger,
+    plugins: [graphqlMetricsPlugin<C>(definition.name)],
   });
   const service = await startService<C>({
     apollo,
     logger,
+    ...(runtime.metrics ? { metrics: runtime.metrics } : {}),
     host: runtime.host,
     port: runtime.port,
     stores: definition.stores,
@@ -153,6 +158,7 @@ export async function startSubgraph<C extends RequestContext>(
               maxMessageBytes: runtime.maxBodyBytes,
               graceMs: runtime.graceMs,
               logger,
+              service: definition.name,
             }),
         }
       : {}),

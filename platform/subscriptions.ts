@@ -22,6 +22,7 @@ import { requestIdOf, type RequestContext } from './context';
 import { ShopError, unauthenticated } from './errors';
 import type { LiveSubscription } from './pubsub';
 import type { Logger } from './logger';
+import { activeSubscriptions, subscriptionPayloads, websocketConnections } from './metrics';
 import type { Closeable } from './server';
 
 /** The WebSocket close code of a server going away (RFC 6455). */
@@ -47,6 +48,8 @@ export interface SubgraphSubscriptionOptions<C extends RequestContext> {
   logger: Logger;
   /** A connection that sends no `connection_init` within this is closed (4408), in ms; default 3000. */
   initTimeoutMs?: number;
+  /** The subgraph's name, on its metrics. */
+  service: string;
 }
 
 /**
@@ -218,7 +221,9 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
   wss.on('connection', (socket: WebSocket, req: http.IncomingMessage) => {
     const requestId = requestIdOf(req);
     connections.set(socket, new Connection(socket, requestId, logger.child({ requestId })));
+    websocketConnections.inc({ service: options.service });
     socket.once('close', () => {
+      websocketConnections.dec({ service: options.service });
       const connection = connections.get(socket);
       connections.delete(socket);
       if (!connection) return;
@@ -311,12 +316,17 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
             if (!result) runs.set(key, (result = run(event)));
             return result;
           },
-          () => connection.subscriptions.delete(results),
+          () => {
+            connection.subscriptions.delete(results);
+            activeSubscriptions.dec({ service: options.service });
+          },
         );
         connection.subscriptions.add(results);
+        activeSubscriptions.inc({ service: options.service });
         return results;
       },
       onNext: (_ctx, _id, _payload, _args, result): FormattedExecutionResult => {
+        subscriptionPayloads.inc({ service: options.service });
         let formatted = formattedResults.get(result);
         if (!formatted) {
           formatted = {

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { accessTokens, runProcess } from '../platform/main';
+import { metricsAccess } from '../platform/metrics';
 import { readSupergraph, startRouter, subscriptionLimitsFrom } from './router';
 
 void runProcess('router', async (config, logger) => {
@@ -21,6 +22,7 @@ void runProcess('router', async (config, logger) => {
     logger,
     tokens: await accessTokens(config),
     maxBodyBytes: config.MAX_BODY_BYTES,
+    metrics: metricsAccess(config),
     graceMs: config.SHUTDOWN_GRACE_MS,
     subscriptions: subscriptionLimitsFrom(config),
   });

@@ -6,6 +6,7 @@ import type { AccessTokens } from '../platform/auth';
 import type { Config } from '../platform/config';
 import { createErrorFormatter } from '../platform/errors';
 import type { Logger } from '../platform/logger';
+import { graphqlMetricsPlugin, subgraphRequests, type MetricsAccess } from '../platform/metrics';
 import { startService, type RunningService } from '../platform/server';
 import type { RouterContext } from './context';
 import { SubgraphDataSource } from './data-source';
@@ -27,6 +28,8 @@ export interface RouterOptions {
   graceMs: number;
   /** WebSocket subscription limits; defaults in DEFAULT_SUBSCRIPTION_LIMITS (incoming messages: maxBodyBytes). */
   subscriptions?: Partial<SubscriptionLimits>;
+  /** Who may read `/metrics`; default open. */
+  metrics?: MetricsAccess;
 }
 
 export interface RunningRouter extends RunningService {
@@ -48,7 +51,10 @@ function routerErrorFormatter(logger: Logger) {
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const logger = options.logger.child({ component: 'router' });
   const subgraphFetches = new Map<string, number>();
-  const countFetch = (name: string) => subgraphFetches.set(name, (subgraphFetches.get(name) ?? 0) + 1);
+  const countFetch = (name: string) => {
+    subgraphFetches.set(name, (subgraphFetches.get(name) ?? 0) + 1);
+    subgraphRequests.inc({ subgraph: name });
+  };
   // One data source per subgraph, shared by queries and by the entity fetches of subscription events.
   const dataSources = new Map<string, SubgraphDataSource>();
   const dataSourceFor = (name: string, url: string) => {
@@ -78,10 +84,12 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
     stopOnTerminationSignals: false,
     logger,
+    plugins: [graphqlMetricsPlugin<RouterContext>('router')],
   });
   const service = await startService<RouterContext>({
     apollo,
     logger,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     host: options.host,
     port: options.port,
     stores: [],

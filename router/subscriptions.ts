@@ -9,6 +9,7 @@ import { whenExpired, type AccessTokens } from '../platform/auth';
 import { requestIdOf } from '../platform/context';
 import { ShopError, unauthenticated } from '../platform/errors';
 import type { Logger } from '../platform/logger';
+import { activeSubscriptions, subscriptionPayloads, websocketConnections } from '../platform/metrics';
 import type { Closeable } from '../platform/server';
 import type { RouterContext } from './context';
 import { EventStream } from './event-stream';
@@ -180,7 +181,9 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
     const requestId = requestIdOf(req);
     const connection = new Connection(socket, requestId, logger.child({ requestId }));
     connections.set(socket, connection);
+    websocketConnections.inc({ service: 'router' });
     socket.once('close', () => {
+      websocketConnections.dec({ service: 'router' });
       // graphql-ws ends the streams itself; marking them here keeps shutdown from waiting on a gone socket.
       for (const subscription of connection.subscriptions.values()) {
         subscription.stream.end();
@@ -239,7 +242,12 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
       logger: connection.logger.child({ subscriptionId: id }),
     };
     let unsubscribe = () => {};
-    const stream = new EventStream<ExecutionResult>(() => unsubscribe());
+    // Released exactly once, however the subscription ends.
+    const stream = new EventStream<ExecutionResult>(() => {
+      activeSubscriptions.dec({ service: 'router' });
+      unsubscribe();
+    });
+    activeSubscriptions.inc({ service: 'router' });
     let pending = 0;
     let tail = Promise.resolve();
     const finishWith = (result: ExecutionResult | undefined) => {
@@ -331,6 +339,7 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
       // Only subscriptions reach execution (plan refuses the rest); kept so nothing runs unplanned.
       execute: () => ({ errors: [new ShopError('BAD_REQUEST', 'This WebSocket serves subscriptions; send queries and mutations over HTTP.')] }),
       onNext: (_ctx, id, _payload, _args, result): FormattedExecutionResult => {
+        subscriptionPayloads.inc({ service: 'router' });
         const known = formattedResults.get(result);
         if (known) return known;
         let formatted: FormattedExecutionResult = {

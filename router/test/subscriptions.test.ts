@@ -8,7 +8,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { AccessTokens, generateTokenKeys } from '../../platform/auth';
 import { silentLogger } from '../../platform/logger';
-import { liveClient, waitFor } from '../../platform/testing';
+import { liveClient, metricSample, waitFor } from '../../platform/testing';
 import { startService, type RunningService } from '../../platform/server';
 import { EventStream } from '../event-stream';
 import { startRouter, type RouterOptions, type RunningRouter } from '../router';
@@ -345,6 +345,33 @@ describe('federated subscriptions through the router', () => {
     expect(anonymous.map((r) => r.payloads[1])).toEqual(
       Array.from({ length: 6 }, () => ({ data: { thingChanged: { id: 'popular', name: 'last units', price: 3900 } } })),
     );
+  });
+
+  it('reports connections, subscriptions, payloads and subgraph requests on /metrics', async () => {
+    const metrics = async () => (await fetch(router.url.replace(/\/graphql$/, '/metrics'))).text();
+    const gauge = async (name: string) => metricSample(await metrics(), name, { service: 'router' });
+    // Earlier tests' clients are gone: every gauge is back to zero.
+    await waitFor('no subscriptions left', async () => (await gauge('shop_subscriptions_active')) === 0);
+    await waitFor('no connections left', async () => (await gauge('shop_websocket_connections')) === 0);
+    const before = await metrics();
+    const c = client(router);
+    const received = subscribe(c, 'metered');
+    await waitFor('the subscription', () => topic.watching('metered') === 1);
+    prices.set('metered', 10);
+    topic.publish({ id: 'metered', name: 'counted' });
+    await received.waitFor(1);
+    const during = await metrics();
+    expect(metricSample(during, 'shop_subscriptions_active', { service: 'router' })).toBe(1);
+    expect(metricSample(during, 'shop_websocket_connections', { service: 'router' })).toBe(1);
+    const payloads = (text: string) => metricSample(text, 'shop_subscription_payloads_total', { service: 'router' });
+    expect(payloads(during) - payloads(before)).toBe(1);
+    const pricesRequests = (text: string) => metricSample(text, 'shop_router_subgraph_requests_total', { subgraph: 'prices' });
+    expect(pricesRequests(during) - pricesRequests(before)).toBe(1);
+
+    await c.dispose();
+    clients.splice(clients.indexOf(c), 1);
+    await waitFor('the subscription to be released', async () => (await gauge('shop_subscriptions_active')) === 0);
+    await waitFor('the connection to close', async () => (await gauge('shop_websocket_connections')) === 0);
   });
 
   it('releases the subgraph subscription when the client completes its own', async () => {

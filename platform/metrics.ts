@@ -1,0 +1,120 @@
+/**
+ * Prometheus metrics of the process (prom-client): Node's own (event loop lag, heap, GC),
+ * GraphQL requests and errors per service, WebSocket subscriptions, subgraph fetches of the
+ * router, and domain events relayed and handled. One registry per process, so the one-process
+ * shop and a container alike expose everything their process does on `/metrics`.
+ */
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Config } from './config';
+import { isErrorCode } from './errors';
+
+/** Who may read `/metrics`: nobody, anyone who reaches the port, or holders of a bearer token. */
+export type MetricsAccess = { enabled: false } | { enabled: true; token?: string };
+
+/** METRICS_TOKEN when set; open in development and tests; off in production without a token. */
+export function metricsAccess(config: Pick<Config, 'METRICS_TOKEN' | 'NODE_ENV'>): MetricsAccess {
+  if (config.METRICS_TOKEN) return { enabled: true, token: config.METRICS_TOKEN };
+  return config.NODE_ENV === 'production' ? { enabled: false } : { enabled: true };
+}
+
+export const metricsRegistry = new Registry();
+collectDefaultMetrics({ register: metricsRegistry });
+
+const registers = [metricsRegistry];
+
+export const graphqlRequests = new Counter({
+  name: 'shop_graphql_requests_total',
+  help: 'GraphQL operations served, by service, operation type and outcome (ok: no errors).',
+  labelNames: ['service', 'operation', 'outcome'] as const,
+  registers,
+});
+
+export const graphqlDuration = new Histogram({
+  name: 'shop_graphql_request_duration_seconds',
+  help: 'Time from receiving a GraphQL operation to sending its response, by service and operation type.',
+  labelNames: ['service', 'operation'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers,
+});
+
+export const graphqlErrors = new Counter({
+  name: 'shop_graphql_errors_total',
+  help: 'Errors in GraphQL responses, by service and registry code (unknown errors count as INTERNAL_SERVER_ERROR).',
+  labelNames: ['service', 'code'] as const,
+  registers,
+});
+
+export const websocketConnections = new Gauge({
+  name: 'shop_websocket_connections',
+  help: 'Open graphql-ws connections, by service.',
+  labelNames: ['service'] as const,
+  registers,
+});
+
+export const activeSubscriptions = new Gauge({
+  name: 'shop_subscriptions_active',
+  help: 'Open subscriptions, by service.',
+  labelNames: ['service'] as const,
+  registers,
+});
+
+export const subscriptionPayloads = new Counter({
+  name: 'shop_subscription_payloads_total',
+  help: 'Payloads sent to subscribers, by service.',
+  labelNames: ['service'] as const,
+  registers,
+});
+
+export const subgraphRequests = new Counter({
+  name: 'shop_router_subgraph_requests_total',
+  help: 'Requests the router sent to each subgraph over HTTP.',
+  labelNames: ['subgraph'] as const,
+  registers,
+});
+
+export const eventsPublished = new Counter({
+  name: 'shop_events_published_total',
+  help: 'Domain events the outbox relays handed to the bus, by type.',
+  labelNames: ['type'] as const,
+  registers,
+});
+
+export const eventsHandled = new Counter({
+  name: 'shop_events_handled_total',
+  help: 'Domain events consumers handled, by consumer group and outcome (failed deliveries are retried, then dead-lettered).',
+  labelNames: ['group', 'outcome'] as const,
+  registers,
+});
+
+/** Counts and times every GraphQL operation a service answers, and the codes of its errors. */
+export function graphqlMetricsPlugin<C extends BaseContext>(service: string): ApolloServerPlugin<C> {
+  return {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      let operation = 'unknown';
+      return {
+        async didResolveOperation({ operation: resolved }) {
+          operation = resolved?.operation ?? 'unknown';
+        },
+        async didEncounterErrors({ errors }) {
+          for (const error of errors) {
+            const code = error.extensions?.code;
+            graphqlErrors.inc({ service, code: isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR' });
+          }
+        },
+        async willSendResponse({ response }) {
+          const body = response.body;
+          const failed = body.kind === 'single' ? (body.singleResult.errors?.length ?? 0) > 0 : false;
+          graphqlRequests.inc({ service, operation, outcome: failed ? 'error' : 'ok' });
+          graphqlDuration.observe({ service, operation }, Number(process.hrtime.bigint() - started) / 1e9);
+        },
+      };
+    },
+  };
+}
+
+/** The Prometheus text of every metric of the process. */
+export async function metricsText(): Promise<{ contentType: string; body: string }> {
+  return { contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() };
+}
