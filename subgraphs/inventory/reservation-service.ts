@@ -172,10 +172,12 @@ export class ReservationService {
   /** Reserved units leave the warehouse: on hand and reserved both drop. */
   private async ship(tx: InventoryTransaction, orderId: string, changed: Set<string>): Promise<void> {
     const reservation = await tx.lockReservation(orderId);
-    if (reservation?.status !== 'RESERVED') {
-      this.log.warn({ orderId, status: reservation?.status ?? null }, 'order shipped without a held reservation; stock unchanged');
+    if (reservation?.status !== 'RESERVED' && reservation?.status !== 'EXPIRED') {
+      this.log.warn({ orderId, status: reservation?.status ?? null }, 'order shipped without a reservation; stock unchanged');
       return;
     }
+    // Paid, then expired before inventory heard of the payment: the goods left all the same.
+    if (reservation.status === 'EXPIRED') this.log.warn({ orderId }, 'order shipped after its reservation expired; its units leave on hand now');
     await tx.closeReservations([reservation], 'SHIPPED', this.now());
     productsOf(reservation.lines, changed);
   }

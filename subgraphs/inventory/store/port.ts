@@ -84,7 +84,10 @@ export interface InventoryTransaction {
   lockReservation(orderId: string): Promise<ReservationRecord | null>;
   /**
    * Ends RESERVED reservations: RELEASED and EXPIRED give their units back (reserved -= q),
-   * SHIPPED takes them out of the warehouse (on_hand -= q and reserved -= q).
+   * SHIPPED takes them out of the warehouse (on_hand -= q and reserved -= q). An EXPIRED
+   * reservation can still be SHIPPED (on_hand -= q): its order was paid before inventory
+   * heard, and the goods left; when its units were sold again meanwhile, the stock check
+   * refuses it and the event is dead-lettered for someone to look at.
    */
   closeReservations(reservations: readonly ReservationRecord[], status: Exclude<ReservationStatus, 'RESERVED'>, at: Date): Promise<void>;
   /** Marks a RESERVED reservation as paid so it never expires; false when it is not RESERVED (or already confirmed). */

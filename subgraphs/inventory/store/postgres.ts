@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { and, asc, eq, inArray, isNull, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lte, or, sql } from 'drizzle-orm';
 import { rowsOf, type Database, type Db } from '../../../platform/db';
 import { enqueueEvents, markProcessed, type EventTables } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
@@ -227,30 +227,31 @@ function inventoryTransaction(tx: Db): InventoryTransaction {
 
     async closeReservations(list, status, at) {
       if (list.length === 0) return;
-      await lockStockOf(list.flatMap((r) => r.lines.map((l) => l.productId)));
       const shipped = status === 'SHIPPED';
+      if (list.some((r) => r.status !== 'RESERVED' && !(shipped && r.status === 'EXPIRED'))) {
+        throw new Error(`close-reservations: only RESERVED reservations (or EXPIRED ones, shipped) can become ${status}`);
+      }
+      await lockStockOf(list.flatMap((r) => r.lines.map((l) => l.productId)));
+      // A RESERVED reservation holds its units (reserved); an EXPIRED one gave them back already.
       await adjustStock(
         tx,
         list.flatMap((r) =>
-          r.lines.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, onHand: shipped ? -l.quantity : 0, reserved: -l.quantity })),
+          r.lines.map((l) => ({
+            productId: l.productId,
+            warehouseId: l.warehouseId,
+            onHand: shipped ? -l.quantity : 0,
+            reserved: r.status === 'RESERVED' ? -l.quantity : 0,
+          })),
         ),
       );
       const closed = await tx
         .update(reservations)
         .set({ status, updatedAt: at })
-        .where(
-          and(
-            inArray(
-              reservations.orderId,
-              list.map((r) => r.orderId),
-            ),
-            eq(reservations.status, 'RESERVED'),
-          ),
-        )
+        .where(or(...list.map((r) => and(eq(reservations.orderId, r.orderId), eq(reservations.status, r.status)))))
         .returning({ orderId: reservations.orderId });
-      // Stock was already adjusted for every reservation passed; one that was not RESERVED
-      // would have its units counted twice, so refuse the whole transaction.
-      if (closed.length !== list.length) throw new Error('close-reservations: a reservation was not RESERVED');
+      // Stock was already adjusted for every reservation passed; one whose status changed
+      // meanwhile would have its units counted twice, so refuse the whole transaction.
+      if (closed.length !== list.length) throw new Error('close-reservations: a reservation changed status meanwhile');
     },
 
     async confirmReservation(orderId, at) {

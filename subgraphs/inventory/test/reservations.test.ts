@@ -251,6 +251,31 @@ describe.each(storeBackends())('stock reservation on %s', (backend) => {
     expect(await stockOf('expire')).toEqual([['wh-2', 10, 6]]);
   });
 
+  it('takes a shipped order out of stock though its reservation had expired, and refuses when those units were sold again', async () => {
+    await store.setOnHandMany([{ productId: 'late-ship', warehouseId: 'wh-1', onHand: 5 }]);
+    const shipped = newOrderId('late-ship');
+    await reservations.handle(placed(shipped, [['late-ship', 2]]));
+    // Paid, but the sweeper ran before inventory heard of it: the units went back on sale.
+    clock = new Date(clock.getTime() + (TTL_SECONDS + 1) * 1000);
+    await reservations.expireDue();
+    expect(await stockOf('late-ship')).toEqual([['wh-1', 5, 0]]);
+    await reservations.handle(orderEvent('OrderShipped', shipped));
+    expect(await stockOf('late-ship')).toEqual([['wh-1', 3, 0]]);
+    expect((await reservationOf(shipped))?.status).toBe('SHIPPED');
+
+    // The same, but the three units left were reserved by others meanwhile: nothing is left to ship.
+    const late = newOrderId('late-ship');
+    await reservations.handle(placed(late, [['late-ship', 1]]));
+    clock = new Date(clock.getTime() + (TTL_SECONDS + 1) * 1000);
+    await reservations.expireDue();
+    const other = newOrderId('late-ship');
+    await reservations.handle(placed(other, [['late-ship', 3]]));
+    expect(await stockOf('late-ship')).toEqual([['wh-1', 3, 3]]);
+    await expect(reservations.handle(orderEvent('OrderShipped', late))).rejects.toThrow();
+    expect(await stockOf('late-ship')).toEqual([['wh-1', 3, 3]]);
+    expect((await reservationOf(late))?.status).toBe('EXPIRED');
+  });
+
   it('expires in batches until nothing is due', async () => {
     await store.setOnHandMany([{ productId: 'batch', warehouseId: 'wh-1', onHand: 7 }]);
     const orders = Array.from({ length: 7 }, () => newOrderId('batch'));
