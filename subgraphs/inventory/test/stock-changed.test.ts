@@ -203,13 +203,14 @@ describe('stockChanged when the token expires or the subgraph stops', () => {
   });
 
   it('ends the subscriptions of a connection with UNAUTHENTICATED when its token expires, then closes it with 4401', async () => {
-    // Tokens that live one second, verified with the same keys as the subgraph's.
+    // Tokens that live two seconds (expiry has whole-second precision, so one lasts between one
+    // and two), verified with the same keys as the subgraph's.
     const keys = await generateTokenKeys();
-    const shortLived = new AccessTokens(keys, { issuer: deps.config.JWT_ISSUER, ttlSeconds: 1 });
+    const shortLived = new AccessTokens(keys, { issuer: deps.config.JWT_ISSUER, ttlSeconds: 2 });
     server = await serveTestSubgraph(inventorySubgraph(store, undefined, deps), { ...deps, tokens: shortLived });
     const client = liveClient(server.url, { authorization: `Bearer ${(await shortLived.issue('customer-1', ['customer'])).token}` }, { lazy: false });
     const watch = client.subscribe(WATCH, { productId: 'p1' });
-    await watch.ended(4000);
+    await watch.ended(5000);
     expect(watch.payloads).toEqual([{ data: null, errors: [expect.objectContaining({ extensions: { code: 'UNAUTHENTICATED' } })] }]);
     expect(watch.completed).toBe(true);
     const deadline = Date.now() + 2000;
