@@ -7,7 +7,7 @@ import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs';
 import type { Logger } from '../platform/logger';
 import type { MetricsAccess } from '../platform/metrics';
 import type { RunningService } from '../platform/server';
-import { startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from '../platform/subgraph';
+import { startSubgraph, startWorkers, stopWorkers, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from '../platform/subgraph';
 import { seedSubgraph } from '../platform/main';
 import type { RequestContext } from '../platform/context';
 import { startRouter, type RunningRouter } from '../router/router';
@@ -77,8 +77,12 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
   const built: { orders?: OrderService } = {};
   const FACTORIES = factories(clock, built);
 
+  // Workers of every subgraph start together, consumers first, and stop publishers first:
+  // the in-process bus delivers only to groups that listen at that moment.
+  const workers = () => [...definitions.values()].flatMap((d) => d.workers ?? []);
   const stopAll = async () => {
     await router?.stop();
+    await stopWorkers(workers(), log);
     for (const name of [...SUBGRAPHS.map((s) => s.name)].reverse()) {
       const entry = started.get(name);
       if (entry) await entry.service.stop();
@@ -103,10 +107,12 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
         maxBodyBytes: options.maxBodyBytes,
         graceMs: options.graceMs,
         ...(options.metrics ? { metrics: options.metrics } : {}),
+        ownWorkers: false,
       });
       started.set(name, { service, definition });
       deps.peers.set(name, service.url);
     }
+    await startWorkers(workers());
 
     if (options.seed && built.orders) {
       const { shop } = options.seed;

@@ -168,6 +168,7 @@ export function eventConsumer(
   let subscription: Subscription | undefined;
   return {
     name: `consumer:${group}`,
+    consumes: true,
     start: async () => {
       // Counted per delivery: a failed one is retried, and dead-lettered after the last attempt.
       const counted: EventHandler = async (event) => {

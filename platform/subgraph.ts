@@ -48,10 +48,29 @@ export interface SeedOptions {
 /** Background work a subgraph runs beside its server: outbox relays, event consumers, sweepers. */
 export interface Worker {
   name: string;
+  /** Receives domain events: started before, and stopped after, every worker that publishes. */
+  consumes?: boolean;
   /** Called once the server listens. */
   start(): void | Promise<void>;
   /** Called before the server drains; finishes in-flight work. */
   stop(): Promise<void>;
+}
+
+/**
+ * Starts workers so that nothing is published before its consumers listen: consumers
+ * first, then the rest. A bus that does not outlive the process (the in-process one)
+ * delivers only to groups that have subscribed, so the order matters across every
+ * subgraph of a process.
+ */
+export async function startWorkers(workers: readonly Worker[]): Promise<void> {
+  for (const worker of [...workers.filter((w) => w.consumes), ...workers.filter((w) => !w.consumes)]) await worker.start();
+}
+
+/** Stops workers the other way round: publishers first, consumers last. Never throws. */
+export async function stopWorkers(workers: readonly Worker[], logger: Logger): Promise<void> {
+  for (const worker of [...workers.filter((w) => !w.consumes).reverse(), ...workers.filter((w) => w.consumes).reverse()]) {
+    await worker.stop().catch((err) => logger.error({ err, worker: worker.name }, 'worker stop failed'));
+  }
 }
 
 /** Where a subgraph reaches another over HTTP (service to service, not through the router). */
@@ -114,6 +133,8 @@ export interface SubgraphRuntime {
   graceMs: number;
   /** Who may read `/metrics`; default open. */
   metrics?: MetricsAccess;
+  /** false: the caller starts and stops the definition's workers (with other subgraphs' ones). */
+  ownWorkers?: boolean;
 }
 
 /**
@@ -163,16 +184,22 @@ export async function startSubgraph<C extends RequestContext>(
         }
       : {}),
   });
+  // Several subgraphs in one process start and stop their workers together (embedded/shop.ts).
+  if (runtime.ownWorkers === false) return service;
   const workers = definition.workers ?? [];
-  for (const worker of workers) await worker.start();
+  try {
+    await startWorkers(workers);
+  } catch (error) {
+    await stopWorkers(workers, logger);
+    await service.stop();
+    throw error;
+  }
   let stopping: Promise<void> | undefined;
   return {
     ...service,
     stop: () =>
       (stopping ??= (async () => {
-        for (const worker of [...workers].reverse()) {
-          await worker.stop().catch((err) => logger.error({ err, worker: worker.name }, 'worker stop failed'));
-        }
+        await stopWorkers(workers, logger);
         await service.stop();
       })()),
   };
