@@ -16,8 +16,12 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 /** The incoming request id when it is well-formed, otherwise a new one. */
 export function requestIdOf(req: IncomingMessage): string {
   const header = req.headers['x-request-id'];
-  const value = Array.isArray(header) ? header[0] : header;
-  return value && REQUEST_ID.test(value) ? value : randomUUID();
+  return validRequestId(Array.isArray(header) ? header[0] : header) ?? randomUUID();
+}
+
+/** A caller's request id when it is one we accept (also from WebSocket connectionParams); else undefined. */
+export function validRequestId(value: unknown): string | undefined {
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined;
 }
 
 export async function baseContext(req: IncomingMessage, tokens: AccessTokens, logger: Logger): Promise<RequestContext> {

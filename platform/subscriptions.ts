@@ -18,7 +18,7 @@ import {
 import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { whenExpired, type AccessTokens, type Viewer } from './auth';
-import { requestIdOf, type RequestContext } from './context';
+import { requestIdOf, validRequestId, type RequestContext } from './context';
 import { ShopError, unauthenticated } from './errors';
 import type { LiveSubscription } from './pubsub';
 import type { Logger } from './logger';
@@ -77,13 +77,19 @@ class LiveResults implements AsyncIterableIterator<ExecutionResult> {
       return { value, done: false };
     }
     if (this.ended) return DONE;
-    const step = await Promise.race([this.source.next(), this.interrupted]);
-    if (step === 'interrupted') return this.next();
-    if (step.done) {
+    try {
+      const step = await Promise.race([this.source.next(), this.interrupted]);
+      if (step === 'interrupted') return this.next();
+      if (step.done) {
+        this.finish();
+        return DONE;
+      }
+      return { value: await this.run(step.value), done: false };
+    } catch (error) {
+      // graphql-ws does not call return() on an iterator whose next() threw: release it here.
       this.finish();
-      return DONE;
+      throw error;
     }
-    return { value: await this.run(step.value), done: false };
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
@@ -140,11 +146,6 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-/** A request id from `connectionParams`, validated as the `x-request-id` header is. */
-function requestIdFrom(value: unknown, fallback: string): string {
-  if (typeof value !== 'string') return fallback;
-  return requestIdOf({ headers: { 'x-request-id': value } } as unknown as http.IncomingMessage);
-}
 
 /**
  * The pub/sub message each event a resolver's source yielded came from. Every local
@@ -264,7 +265,7 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
           return false;
         }
         connection.viewer = viewer;
-        connection.requestId = requestIdFrom(params['x-request-id'], connection.requestId);
+        connection.requestId = validRequestId(params['x-request-id']) ?? connection.requestId;
         connection.logger = logger.child({ requestId: connection.requestId });
         connection.cancelExpiry = whenExpired(viewer, () => expire(connection));
         return true;
