@@ -39,7 +39,7 @@ describe('the router program', () => {
   });
 
   it('serves any composed supergraph, forwards token and request id, and exits cleanly on SIGTERM', async () => {
-    const { child, url, stop } = await startRouterProcess(['--supergraph', supergraphFile, '--port', '0']);
+    const { url, stop } = await startRouterProcess(['--supergraph', supergraphFile, '--port', '0']);
     try {
       const base = url.replace('/graphql', '');
       expect((await fetch(`${base}/health`)).status).toBe(200);
@@ -56,7 +56,6 @@ describe('the router program', () => {
       expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
       expect(JSON.stringify(anonymous)).not.toMatch(/stacktrace|\bat .*\.ts:/);
     } finally {
-      expect(child.pid).toBeGreaterThan(0);
       expect(await stop()).toBe(0);
     }
   });
