@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { domainEvent } from '../../platform/events';
-import { waitFor } from '../../platform/testing';
+import { metricSample, waitFor } from '../../platform/testing';
 import type { SimulatedCardProcessor } from '../../subgraphs/payment/provider/simulated';
 import { realStoreVariants, startTestShop, type TestShop } from '../testing';
 
@@ -235,8 +235,13 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
     const bus = await shop.deps.events();
     const published = shop.events.filter((e) => e.aggregateId === order.id && e.type === 'OrderPlaced');
     expect(published).toHaveLength(1);
+    // Each consumer of OrderPlaced counts a handled delivery: the redelivery reached them all.
+    const metrics = async () => (await fetch(shop.url.replace(/\/graphql$/, '/metrics'))).text();
+    const handled = (text: string) =>
+      ['inventory', 'payment', 'recommendation'].map((group) => metricSample(text, 'shop_events_handled_total', { group, outcome: 'ok' }));
+    const handledBefore = handled(await metrics());
     await bus.publish(published);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await waitFor('every consumer to handle the redelivery', async () => handled(await metrics()).every((n, i) => n > handledBefore[i]!), 15_000);
     expect(await stockOf(product(8).id)).toEqual(before);
     expect(provider().ledger().length).toBe(authorizations);
     expect((await shop.query(ORDER, { id: order.id }, token)).data!.order.status).toBe('CONFIRMED');
