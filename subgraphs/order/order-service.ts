@@ -353,10 +353,11 @@ export class OrderService {
    * one. Only its customer or an admin may watch it: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND
    * are decided here, before anything is sent.
    */
-  async watchOrder(viewer: Viewer, orderId: string, requestId: string): Promise<AsyncIterableIterator<OrderRecord>> {
+  async watchOrder(viewer: Viewer, orderId: string): Promise<AsyncIterableIterator<OrderRecord>> {
     requireCustomer(viewer);
     if (!this.pubsub) throw new ShopError('SUBGRAPH_UNAVAILABLE', 'Live order updates are not available from this service.');
-    const read = () => this.loaders(requestId).orders.load(orderId);
+    // Each read is fresh (one statement): a watcher must see the order as it is after each change.
+    const read = async () => (await this.store.ordersByIds([orderId]))[0] ?? null;
     // Listening before reading: a change committed in between arrives as a message, not as a gap.
     const subscription = (await this.pubsub()).subscribe(orderTopic(orderId));
     try {

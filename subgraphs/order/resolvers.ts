@@ -21,7 +21,7 @@ export const resolvers: Resolvers = {
   },
   Subscription: {
     orderUpdated: {
-      subscribe: (_root, { orderId }, { orders, viewer, requestId }) => orders.watchOrder(viewer, orderId, requestId),
+      subscribe: (_root, { orderId }, { orders, viewer }) => orders.watchOrder(viewer, orderId),
       resolve: (order: OrderModel) => order,
     },
   },
