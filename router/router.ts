@@ -72,6 +72,8 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   });
   const planner = new SubscriptionPlanner(options.supergraphSdl, options.subgraphUrls);
   for (const [name, url] of planner.subgraphUrls) dataSourceFor(name, url);
+  // Every subgraph has its data source now; the gateway's buildService finds the same ones.
+  const serviceMap = Object.fromEntries(dataSources);
   const formatError = routerErrorFormatter(logger);
   let loaded = false;
   gateway.onSchemaLoadOrUpdate(() => {
@@ -100,7 +102,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       attachSubscriptionServer(server, {
         planner,
         tokens: options.tokens,
-        services: () => Object.fromEntries(dataSources),
+        services: () => serviceMap,
         formatError,
         limits: { ...DEFAULT_SUBSCRIPTION_LIMITS, maxMessageBytes: options.maxBodyBytes, ...options.subscriptions },
         graceMs: options.graceMs,

@@ -9,23 +9,17 @@ export interface SharedEventRunsOptions {
   maxEntries: number;
 }
 
-/** What makes two subscribers' events interchangeable: same operation, variables, token and event. */
-export interface EventIdentity {
-  operationKey: string;
-  variables: Record<string, unknown>;
-  authorization: string | undefined;
-  event: unknown;
-}
-
-function keyOf({ operationKey, variables, authorization, event }: EventIdentity): string {
+/**
+ * Subscribers whose events are interchangeable: same operation, variables and token.
+ * Computed once per subscription; each event then adds only its own content to the key.
+ */
+export function subscriberGroup(operationKey: string, variables: Record<string, unknown>, authorization: string | undefined): string {
   return createHash('sha256')
     .update(operationKey)
     .update('\0')
     .update(JSON.stringify(variables))
     .update('\0')
     .update(authorization ?? '')
-    .update('\0')
-    .update(JSON.stringify(event))
     .digest('base64url');
 }
 
@@ -47,9 +41,9 @@ export class SharedEventRuns {
     this.runs = new LRUCache({ max: options.maxEntries, ttl: options.windowMs });
   }
 
-  /** The completion of this event: an earlier subscriber's within the window, or `complete()`'s. */
-  run(identity: EventIdentity, complete: () => Promise<ExecutionResult>): Promise<ExecutionResult> {
-    const key = keyOf(identity);
+  /** The completion of this event for this group: an earlier subscriber's within the window, or `complete()`'s. */
+  run(group: string, event: unknown, complete: () => Promise<ExecutionResult>): Promise<ExecutionResult> {
+    const key = createHash('sha256').update(group).update('\0').update(JSON.stringify(event)).digest('base64url');
     const earlier = this.runs.get(key);
     if (earlier) return earlier;
     const running = complete();

@@ -13,7 +13,7 @@ import { activeSubscriptions, subscriptionPayloads, websocketConnections } from 
 import type { Closeable } from '../platform/server';
 import type { RouterContext } from './context';
 import { EventStream } from './event-stream';
-import { SharedEventRuns } from './shared-events';
+import { SharedEventRuns, subscriberGroup } from './shared-events';
 import type { PlannedSubscription, SubscriptionPlanner } from './subscription-plan';
 
 /** The WebSocket close code of a server going away (RFC 6455). */
@@ -241,6 +241,7 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
       headers: { authorization: connection.authorization },
       logger: connection.logger.child({ subscriptionId: id }),
     };
+    const group = subscriberGroup(planned.operationKey, planned.variables, connection.authorization);
     let unsubscribe = () => {};
     // Released exactly once, however the subscription ends.
     const stream = new EventStream<ExecutionResult>(() => {
@@ -266,8 +267,7 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
         tail = tail.then(async () => {
           // The client left while this event waited: no point completing it.
           if (stream.isEnded) return void pending--;
-          const identity = { operationKey: planned.operationKey, variables: planned.variables, authorization: connection.authorization, event };
-          const result = await sharedRuns.run(identity, () => planner.runEvent(planned, event, context, options.services()));
+          const result = await sharedRuns.run(group, event, () => planner.runEvent(planned, event, context, options.services()));
           pending--;
           stream.push(result);
         });
