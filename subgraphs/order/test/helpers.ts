@@ -57,6 +57,6 @@ export async function outboxEvents(store: OrderStore, aggregateId?: string, type
     .select()
     .from(tables.outbox)
     .where(aggregateId ? eq(tables.outbox.aggregateId, aggregateId) : undefined)
-    .orderBy(asc(tables.outbox.createdAt), asc(tables.outbox.id));
+    .orderBy(asc(tables.outbox.seq));
   return rows.filter((row) => !type || row.type === type);
 }

@@ -75,7 +75,7 @@ describe.each(storeBackends())('payment saga on %s', (backend) => {
       .select({ type: outbox.type, payload: outbox.payload })
       .from(outbox)
       .where(eq(outbox.aggregateId, orderId))
-      .orderBy(asc(outbox.createdAt), asc(outbox.id));
+      .orderBy(asc(outbox.seq));
   const ledgerOf = (orderId: string, operation?: LedgerEntry['operation']) =>
     processor.ledger().filter((e) => e.idempotencyKey.endsWith(`:${orderId}`) && (!operation || e.operation === operation));
 

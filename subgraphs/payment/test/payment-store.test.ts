@@ -16,7 +16,7 @@ describe.each(storeBackends())('PaymentStore on %s', (backend) => {
             .select({ type: outbox.type })
             .from(outbox)
             .where(eq(outbox.aggregateId, aggregateId))
-            .orderBy(asc(outbox.createdAt))
+            .orderBy(asc(outbox.seq))
         ).map((row) => row.type),
       release: async () => {
         await store.close();
