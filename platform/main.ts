@@ -37,7 +37,11 @@ export async function runProcess(
   let starting: Promise<{ stop(): Promise<void> }> | undefined;
   let stopping = false;
   const shutdown = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal while stopping: the operator wants out now.
+      logger.warn({ signal }, 'second signal while shutting down; exiting at once');
+      process.exit(1);
+    }
     stopping = true;
     logger.info({ signal }, 'shutting down');
     void (async () => {
@@ -93,11 +97,21 @@ export async function subgraphDeps(config: Config, logger: Logger): Promise<Subg
   };
 }
 
-/** The demo shop every process seeds its empty stores with, unless SEED_DEMO is off. */
+const seedOptions = new WeakMap<Config, SeedOptions>();
+
+/**
+ * The demo shop every process seeds its empty stores with, unless SEED_DEMO is off;
+ * generated once per configuration, however many parts of the process ask.
+ */
 export function demoSeedOptions(config: Config): SeedOptions | undefined {
   if (!config.SEED_DEMO) return undefined;
-  const size = config.DEMO_SIZE === 'small' ? SMALL_SIZE : FULL_SIZE;
-  return { shop: generateDemoShop(size, config.SHOP_CURRENCY), password: config.DEMO_PASSWORD, nodeEnv: config.NODE_ENV };
+  let options = seedOptions.get(config);
+  if (!options) {
+    const size = config.DEMO_SIZE === 'small' ? SMALL_SIZE : FULL_SIZE;
+    options = { shop: generateDemoShop(size, config.SHOP_CURRENCY), password: config.DEMO_PASSWORD, nodeEnv: config.NODE_ENV };
+    seedOptions.set(config, options);
+  }
+  return options;
 }
 
 /** Seeds a subgraph's empty store; logs what it did. */

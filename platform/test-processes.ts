@@ -25,7 +25,11 @@ export function startProcess(script: string, args: string[], env: Record<string,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${output}`)), startMs);
+    const timer = setTimeout(() => {
+      // Not left running: it would hold its port, database and Redis connections.
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not start:\n${output}`));
+    }, startMs);
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
