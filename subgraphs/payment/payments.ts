@@ -55,10 +55,14 @@ const BRAND_NAMES: Record<string, string> = {
   unionpay: 'UnionPay',
 };
 
-/** The card summary of a processor's answer, in the shop's spelling; refuses anything that is not a brand and four digits. */
+/**
+ * The card summary of a processor's answer, in the shop's spelling (`cartes_bancaires` is
+ * Cartes Bancaires); refuses anything that is not a brand and four digits, so no more card
+ * data than that is ever stored.
+ */
 export function cardFromProcessor(brand: string, last4: string): CardSummary {
   const key = brand.trim().toLowerCase();
-  const name = BRAND_NAMES[key] ?? key.charAt(0).toUpperCase() + key.slice(1);
+  const name = BRAND_NAMES[key] ?? key.replace(/_+/g, ' ').replace(/(^|\s)([a-z])/g, (_m, space: string, letter: string) => space + letter.toUpperCase());
   return cardSummary({ brand: name, last4 });
 }
 

@@ -61,6 +61,9 @@ describe('card from a processor answer', () => {
     expect(cardFromProcessor('mastercard', '4444')).toEqual({ brand: 'Mastercard', last4: '4444' });
     expect(cardFromProcessor('amex', '0005')).toEqual({ brand: 'American Express', last4: '0005' });
     expect(cardFromProcessor('elo', '1234')).toEqual({ brand: 'Elo', last4: '1234' });
+    // Processors name some brands with underscores; those are words, not card data.
+    expect(cardFromProcessor('cartes_bancaires', '1234')).toEqual({ brand: 'Cartes Bancaires', last4: '1234' });
+    expect(cardFromProcessor('eftpos_au', '1234')).toEqual({ brand: 'Eftpos Au', last4: '1234' });
   });
 
   it('refuses an answer carrying more card data than the last four digits', () => {
