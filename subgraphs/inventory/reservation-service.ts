@@ -145,7 +145,8 @@ export class ReservationService {
       levels.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, available: availableUnits(l) })),
     );
     if (!result.ok) {
-      await tx.discardReservation(orderId);
+      // Closed, not deleted: the OrderRejected that follows finds it and changes nothing.
+      await tx.closeUnfilled(orderId, this.now());
       return [
         domainEvent('StockReservationFailed', orderId, { orderId, reason: 'OUT_OF_STOCK', unavailable: result.unavailable }, event.requestId),
       ];

@@ -69,8 +69,8 @@ export interface InventoryTransaction {
    * closure that arrived first). Waits for a concurrent transaction holding that order.
    */
   openReservation(orderId: string, expiresAt: Date): Promise<boolean>;
-  /** Removes a reservation this transaction opened but could not fill. */
-  discardReservation(orderId: string): Promise<void>;
+  /** Closes a reservation this transaction opened but could not fill: RELEASED, with no lines. */
+  closeUnfilled(orderId: string, at: Date): Promise<void>;
   /** Every stock level of the products, locked until commit, ordered by product then warehouse. */
   lockStockOf(productIds: readonly string[]): Promise<StockLevelRecord[]>;
   /** Adds the lines to an open reservation and their units to `reserved` of the locked levels. */

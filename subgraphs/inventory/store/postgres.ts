@@ -196,8 +196,11 @@ function inventoryTransaction(tx: Db): InventoryTransaction {
       return inserted.length > 0;
     },
 
-    async discardReservation(orderId) {
-      await tx.delete(reservations).where(and(eq(reservations.orderId, orderId), eq(reservations.status, 'RESERVED')));
+    async closeUnfilled(orderId, at) {
+      await tx
+        .update(reservations)
+        .set({ status: 'RELEASED', updatedAt: at })
+        .where(and(eq(reservations.orderId, orderId), eq(reservations.status, 'RESERVED')));
     },
 
     lockStockOf,

@@ -131,7 +131,8 @@ describe.each(storeBackends())('stock reservation on %s', (backend) => {
       ['wh-1', 1, 0],
       ['wh-2', 1, 0],
     ]);
-    expect(await reservationOf(orderId)).toBeUndefined();
+    // Refused, not forgotten: the order's row says so, and holds nothing.
+    expect(await reservationOf(orderId)).toMatchObject({ status: 'RELEASED', closedBeforePlaced: false, lines: [] });
     expect((await announcedFor(orderId)).map((e) => [e.type, e.payload])).toEqual([
       [
         'StockReservationFailed',
@@ -145,9 +146,10 @@ describe.each(storeBackends())('stock reservation on %s', (backend) => {
         },
       ],
     ]);
-    // The order is rejected next; that changes nothing either.
+    // The order is rejected next; that changes nothing either, and is not taken for an early closure.
     await reservations.handle(rejected(orderId, 'OUT_OF_STOCK'));
     expect(await stockOf('plenty')).toEqual([['wh-1', 50, 0]]);
+    expect(await reservationOf(orderId)).toMatchObject({ status: 'RELEASED', closedBeforePlaced: false });
   });
 
   it('returns the stock when the order fails payment, is cancelled or is rejected; a second release changes nothing', async () => {

@@ -177,12 +177,13 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
       expect(await reservationOf('o-3')).toMatchObject({ status: 'RELEASED', closedBeforePlaced: true, lines: [] });
     });
 
-    it('discards a reservation it opened, so the order can be tried again', async () => {
+    it('closes a reservation it opened but could not fill as RELEASED, with no lines', async () => {
       await store.transaction(async (tx) => {
         await tx.openReservation('o-4', later);
-        await tx.discardReservation('o-4');
+        await tx.closeUnfilled('o-4', at);
       });
-      expect(await reservationOf('o-4')).toBeUndefined();
+      expect(await reservationOf('o-4')).toMatchObject({ status: 'RELEASED', closedBeforePlaced: false, lines: [] });
+      expect(await store.transaction((tx) => tx.openReservation('o-4', later))).toBe(false);
     });
 
     it('releases, expires and ships: released units return, shipped units leave on hand', async () => {
