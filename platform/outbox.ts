@@ -26,7 +26,12 @@ export function eventTables(schema: PgSchema) {
     },
     (t) => [index('outbox_unpublished_seq_idx').on(t.seq).where(sql`published_at is null`)],
   );
-  const processedMessages = schema.table(
+  return { outbox, processedMessages: processedMessagesTable(schema) };
+}
+
+/** The processed-message table alone, for a subgraph that consumes events and announces none. */
+export function processedMessagesTable(schema: PgSchema) {
+  return schema.table(
     'processed_messages',
     {
       consumer: text('consumer').notNull(),
@@ -35,7 +40,6 @@ export function eventTables(schema: PgSchema) {
     },
     (t) => [primaryKey({ columns: [t.consumer, t.messageId] })],
   );
-  return { outbox, processedMessages };
 }
 
 export type EventTables = ReturnType<typeof eventTables>;
@@ -59,7 +63,7 @@ export async function enqueueEvents(tx: Db, tables: EventTables, events: readonl
  * Records that `consumer` processed `messageId`, inside the caller's transaction.
  * Returns false when it already had: the caller must then skip the effect.
  */
-export async function markProcessed(tx: Db, tables: EventTables, consumer: string, messageId: string): Promise<boolean> {
+export async function markProcessed(tx: Db, tables: Pick<EventTables, 'processedMessages'>, consumer: string, messageId: string): Promise<boolean> {
   const inserted = await tx
     .insert(tables.processedMessages)
     .values({ consumer, messageId })

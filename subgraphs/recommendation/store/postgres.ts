@@ -4,7 +4,7 @@ import type { Database, Db } from '../../../platform/db';
 import { aggregatePurchases, type Purchase } from '../co-purchases';
 import { markProcessed } from '../../../platform/outbox';
 import type { RecommendationStore } from './port';
-import { coPurchases, customerPurchases, EVENT_TABLES, orderEvents } from './schema';
+import { coPurchases, customerPurchases, orderEvents, processedMessages } from './schema';
 
 export const RECOMMENDATION_SCHEMA = 'recommendation';
 export const RECOMMENDATION_MIGRATIONS = path.join(__dirname, 'migrations');
@@ -79,7 +79,7 @@ export function postgresRecommendationStore(database: Database): RecommendationS
 
     noteOrderEvent: (consumer, messageId, note) =>
       db.transaction(async (tx) => {
-        if (!(await markProcessed(tx, EVENT_TABLES, consumer, messageId))) return 'duplicate';
+        if (!(await markProcessed(tx, { processedMessages }, consumer, messageId))) return 'duplicate';
         // The upsert locks the order's row, so OrderPlaced and OrderConfirmed handled at once
         // serialize here and exactly one of them sees both facts and records the purchase.
         const [order] =

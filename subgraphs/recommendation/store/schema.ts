@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { boolean, check, integer, pgSchema, primaryKey, text } from 'drizzle-orm/pg-core';
-import { eventTables } from '../../../platform/outbox';
+import { processedMessagesTable } from '../../../platform/outbox';
 
 /** Recommendation owns this schema; no other subgraph reads it. */
 export const recommendation = pgSchema('recommendation');
@@ -31,12 +31,8 @@ export const customerPurchases = recommendation.table(
   (t) => [primaryKey({ columns: [t.customerId, t.productId] }), check('customer_purchases_quantity_positive', sql.raw('quantity > 0'))],
 );
 
-/**
- * The events recommendation's consumer has processed. Recommendation announces nothing, so
- * the outbox of the same pair is not exported and has no table.
- */
-export const EVENT_TABLES = eventTables(recommendation);
-export const processedMessages = EVENT_TABLES.processedMessages;
+/** The events recommendation's consumer has processed (it announces none: no outbox). */
+export const processedMessages = processedMessagesTable(recommendation);
 
 /**
  * Orders recommendation has heard of, until their purchase is recorded: OrderPlaced says who
