@@ -2,7 +2,7 @@ import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs';
 import { composeSupergraph } from '../schema/compose';
 import { randomBytes } from 'node:crypto';
 import { EVENT_TYPES, type EventEnvelope } from '../platform/events';
-import { postGraphQL, testDeps, TEST_DATABASE_URL, type GraphQLResponse, type StoreBackend, type TestDeps } from '../platform/testing';
+import { postGraphQL, testDeps, TEST_DATABASE_URL, TEST_REDIS_URL, type GraphQLResponse, type StoreBackend, type TestDeps } from '../platform/testing';
 import { generateDemoShop, SMALL_SIZE, type DemoShopSize } from './demo-shop';
 import type { DemoShop } from './demo-shop-types';
 import { startShop, type RunningShop } from './shop';
@@ -36,8 +36,7 @@ export interface TestShopOptions {
   env?: Record<string, string>;
 }
 
-/** Redis for tests (the one `.ci/run` starts); absent means those tests are skipped. */
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
+export { TEST_REDIS_URL };
 
 /** Real-store variants available in this run; says once, loudly, what is skipped. */
 export function realStoreVariants(): { name: string; backend: StoreBackend; redis: boolean }[] {

@@ -22,6 +22,14 @@ import type { RequestContext } from './context';
 /** A PostgreSQL server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 
+/** A Redis server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export type StoreBackend = 'pglite' | 'postgres';
 
 /** Backends available in this run; says once, loudly, what is skipped. */

@@ -1,5 +1,5 @@
 import { domainEvent, type EventBus, type EventEnvelope, type EventType } from '../events';
-import { waitFor } from '../testing';
+import { sleep, waitFor } from '../testing';
 
 /** A broker that holds nothing from earlier tests. */
 export interface EventBusBroker {
@@ -22,9 +22,6 @@ export interface EventBusAdapter {
   quietMs: number;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 
 function event(type: EventType, n = 0): EventEnvelope {

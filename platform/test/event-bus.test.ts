@@ -5,11 +5,10 @@ import { InProcessEventBus } from '../event-bus/in-process';
 import { RedisStreamsEventBus, type RedisStreamsEventBusOptions } from '../event-bus/redis-streams';
 import { domainEvent, type EventBus } from '../events';
 import { silentLogger } from '../logger';
-import { waitFor } from '../testing';
-import { eventBusContract, sleep, type EventBusAdapter, type EventBusBroker } from './event-bus.contract';
+import { sleep, TEST_REDIS_URL, waitFor } from '../testing';
+import { eventBusContract, type EventBusAdapter, type EventBusBroker } from './event-bus.contract';
 
 /** A Redis server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
-const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
 /** Redelivery period of the Redis buses under test: long enough to be told apart from a first delivery. */
 const RECLAIM_IDLE_MS = 150;
 

@@ -5,8 +5,7 @@ import { InProcessEventBus } from '../event-bus/in-process';
 import { domainEvent, type DeadLetter, type EventBus, type EventEnvelope } from '../events';
 import { enqueueEvents } from '../outbox';
 import { OutboxRelay } from '../outbox-relay';
-import { createTestDatabase, storeBackends, testDeps, waitFor, type TestDeps } from '../testing';
-import { sleep } from './event-bus.contract';
+import { createTestDatabase, sleep, storeBackends, testDeps, waitFor, type TestDeps } from '../testing';
 import * as tables from './relay-schema';
 
 /** A bus that records what reaches it and fails on demand. */

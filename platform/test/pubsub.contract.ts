@@ -1,7 +1,7 @@
 import pino from 'pino';
 import type { Logger } from '../logger';
 import type { LiveSubscription, PubSub } from '../pubsub/port';
-import { waitFor } from '../testing';
+import { sleep, waitFor } from '../testing';
 
 export interface PubSubInstanceOptions {
   bufferSize?: number;
@@ -26,9 +26,6 @@ export interface PubSubAdapter {
   quietMs: number;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 
 /** The next `count` messages of a subscription; fails when they do not all come within `timeoutMs`. */

@@ -5,11 +5,10 @@ import { openPubSub } from '../pubsub';
 import { InProcessPubSub } from '../pubsub/in-process';
 import { orderTopic, stockTopic, type PubSub } from '../pubsub/port';
 import { RedisPubSub } from '../pubsub/redis';
-import { waitFor } from '../testing';
+import { TEST_REDIS_URL, waitFor } from '../testing';
 import { captureWarnings, pubSubContract, staysQuiet, take, type PubSubAdapter, type PubSubBroker, type PubSubInstanceOptions } from './pubsub.contract';
 
 /** A Redis server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
-const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
 
 const inProcess: PubSubAdapter = {
   name: 'in-process',
