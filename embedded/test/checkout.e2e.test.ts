@@ -166,7 +166,7 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
     const placed = await placeOrder(token, 'tok_processingError');
     const order = await settled(placed.data!.placeOrder.id, token);
     expect(order).toMatchObject({ status: 'CONFIRMED', payment: { status: 'AUTHORIZED' } });
-    expect(provider().attemptsOf(`authorize:${order.id}`)).toBe(3);
+    expect(await provider().attemptsOf(`authorize:${order.id}`)).toBe(3);
   });
 
   it('voids the payment and returns the stock when a customer cancels before shipment', async () => {
@@ -210,7 +210,7 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
     expect(ids.size).toBe(1);
     const [orderId] = [...ids] as string[];
     expect((await settled(orderId!, token)).status).toBe('CONFIRMED');
-    expect(provider().ledger().filter((e) => e.operation === 'authorize' && e.idempotencyKey === `authorize:${orderId}`)).toHaveLength(1);
+    expect((await provider().ledger()).filter((e) => e.operation === 'authorize' && e.idempotencyKey === `authorize:${orderId}`)).toHaveLength(1);
     expect(await stockOf(product(7).id)).toEqual({ available: 18, onHand: 20, reserved: 2 });
 
     const different = await shop.query(
@@ -229,7 +229,7 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
     const order = await settled(placed.data!.placeOrder.id, token);
     expect(order.status).toBe('CONFIRMED');
     const before = await stockOf(product(8).id);
-    const authorizations = provider().ledger().length;
+    const authorizations = (await provider().ledger()).length;
 
     // Every OrderPlaced the order subgraph published, sent again as a crashed consumer's redelivery would be.
     const bus = await shop.deps.events();
@@ -243,7 +243,7 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
     await bus.publish(published);
     await waitFor('every consumer to handle the redelivery', async () => handled(await metrics()).every((n, i) => n > handledBefore[i]!), 15_000);
     expect(await stockOf(product(8).id)).toEqual(before);
-    expect(provider().ledger().length).toBe(authorizations);
+    expect((await provider().ledger()).length).toBe(authorizations);
     expect((await shop.query(ORDER, { id: order.id }, token)).data!.order.status).toBe('CONFIRMED');
   });
 

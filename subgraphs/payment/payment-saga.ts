@@ -1,10 +1,21 @@
+import { notFound, ShopError } from '../../platform/errors';
 import { domainEvent, type EventEnvelope, type EventType } from '../../platform/events';
 import type { Logger } from '../../platform/logger';
 import { money, type Money } from '../../platform/money';
+import { paymentSettlementFailures } from './metrics';
 import { cardFromProcessor, currencyCode, paymentIdForOrder } from './payments';
-import { idempotencyKeys, TransientProviderError, type PaymentProvider } from './provider/port';
+import { idempotencyKeys, ProviderRefusedError, TransientProviderError, type PaymentProvider, type ProviderReceipt } from './provider/port';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './provider/retry';
-import type { ClosureReason, NewPayment, OrderPaymentTransaction, PaymentIntent, PaymentRecord, PaymentStore } from './store/port';
+import type {
+  ClosureReason,
+  NewPayment,
+  OrderPaymentTransaction,
+  PaymentChange,
+  PaymentIntent,
+  PaymentRecord,
+  PaymentStatus,
+  PaymentStore,
+} from './store/port';
 
 /** The consumer group payment's replicas share. */
 export const PAYMENT_CONSUMER_GROUP = 'payment';
@@ -28,6 +39,7 @@ export type SagaOutcome =
   | 'captured'
   | 'voided'
   | 'refunded'
+  | 'settlement-failed'
   | 'closed'
   | 'unchanged'
   | 'duplicate';
@@ -63,6 +75,61 @@ interface Step<O extends string> {
 
 /** Rounds of plan → provider call → verify under the lock before a handler gives up and lets the bus redeliver. */
 const MAX_ROUNDS = 3;
+
+/** What the processor is asked to do with money it already holds. */
+type Settlement = 'capture' | 'void' | 'refund';
+
+/** How each settlement is performed, what it changes, what it announces, and what its failure is called. */
+const SETTLEMENTS: Record<
+  Settlement,
+  {
+    amount(payment: PaymentRecord): Money;
+    perform(provider: PaymentProvider, reference: string, amount: Money, orderId: string): Promise<ProviderReceipt>;
+    settled: PaymentStatus;
+    failed: PaymentStatus;
+    outcome: SagaOutcome;
+    change(payment: PaymentRecord, amount: Money): Omit<PaymentChange, 'status'>;
+    announce(payment: PaymentRecord, amount: Money, requestId: string | undefined): EventEnvelope;
+  }
+> = {
+  capture: {
+    amount: (payment) => money(payment.amount, payment.currency),
+    perform: (provider, reference, amount, orderId) => provider.capture(reference, amount, idempotencyKeys.capture(orderId)),
+    settled: 'CAPTURED',
+    failed: 'CAPTURE_FAILED',
+    outcome: 'captured',
+    change: (_payment, amount) => ({ capturedAmount: amount.amount }),
+    announce: (payment, amount, requestId) =>
+      domainEvent('PaymentCaptured', payment.orderId, { orderId: payment.orderId, paymentId: payment.id, amount }, requestId),
+  },
+  void: {
+    amount: (payment) => money(0, payment.currency),
+    perform: (provider, reference, _amount, orderId) => provider.void(reference, idempotencyKeys.void(orderId)),
+    settled: 'VOIDED',
+    failed: 'VOID_FAILED',
+    outcome: 'voided',
+    change: () => ({}),
+    announce: (payment, _amount, requestId) =>
+      domainEvent('PaymentVoided', payment.orderId, { orderId: payment.orderId, paymentId: payment.id }, requestId),
+  },
+  refund: {
+    amount: (payment) => money(payment.capturedAmount - payment.refundedAmount, payment.currency),
+    perform: (provider, reference, amount, orderId) => provider.refund(reference, amount, idempotencyKeys.refund(orderId)),
+    settled: 'REFUNDED',
+    failed: 'REFUND_FAILED',
+    outcome: 'refunded',
+    change: (payment) => ({ refundedAmount: payment.capturedAmount }),
+    announce: (payment, amount, requestId) =>
+      domainEvent('PaymentRefunded', payment.orderId, { orderId: payment.orderId, paymentId: payment.id, amount }, requestId),
+  },
+};
+
+/** The settlement an admin's retry repeats, by the failed status it repeats it from. */
+const RETRIED_OPERATION: Partial<Record<PaymentStatus, Settlement>> = {
+  CAPTURE_FAILED: 'capture',
+  VOID_FAILED: 'void',
+  REFUND_FAILED: 'refund',
+};
 
 /** The decision of an authorization: held, refused by the processor, or the processor kept failing. */
 type AuthorizationDecision =
@@ -173,23 +240,19 @@ export class PaymentSaga {
     throw new Error(`order ${orderId} kept changing while its stock reservation was handled; it will be delivered again`);
   }
 
-  /** Captures the authorized amount once the order ships. */
+  /** Captures the authorized amount once the order ships; a capture the processor refuses is CAPTURE_FAILED. */
   private async orderShipped(event: EventEnvelope<'OrderShipped'>): Promise<SagaOutcome> {
     const { orderId } = event.payload;
     const { payment } = await this.store.orderPaymentState(orderId);
     if (!payment) throw new OutOfOrderEvent(`OrderShipped of order ${orderId} arrived before its payment; it will be delivered again`);
-    if (payment.status === 'CAPTURED' || payment.status === 'REFUNDED') return this.acknowledge(event, orderId, 'unchanged');
+    if (payment.status === 'CAPTURED' || payment.status === 'REFUNDED' || payment.status === 'CAPTURE_FAILED') {
+      return this.acknowledge(event, orderId, 'unchanged');
+    }
     if (payment.status !== 'AUTHORIZED') {
       this.logger.error({ orderId, status: payment.status }, 'order shipped without an authorized payment; nothing to capture');
       return this.acknowledge(event, orderId, 'unchanged');
     }
-    const amount = money(payment.amount, payment.currency);
-    await this.call(orderId, 'capture', () => this.provider.capture(referenceOf(payment), amount, idempotencyKeys.capture(orderId)));
-    return this.commit(event, orderId, async (tx) => {
-      const captured = await tx.updatePayment(payment.id, 'AUTHORIZED', { status: 'CAPTURED', capturedAmount: amount.amount });
-      if ('kind' in captured) return this.conflict(orderId, 'capture', captured.current);
-      return { outcome: 'captured', events: [domainEvent('PaymentCaptured', orderId, { orderId, paymentId: payment.id, amount }, event.requestId)] };
-    });
+    return this.settle(payment, 'capture', event);
   }
 
   /** Records that the order will not be paid, and voids its authorization if it has one. */
@@ -210,37 +273,108 @@ export class PaymentSaga {
     throw new Error(`order ${orderId} kept changing while its closure was handled; it will be delivered again`);
   }
 
-  /** Returns what was captured and not yet refunded; never more than was captured. */
+  /**
+   * Returns what was captured and not yet refunded; never more than was captured. An order
+   * whose capture failed was never charged: its authorization is voided instead.
+   */
   private async orderRefunded(event: EventEnvelope<'OrderRefunded'>): Promise<SagaOutcome> {
     const { orderId } = event.payload;
     const { payment } = await this.store.orderPaymentState(orderId);
     if (!payment || payment.status === 'AUTHORIZED') {
       throw new OutOfOrderEvent(`OrderRefunded of order ${orderId} arrived before its capture; it will be delivered again`);
     }
-    if (payment.status === 'REFUNDED') return this.acknowledge(event, orderId, 'unchanged');
+    if (payment.status === 'CAPTURE_FAILED') return this.settle(payment, 'void', event);
+    if (payment.status === 'REFUNDED' || payment.status === 'REFUND_FAILED') return this.acknowledge(event, orderId, 'unchanged');
     if (payment.status !== 'CAPTURED') {
       this.logger.error({ orderId, status: payment.status }, 'order refunded without a captured payment; nothing to refund');
       return this.acknowledge(event, orderId, 'unchanged');
     }
-    const amount = money(payment.capturedAmount - payment.refundedAmount, payment.currency);
-    await this.call(orderId, 'refund', () => this.provider.refund(referenceOf(payment), amount, idempotencyKeys.refund(orderId)));
-    return this.commit(event, orderId, async (tx) => {
-      const refunded = await tx.updatePayment(payment.id, 'CAPTURED', { status: 'REFUNDED', refundedAmount: payment.capturedAmount });
-      if ('kind' in refunded) return this.conflict(orderId, 'refund', refunded.current);
-      return { outcome: 'refunded', events: [domainEvent('PaymentRefunded', orderId, { orderId, paymentId: payment.id, amount }, event.requestId)] };
-    });
+    return this.settle(payment, 'refund', event);
   }
 
-  /** Voids an authorized payment at the processor, then records VOIDED and the order's closure. */
-  private async voidPayment(event: EventEnvelope, payment: PaymentRecord, reason: ClosureReason): Promise<SagaOutcome> {
+  /** Voids an authorized payment at the processor, then records VOIDED (or VOID_FAILED) and the order's closure. */
+  private voidPayment(event: EventEnvelope, payment: PaymentRecord, reason: ClosureReason): Promise<SagaOutcome> {
+    return this.settle(payment, 'void', event, reason);
+  }
+
+  /**
+   * Retries what failed of a payment (CAPTURE_FAILED, VOID_FAILED, REFUND_FAILED) with the
+   * same idempotency key, so a call that did reach the processor is not repeated; an admin
+   * asks for it. Resolves the payment as it is afterwards, settled or failed again.
+   */
+  async retrySettlement(paymentId: string): Promise<PaymentRecord> {
+    const payment = await this.paymentById(paymentId);
+    const operation = RETRIED_OPERATION[payment.status];
+    if (!operation) {
+      throw new ShopError('CONFLICT', `A payment that is ${payment.status} has nothing to retry.`, { status: payment.status });
+    }
+    await this.settle(payment, operation);
+    return this.paymentById(paymentId);
+  }
+
+  /**
+   * Releases the hold of a payment whose capture failed (the goods left without the money
+   * being taken) or whose void failed: an admin's decision to stop trying to charge it.
+   */
+  async voidAuthorization(paymentId: string): Promise<PaymentRecord> {
+    const payment = await this.paymentById(paymentId);
+    if (payment.status !== 'CAPTURE_FAILED' && payment.status !== 'VOID_FAILED') {
+      throw new ShopError('CONFLICT', `Only a payment whose capture or void failed can be voided here; this one is ${payment.status}.`, {
+        status: payment.status,
+      });
+    }
+    await this.settle(payment, 'void');
+    return this.paymentById(paymentId);
+  }
+
+  /**
+   * Moves money for a payment at the processor (capture, void or refund), outside any
+   * transaction and with the order's idempotency key for that operation, then records
+   * the outcome under the order's lock with a compare-and-set from the status it had:
+   * settled (and announced), or `<OPERATION>_FAILED` with the processor's reason when it
+   * refused for good or stayed unavailable through the retries. With `event`, the message
+   * is recorded as processed in the same transaction; with `closure`, the order's closure too.
+   */
+  private async settle(payment: PaymentRecord, operation: Settlement, event?: EventEnvelope, closure?: ClosureReason): Promise<SagaOutcome> {
     const { orderId } = payment;
-    await this.call(orderId, 'void', () => this.provider.void(referenceOf(payment), idempotencyKeys.void(orderId)));
-    return this.commit(event, orderId, async (tx) => {
-      await tx.closeOrder(reason);
-      const voided = await tx.updatePayment(payment.id, 'AUTHORIZED', { status: 'VOIDED' });
-      if ('kind' in voided) return this.conflict(orderId, 'void', voided.current);
-      return { outcome: 'voided', events: [domainEvent('PaymentVoided', orderId, { orderId, paymentId: payment.id }, event.requestId)] };
+    const plan = SETTLEMENTS[operation];
+    const amount = plan.amount(payment);
+    let failure: string | null = null;
+    try {
+      await this.call(orderId, operation, () => plan.perform(this.provider, referenceOf(payment), amount, orderId));
+    } catch (error) {
+      if (error instanceof ProviderRefusedError) failure = error.code;
+      else if (error instanceof TransientProviderError) failure = 'processing_error';
+      else throw error;
+    }
+    const record = async (tx: OrderPaymentTransaction): Promise<Step<SagaOutcome>> => {
+      if (closure) await tx.closeOrder(closure);
+      const change: PaymentChange = failure
+        ? { status: plan.failed, failureCode: failure }
+        : { status: plan.settled, failureCode: null, ...plan.change(payment, amount) };
+      const updated = await tx.updatePayment(payment.id, payment.status, change);
+      if ('kind' in updated) return this.conflict(orderId, operation, updated.current);
+      if (failure) {
+        paymentSettlementFailures.inc({ operation, code: failure });
+        this.logger.error({ orderId, paymentId: payment.id, operation, code: failure }, 'payment processor did not settle; the payment needs an admin');
+        return { outcome: 'settlement-failed' };
+      }
+      return { outcome: plan.outcome, events: [plan.announce(payment, amount, event?.requestId)] };
+    };
+    if (event) return this.commit(event, orderId, record);
+    const done = await this.store.inOrderTransaction(orderId, async (tx) => {
+      const step = await record(tx);
+      if (step.events?.length) await tx.enqueue(step.events);
+      return step;
     });
+    if (done.events?.length) this.options.onEventsWritten?.();
+    return done.outcome;
+  }
+
+  private async paymentById(paymentId: string): Promise<PaymentRecord> {
+    const [payment] = await this.store.paymentsByIds([paymentId]);
+    if (!payment) throw notFound(`Payment ${paymentId}`);
+    return payment;
   }
 
   /** Marks the message processed and changes nothing else. */

@@ -68,9 +68,11 @@ export function cardFromProcessor(brand: string, last4: string): CardSummary {
 
 type Settled = Pick<PaymentRecord, 'status' | 'capturedAmount' | 'refundedAmount' | 'currency'>;
 
-/** What was charged: null until the payment is captured (a refunded payment was captured first). */
+/** What was charged: null until the payment is captured (a refunded payment, or one whose refund failed, was captured first). */
 export function capturedAmountOf(payment: Settled): Money | null {
-  return payment.status === 'CAPTURED' || payment.status === 'REFUNDED' ? money(payment.capturedAmount, payment.currency) : null;
+  return payment.status === 'CAPTURED' || payment.status === 'REFUNDED' || payment.status === 'REFUND_FAILED'
+    ? money(payment.capturedAmount, payment.currency)
+    : null;
 }
 
 /** What went back to the card: null unless the payment is refunded. */

@@ -3,9 +3,11 @@ import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDef
 import type { PaymentContext } from './context';
 import { PAYMENT_CONSUMER_GROUP, PAYMENT_EVENT_TYPES, PaymentSaga } from './payment-saga';
 import { PaymentService } from './payment-service';
+import { countPaymentsNeedingAttentionWith, NEEDS_ATTENTION } from './metrics';
 import type { PaymentProvider } from './provider/port';
 import { retryPolicy, type RetryPolicy } from './provider/retry';
-import { SimulatedCardProcessor } from './provider/simulated';
+import { SIMULATED_PROCESSOR_MIGRATIONS, SIMULATED_PROCESSOR_SCHEMA, SimulatedCardProcessor } from './provider/simulated';
+import type { StoreHandle } from '../../platform/server';
 import { resolvers } from './resolvers';
 import { PAYMENT_EVENT_TABLES, PAYMENT_MIGRATIONS, PAYMENT_SCHEMA, postgresPaymentStore, type PostgresPaymentStore } from './store/postgres';
 
@@ -18,9 +20,27 @@ export async function openPaymentStore(deps: SubgraphDeps): Promise<PostgresPaym
   );
 }
 
+/**
+ * Opens the simulated card processor on storage of its own: schema `card_processor` on the
+ * payment database (PAYMENT_DATABASE_URL) or the embedded instance, which the payment
+ * domain never reads. Its ledger outlives restarts of the payment subgraph.
+ */
+export async function openSimulatedProcessor(deps: SubgraphDeps): Promise<{ processor: SimulatedCardProcessor; store: StoreHandle }> {
+  const database = await openSubgraphDatabase(deps, 'payment', {
+    schema: SIMULATED_PROCESSOR_SCHEMA,
+    migrationsFolder: SIMULATED_PROCESSOR_MIGRATIONS,
+  });
+  return {
+    processor: new SimulatedCardProcessor(database),
+    store: { ready: () => database.ready(), close: () => database.close(), statementCount: () => database.stats.statements },
+  };
+}
+
 export interface PaymentSubgraphOptions {
-  /** The card processor; default a `SimulatedCardProcessor` (test tokens in provider/simulated.ts). */
-  provider?: PaymentProvider;
+  /** The card processor (test tokens of the simulated one in provider/simulated.ts). */
+  provider: PaymentProvider;
+  /** Storage the provider keeps and the subgraph closes on stop (the simulated processor's); default none. */
+  providerStore?: StoreHandle;
   /** Retries of transient processor failures; default 4 attempts, 100 ms doubling up to 2 s, with jitter. */
   retry?: Partial<RetryPolicy>;
   /** Waits between retries; tests pass a fast one. Default a timer. */
@@ -32,9 +52,8 @@ export interface PaymentSubgraphOptions {
  * the 'payment' consumer of the checkout saga. `service` is what resolvers call; `saga`,
  * `relay` and `provider` are exposed for the embedded shop and tests.
  */
-export function paymentSubgraph(store: PostgresPaymentStore, deps: SubgraphDeps, options: PaymentSubgraphOptions = {}) {
-  const payments = new PaymentService(store);
-  const provider = options.provider ?? new SimulatedCardProcessor();
+export function paymentSubgraph(store: PostgresPaymentStore, deps: SubgraphDeps, options: PaymentSubgraphOptions) {
+  const { provider } = options;
   const relay = new OutboxRelay({
     database: store.database,
     tables: PAYMENT_EVENT_TABLES,
@@ -50,6 +69,8 @@ export function paymentSubgraph(store: PostgresPaymentStore, deps: SubgraphDeps,
     ...(options.sleep ? { sleep: options.sleep } : {}),
     onEventsWritten: () => relay.notify(),
   });
+  const payments = new PaymentService(store, saga);
+  countPaymentsNeedingAttentionWith(() => store.countByStatus(NEEDS_ATTENTION));
   const consumer = eventConsumer(deps.events, PAYMENT_CONSUMER_GROUP, PAYMENT_EVENT_TYPES, (event) => saga.handle(event).then(() => {}), {
     maxDeliveries: deps.config.EVENT_MAX_DELIVERIES,
   });
@@ -57,13 +78,17 @@ export function paymentSubgraph(store: PostgresPaymentStore, deps: SubgraphDeps,
     name: 'payment',
     typeDefs,
     resolvers,
-    stores: [store],
+    // Closed in reverse: the processor's storage after the payment store's users are gone.
+    stores: options.providerStore ? [options.providerStore, store] : [store],
     context: (base) => ({ ...base, payments, loaders: payments.loaders() }),
     workers: [relay, consumer],
   };
   return { ...definition, service: payments, saga, relay, provider };
 }
 
-export async function createPaymentSubgraph(deps: SubgraphDeps, options: PaymentSubgraphOptions = {}) {
-  return paymentSubgraph(await openPaymentStore(deps), deps, options);
+/** The payment subgraph on its store, charging through the simulated card processor. */
+export async function createPaymentSubgraph(deps: SubgraphDeps, options: Omit<PaymentSubgraphOptions, 'provider' | 'providerStore'> = {}) {
+  const store = await openPaymentStore(deps);
+  const { processor, store: providerStore } = await openSimulatedProcessor(deps);
+  return paymentSubgraph(store, deps, { ...options, provider: processor, providerStore });
 }

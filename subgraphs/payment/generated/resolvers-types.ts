@@ -4,6 +4,7 @@ import type { PaymentModel, MoneyModel, OrderModel } from '../mappers';
 import type { PaymentContext } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
   ID: { input: string; output: string; }
@@ -35,8 +36,10 @@ export type Payment = {
   /** Amount returned to the card; null unless the payment is REFUNDED. Never more than `capturedAmount`. */
   refundedAmount: Maybe<Money>;
   /**
-   * Why the payment did not go through, in the processor's words: card_declined,
-   * insufficient_funds, invalid_token, processing_error. Null unless DECLINED or FAILED.
+   * Why the payment did not go through (DECLINED, FAILED) or its money could not be moved
+   * (CAPTURE_FAILED, VOID_FAILED, REFUND_FAILED), in the processor's words: card_declined,
+   * insufficient_funds, invalid_token, processing_error, no_such_charge, charge_voided.
+   * Null otherwise.
    */
   failureCode: Maybe<Scalars['String']['output']>;
   /**
@@ -46,6 +49,8 @@ export type Payment = {
   method: Maybe<PaymentMethod>;
   /** When the payment was made (ISO 8601). */
   createdAt: Scalars['String']['output'];
+  /** When the payment last changed status (ISO 8601). */
+  updatedAt: Scalars['String']['output'];
 };
 
 /** Where a payment is in its life. */
@@ -61,7 +66,61 @@ export type PaymentStatus =
   /** The hold was released before anything was charged. */
   | 'VOIDED'
   /** What was charged went back to the card. */
-  | 'REFUNDED';
+  | 'REFUNDED'
+  /**
+   * The order shipped but the processor would not charge the held amount (see `failureCode`);
+   * the money is still held. An admin retries the capture or voids the hold.
+   */
+  | 'CAPTURE_FAILED'
+  /**
+   * The order was called off but the processor would not release the hold (see `failureCode`);
+   * an admin retries the void.
+   */
+  | 'VOID_FAILED'
+  /**
+   * The order was refunded but the processor would not return the money (see `failureCode`);
+   * an admin retries the refund.
+   */
+  | 'REFUND_FAILED';
+
+export type Query = {
+  __typename?: 'Query';
+  /**
+   * Admins: payments whose capture, void or refund failed and that nobody has settled yet,
+   * longest waiting first (at most 100).
+   */
+  paymentsNeedingAttention: Array<Payment>;
+};
+
+
+export type QueryPaymentsNeedingAttentionArgs = {
+  first: Scalars['Int']['input'];
+};
+
+export type Mutation = {
+  __typename?: 'Mutation';
+  /**
+   * Admins: tries a failed capture, void or refund again, with the same idempotency key as
+   * before, so a call the processor did receive is not made twice. Returns the payment as it
+   * is afterwards: settled, or still failed with the processor's new reason.
+   */
+  retryPayment: Payment;
+  /**
+   * Admins: releases the hold of a payment whose capture or void failed, giving up on
+   * charging it. The payment becomes VOIDED.
+   */
+  voidPayment: Payment;
+};
+
+
+export type MutationRetryPaymentArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationVoidPaymentArgs = {
+  id: Scalars['ID']['input'];
+};
 
 /** The card a payment was made with, as much of it as the shop keeps. */
 export type PaymentMethod = {
@@ -195,10 +254,12 @@ export type ResolversTypes = ResolversObject<{
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   PaymentStatus: PaymentStatus;
+  Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PaymentMethod: ResolverTypeWrapper<PaymentMethod>;
   Order: ResolverTypeWrapper<OrderModel>;
   Money: ResolverTypeWrapper<MoneyModel>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
@@ -207,10 +268,12 @@ export type ResolversParentTypes = ResolversObject<{
   Payment: PaymentModel;
   ID: Scalars['ID']['output'];
   String: Scalars['String']['output'];
+  Query: Record<PropertyKey, never>;
+  Int: Scalars['Int']['output'];
+  Mutation: Record<PropertyKey, never>;
   PaymentMethod: PaymentMethod;
   Order: OrderModel;
   Money: MoneyModel;
-  Int: Scalars['Int']['output'];
   Boolean: Scalars['Boolean']['output'];
 }>;
 
@@ -224,6 +287,16 @@ export type PaymentResolvers<ContextType = PaymentContext, ParentType extends Re
   failureCode?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   method?: Resolver<Maybe<ResolversTypes['PaymentMethod']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type QueryResolvers<ContextType = PaymentContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  paymentsNeedingAttention?: Resolver<Array<ResolversTypes['Payment']>, ParentType, ContextType, RequireFields<QueryPaymentsNeedingAttentionArgs, 'first'>>;
+}>;
+
+export type MutationResolvers<ContextType = PaymentContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  retryPayment?: Resolver<ResolversTypes['Payment'], ParentType, ContextType, RequireFields<MutationRetryPaymentArgs, 'id'>>;
+  voidPayment?: Resolver<ResolversTypes['Payment'], ParentType, ContextType, RequireFields<MutationVoidPaymentArgs, 'id'>>;
 }>;
 
 export type PaymentMethodResolvers<ContextType = PaymentContext, ParentType extends ResolversParentTypes['PaymentMethod'] = ResolversParentTypes['PaymentMethod']> = ResolversObject<{
@@ -245,6 +318,8 @@ export type MoneyResolvers<ContextType = PaymentContext, ParentType extends Reso
 
 export type Resolvers<ContextType = PaymentContext> = ResolversObject<{
   Payment?: PaymentResolvers<ContextType>;
+  Query?: QueryResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
   PaymentMethod?: PaymentMethodResolvers<ContextType>;
   Order?: OrderResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;

@@ -1,4 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { asc, eq, sql } from 'drizzle-orm';
+import { openDatabase, type Database, type Db, type OpenDatabaseOptions } from '../../../platform/db';
 import type { Money } from '../../../platform/money';
 import {
   ProviderRefusedError,
@@ -7,6 +10,7 @@ import {
   type PaymentProvider,
   type ProviderReceipt,
 } from './port';
+import { charges, ledger, requests } from './simulated-ledger/schema';
 
 /**
  * Test tokens of the simulated card processor: what a checkout pays with in the embedded
@@ -53,153 +57,192 @@ export interface SimulatedCardProcessorOptions {
   latencyMs?: number;
 }
 
-interface Charge {
-  authorized: Money;
-  captured: number;
-  refunded: number;
-  voided: boolean;
-}
+/** Where the processor keeps its ledger: its own schema, beside payment's. */
+export const SIMULATED_PROCESSOR_SCHEMA = 'card_processor';
+export const SIMULATED_PROCESSOR_MIGRATIONS = path.join(__dirname, 'simulated-ledger', 'migrations');
 
-interface KnownRequest {
-  fingerprint: string;
-  answer: Promise<unknown>;
-}
+/** What the processor answered a request, as it keeps it under the request's idempotency key. */
+type Answer<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'refused'; code: string; message: string }
+  | { kind: 'transient'; message: string };
 
 /**
- * A card processor in memory (the embedded default): it authorizes, declines and fails
- * by test token (see `SIMULATED_TEST_TOKENS`), keeps a ledger of what it did, and
- * honours idempotency keys as a real processor does: a key seen before returns the
- * answer it got the first time (even while that first call is still running) and
- * never moves money twice; reusing a key for a different request is refused.
- * Transient failures are not remembered, so a retry with the same key tries again.
+ * A card processor the shop runs itself (the embedded default and tests): it authorizes,
+ * declines and fails by test token (see `SIMULATED_TEST_TOKENS`) and keeps its ledger in
+ * storage of its own (schema `card_processor`), so, like an external processor, it
+ * remembers every charge across restarts of the payment subgraph. It honours idempotency
+ * keys as a real processor does: a key seen before returns the answer it got the first
+ * time (a concurrent call with the same key waits for it) and never moves money twice;
+ * reusing a key for a different request is refused. Transient failures are not
+ * remembered, so a retry with the same key tries again.
  */
 export class SimulatedCardProcessor implements PaymentProvider {
-  private readonly requests = new Map<string, KnownRequest>();
-  private readonly attempts = new Map<string, number>();
-  private readonly charges = new Map<string, Charge>();
-  private readonly entries: LedgerEntry[] = [];
   private readonly transientFailures: number;
   private readonly latencyMs: number;
 
-  constructor(options: SimulatedCardProcessorOptions = {}) {
+  constructor(
+    private readonly database: Database,
+    options: SimulatedCardProcessorOptions = {},
+  ) {
     this.transientFailures = options.transientFailures ?? 2;
     this.latencyMs = options.latencyMs ?? 0;
   }
 
+  /** The same processor (the same ledger) answering with other options: latency, transient failures. */
+  withOptions(options: SimulatedCardProcessorOptions): SimulatedCardProcessor {
+    return new SimulatedCardProcessor(this.database, options);
+  }
+
   authorize(amount: Money, token: string, idempotencyKey: string): Promise<AuthorizationResult> {
-    return this.once(idempotencyKey, ['authorize', amount, token], (attempt): AuthorizationResult => {
-      if (!isChargeable(amount)) return this.decline(idempotencyKey, 'invalid_amount');
+    return this.once(idempotencyKey, ['authorize', amount, token], async (tx, attempt): Promise<Answer<AuthorizationResult>> => {
+      if (!isChargeable(amount)) return this.decline(tx, idempotencyKey, 'invalid_amount');
       const card = Object.hasOwn(SIMULATED_TEST_TOKENS, token) ? SIMULATED_TEST_TOKENS[token as keyof typeof SIMULATED_TEST_TOKENS] : undefined;
-      if (!card) return this.decline(idempotencyKey, INVALID_TOKEN);
-      if ('code' in card) return this.decline(idempotencyKey, card.code);
+      if (!card) return this.decline(tx, idempotencyKey, INVALID_TOKEN);
+      if ('code' in card) return this.decline(tx, idempotencyKey, card.code);
       if (token === 'tok_processingError' && attempt <= this.transientFailures) {
-        throw new TransientProviderError(`simulated processing error (attempt ${attempt} of key ${idempotencyKey})`);
+        return { kind: 'transient', message: `simulated processing error (attempt ${attempt} of key ${idempotencyKey})` };
       }
       const reference = `ch_sim_${randomBytes(12).toString('hex')}`;
-      this.charges.set(reference, { authorized: { ...amount }, captured: 0, refunded: 0, voided: false });
-      this.record({ operation: 'authorize', outcome: 'approved', reference, amount, idempotencyKey });
-      return { kind: 'authorized', reference, brand: card.brand, last4: card.last4 };
+      await tx.insert(charges).values({ reference, currency: amount.currency, authorized: amount.amount });
+      await record(tx, { operation: 'authorize', outcome: 'approved', reference, amount, idempotencyKey });
+      return ok({ kind: 'authorized', reference, brand: card.brand, last4: card.last4 });
     });
   }
 
   capture(reference: string, amount: Money, idempotencyKey: string): Promise<ProviderReceipt> {
-    return this.once(idempotencyKey, ['capture', reference, amount], () => {
-      const charge = this.charge(reference);
-      if (charge.voided) throw refused('charge_voided', `charge ${reference} was voided`);
-      if (charge.captured > 0) throw refused('charge_already_captured', `charge ${reference} was already captured`);
-      if (!isChargeable(amount) || amount.currency !== charge.authorized.currency || amount.amount > charge.authorized.amount) {
-        throw refused('amount_too_large', `capture of charge ${reference} exceeds what was authorized`);
+    return this.once(idempotencyKey, ['capture', reference, amount], async (tx) => {
+      const charge = await chargeForUpdate(tx, reference);
+      if (!charge) return refused('no_such_charge', `no charge ${reference}`);
+      if (charge.voided) return refused('charge_voided', `charge ${reference} was voided`);
+      if (charge.captured > 0) return refused('charge_already_captured', `charge ${reference} was already captured`);
+      if (!isChargeable(amount) || amount.currency !== charge.currency || amount.amount > charge.authorized) {
+        return refused('amount_too_large', `capture of charge ${reference} exceeds what was authorized`);
       }
-      charge.captured = amount.amount;
-      this.record({ operation: 'capture', outcome: 'approved', reference, amount, idempotencyKey });
-      return { reference };
+      await tx.update(charges).set({ captured: amount.amount }).where(eq(charges.reference, reference));
+      await record(tx, { operation: 'capture', outcome: 'approved', reference, amount, idempotencyKey });
+      return ok({ reference });
     });
   }
 
   void(reference: string, idempotencyKey: string): Promise<ProviderReceipt> {
-    return this.once(idempotencyKey, ['void', reference], () => {
-      const charge = this.charge(reference);
-      if (charge.voided) throw refused('charge_voided', `charge ${reference} was already voided`);
-      if (charge.captured > 0) throw refused('charge_already_captured', `charge ${reference} was captured; refund it instead`);
-      charge.voided = true;
-      this.record({ operation: 'void', outcome: 'approved', reference, amount: null, idempotencyKey });
-      return { reference };
+    return this.once(idempotencyKey, ['void', reference], async (tx) => {
+      const charge = await chargeForUpdate(tx, reference);
+      if (!charge) return refused('no_such_charge', `no charge ${reference}`);
+      if (charge.voided) return refused('charge_voided', `charge ${reference} was already voided`);
+      if (charge.captured > 0) return refused('charge_already_captured', `charge ${reference} was captured; refund it instead`);
+      await tx.update(charges).set({ voided: true }).where(eq(charges.reference, reference));
+      await record(tx, { operation: 'void', outcome: 'approved', reference, amount: null, idempotencyKey });
+      return ok({ reference });
     });
   }
 
   refund(reference: string, amount: Money, idempotencyKey: string): Promise<ProviderReceipt> {
-    return this.once(idempotencyKey, ['refund', reference, amount], () => {
-      const charge = this.charge(reference);
-      if (charge.captured === 0) throw refused('charge_not_captured', `charge ${reference} was not captured`);
-      if (!isChargeable(amount) || amount.currency !== charge.authorized.currency || charge.refunded + amount.amount > charge.captured) {
-        throw refused('amount_too_large', `refund of charge ${reference} exceeds what was captured`);
+    return this.once(idempotencyKey, ['refund', reference, amount], async (tx) => {
+      const charge = await chargeForUpdate(tx, reference);
+      if (!charge) return refused('no_such_charge', `no charge ${reference}`);
+      if (charge.captured === 0) return refused('charge_not_captured', `charge ${reference} was not captured`);
+      if (!isChargeable(amount) || amount.currency !== charge.currency || charge.refunded + amount.amount > charge.captured) {
+        return refused('amount_too_large', `refund of charge ${reference} exceeds what was captured`);
       }
-      charge.refunded += amount.amount;
-      this.record({ operation: 'refund', outcome: 'approved', reference, amount, idempotencyKey });
-      return { reference };
+      await tx
+        .update(charges)
+        .set({ refunded: sql`${charges.refunded} + ${amount.amount}` })
+        .where(eq(charges.reference, reference));
+      await record(tx, { operation: 'refund', outcome: 'approved', reference, amount, idempotencyKey });
+      return ok({ reference });
     });
   }
 
   /** Everything the processor did, oldest first. */
-  ledger(): LedgerEntry[] {
-    return this.entries.map((entry) => ({ ...entry }));
+  async ledger(): Promise<LedgerEntry[]> {
+    // simulated-processor-ledger: the whole ledger in the order it was written.
+    const rows = await this.database.db.select().from(ledger).orderBy(asc(ledger.seq));
+    return rows.map((row) => ({
+      operation: row.operation,
+      outcome: row.outcome,
+      reference: row.reference,
+      amount: row.amount === null || row.currency === null ? null : { amount: row.amount, currency: row.currency },
+      idempotencyKey: row.idempotencyKey,
+      ...(row.declineCode ? { declineCode: row.declineCode } : {}),
+      at: row.at,
+    }));
   }
 
   /** Calls that reached the processor with this key, replays excluded (retries of transient failures included). */
-  attemptsOf(idempotencyKey: string): number {
-    return this.attempts.get(idempotencyKey) ?? 0;
+  async attemptsOf(idempotencyKey: string): Promise<number> {
+    const [row] = await this.database.db.select({ attempts: requests.attempts }).from(requests).where(eq(requests.idempotencyKey, idempotencyKey));
+    return row?.attempts ?? 0;
   }
 
   /**
-   * Answers a request once per idempotency key. The answer is remembered before the call
-   * runs, so concurrent calls with one key share it; a transient failure is forgotten.
+   * Answers a request once per idempotency key, in one transaction that holds the key's
+   * row: a concurrent call with the same key waits, then finds the answer. A transient
+   * failure counts the attempt and keeps no answer.
    */
-  private once<T>(idempotencyKey: string, request: unknown[], perform: (attempt: number) => T): Promise<T> {
+  private async once<T>(idempotencyKey: string, request: unknown[], perform: (tx: Db, attempt: number) => Promise<Answer<T>>): Promise<T> {
     // The fingerprint tells a replay from a different request; hashed so no token is kept in the clear.
     const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex');
-    const known = this.requests.get(idempotencyKey);
-    if (known) {
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    const answer = await this.database.db.transaction(async (tx): Promise<Answer<T>> => {
+      await tx.insert(requests).values({ idempotencyKey, fingerprint }).onConflictDoNothing({ target: requests.idempotencyKey });
+      // simulated-processor-request: the key's row, locked until this call has answered.
+      const [known] = await tx.select().from(requests).where(eq(requests.idempotencyKey, idempotencyKey)).for('update');
+      if (!known) throw new Error(`idempotency key ${idempotencyKey} was neither written nor found`);
       if (known.fingerprint !== fingerprint) {
-        return Promise.reject(refused('idempotency_key_reused', `idempotency key ${idempotencyKey} was used for a different request`));
+        return { kind: 'refused', code: 'idempotency_key_reused', message: `idempotency key ${idempotencyKey} was used for a different request` };
       }
-      return known.answer as Promise<T>;
-    }
-    const attempt = (this.attempts.get(idempotencyKey) ?? 0) + 1;
-    this.attempts.set(idempotencyKey, attempt);
-    const answer = this.latency().then(() => perform(attempt));
-    this.requests.set(idempotencyKey, { fingerprint, answer });
-    answer.catch((error: unknown) => {
-      if (error instanceof TransientProviderError && this.requests.get(idempotencyKey)?.answer === answer) {
-        this.requests.delete(idempotencyKey);
-      }
+      if (known.answer) return known.answer as Answer<T>;
+      const attempt = known.attempts + 1;
+      const result = await perform(tx, attempt);
+      await tx
+        .update(requests)
+        .set(result.kind === 'transient' ? { attempts: attempt } : { attempts: attempt, answer: result, answeredAt: sql`now()` })
+        .where(eq(requests.idempotencyKey, idempotencyKey));
+      return result;
     });
-    return answer;
+    switch (answer.kind) {
+      case 'ok':
+        return answer.value;
+      case 'refused':
+        throw new ProviderRefusedError(answer.code, answer.message);
+      case 'transient':
+        throw new TransientProviderError(answer.message);
+    }
   }
 
-  private latency(): Promise<void> {
-    return this.latencyMs > 0 ? new Promise((resolve) => setTimeout(resolve, this.latencyMs)) : Promise.resolve();
+  private async decline(tx: Db, idempotencyKey: string, code: string): Promise<Answer<AuthorizationResult>> {
+    await record(tx, { operation: 'authorize', outcome: 'declined', reference: null, amount: null, idempotencyKey, declineCode: code });
+    return ok({ kind: 'declined', code });
   }
+}
 
-  private decline(idempotencyKey: string, code: string): AuthorizationResult {
-    this.record({ operation: 'authorize', outcome: 'declined', reference: null, amount: null, idempotencyKey, declineCode: code });
-    return { kind: 'declined', code };
-  }
+/** Opens the processor's storage (migrations applied) on the payment database or the embedded instance. */
+export async function openSimulatedProcessorDatabase(options: Omit<OpenDatabaseOptions, 'schema' | 'migrationsFolder'>): Promise<Database> {
+  return openDatabase({ ...options, schema: SIMULATED_PROCESSOR_SCHEMA, migrationsFolder: SIMULATED_PROCESSOR_MIGRATIONS });
+}
 
-  private charge(reference: string): Charge {
-    const charge = this.charges.get(reference);
-    if (!charge) throw refused('no_such_charge', `no charge ${reference}`);
-    return charge;
-  }
+const ok = <T>(value: T): Answer<T> => ({ kind: 'ok', value });
+const refused = (code: string, message: string): Answer<never> => ({ kind: 'refused', code, message });
 
-  private record(entry: Omit<LedgerEntry, 'at'>): void {
-    this.entries.push({ ...entry, ...(entry.amount ? { amount: { ...entry.amount } } : {}), at: new Date() });
-  }
+async function chargeForUpdate(tx: Db, reference: string) {
+  // simulated-processor-charge: the charge, locked so a capture and a void of it take turns.
+  const [charge] = await tx.select().from(charges).where(eq(charges.reference, reference)).for('update');
+  return charge;
+}
+
+async function record(tx: Db, entry: Omit<LedgerEntry, 'at'>): Promise<void> {
+  await tx.insert(ledger).values({
+    operation: entry.operation,
+    outcome: entry.outcome,
+    reference: entry.reference,
+    amount: entry.amount?.amount ?? null,
+    currency: entry.amount?.currency ?? null,
+    idempotencyKey: entry.idempotencyKey,
+    declineCode: entry.declineCode ?? null,
+  });
 }
 
 function isChargeable(amount: Money): boolean {
   return Number.isSafeInteger(amount.amount) && amount.amount >= 0 && /^[A-Z]{3}$/.test(amount.currency);
-}
-
-function refused(code: string, message: string): ProviderRefusedError {
-  return new ProviderRefusedError(code, message);
 }

@@ -1,8 +1,21 @@
 import type { EventEnvelope } from '../../../platform/events';
 import type { StoreHandle } from '../../../platform/server';
 
+/** Every status a payment can be in; the schema's `PaymentStatus` and the store's CHECK list the same names. */
+export const PAYMENT_STATUSES = [
+  'AUTHORIZED',
+  'CAPTURED',
+  'DECLINED',
+  'FAILED',
+  'VOIDED',
+  'REFUNDED',
+  'CAPTURE_FAILED',
+  'VOID_FAILED',
+  'REFUND_FAILED',
+] as const;
+
 /** Where a payment is in its life; the provider's answers move it along. */
-export type PaymentStatus = 'AUTHORIZED' | 'CAPTURED' | 'DECLINED' | 'FAILED' | 'VOIDED' | 'REFUNDED';
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 /** A payment as stored. Amounts are integer minor units of `currency`. */
 export interface PaymentRecord {
@@ -19,7 +32,11 @@ export interface PaymentRecord {
   /** Null only when the payment DECLINED or FAILED before the processor identified the card. */
   methodBrand: string | null;
   methodLast4: string | null;
-  /** Why a DECLINED or FAILED payment did not go through (card_declined, processing_error). */
+  /**
+   * The processor's reason when a payment did not go through (DECLINED, FAILED: card_declined,
+   * processing_error) or its money could not be moved (CAPTURE_FAILED, VOID_FAILED,
+   * REFUND_FAILED: no_such_charge, processing_error).
+   */
   failureCode: string | null;
   providerReference: string | null;
   createdAt: Date;
@@ -38,6 +55,8 @@ export interface PaymentChange {
   capturedAmount?: number;
   refundedAmount?: number;
   providerReference?: string;
+  /** Set with a failed status; null clears it when the payment settles after all. */
+  failureCode?: string | null;
 }
 
 /** A status change the store refused because the payment was not in the expected status. */
@@ -110,6 +129,10 @@ export interface PaymentStore extends StoreHandle {
   inOrderTransaction<T>(orderId: string, work: (tx: OrderPaymentTransaction) => Promise<T>): Promise<T>;
   /** Payments by id, in one query; unknown ids are absent. */
   paymentsByIds(ids: readonly string[]): Promise<PaymentRecord[]>;
+  /** Payments in any of `statuses`, least recently changed first, at most `limit`. */
+  paymentsInStatuses(statuses: readonly PaymentStatus[], limit: number): Promise<PaymentRecord[]>;
+  /** How many payments are in each of `statuses` (absent: none). */
+  countByStatus(statuses: readonly PaymentStatus[]): Promise<Partial<Record<PaymentStatus, number>>>;
   /** Payments of many orders in one query; orders without a payment are absent. */
   paymentsByOrderIds(orderIds: readonly string[]): Promise<PaymentRecord[]>;
   /**

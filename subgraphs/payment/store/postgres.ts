@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Database, Db } from '../../../platform/db';
 import { enqueueEvents, markProcessed } from '../../../platform/outbox';
 import type {
@@ -51,6 +51,7 @@ async function updatePayment(db: Db, id: string, expected: PaymentStatus, change
       ...(change.capturedAmount !== undefined ? { capturedAmount: change.capturedAmount } : {}),
       ...(change.refundedAmount !== undefined ? { refundedAmount: change.refundedAmount } : {}),
       ...(change.providerReference !== undefined ? { providerReference: change.providerReference } : {}),
+      ...(change.failureCode !== undefined ? { failureCode: change.failureCode } : {}),
       updatedAt: sql`now()`,
     })
     .where(and(eq(payments.id, id), eq(payments.status, expected)))
@@ -114,6 +115,26 @@ export function postgresPaymentStore(database: Database): PostgresPaymentStore {
     async paymentsByIds(ids) {
       if (ids.length === 0) return [];
       return db.select().from(payments).where(inArray(payments.id, [...ids]));
+    },
+
+    async paymentsInStatuses(statuses, limit) {
+      if (statuses.length === 0) return [];
+      return db
+        .select()
+        .from(payments)
+        .where(inArray(payments.status, [...statuses]))
+        .orderBy(asc(payments.updatedAt))
+        .limit(limit);
+    },
+
+    async countByStatus(statuses) {
+      if (statuses.length === 0) return {};
+      const rows = await db
+        .select({ status: payments.status, count: sql<number>`count(*)::int` })
+        .from(payments)
+        .where(inArray(payments.status, [...statuses]))
+        .groupBy(payments.status);
+      return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
     },
 
     async paymentsByOrderIds(orderIds) {

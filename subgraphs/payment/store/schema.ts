@@ -1,7 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { char, check, index, integer, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import { eventTables } from '../../../platform/outbox';
-import type { ClosureReason, PaymentStatus } from './port';
+import { PAYMENT_STATUSES, type ClosureReason, type PaymentStatus } from './port';
+
+const SETTLEMENT_FAILED = `'CAPTURE_FAILED', 'VOID_FAILED', 'REFUND_FAILED'`;
 
 /** Payment owns this schema (in production a database of its own); no other subgraph reads it. */
 export const payment = pgSchema('payment');
@@ -32,13 +34,15 @@ export const payments = payment.table(
   },
   (t) => [
     index('payments_customer_idx').on(t.customerId),
-    check('payments_status_known', sql.raw(`status in ('AUTHORIZED', 'CAPTURED', 'DECLINED', 'FAILED', 'VOIDED', 'REFUNDED')`)),
+    // Admins look for payments whose money the processor would not move.
+    index('payments_needing_attention_idx').on(t.updatedAt).where(sql.raw(`status in (${SETTLEMENT_FAILED})`)),
+    check('payments_status_known', sql.raw(`status in (${PAYMENT_STATUSES.map((s) => `'${s}'`).join(', ')})`)),
     // Money moved only on a card the processor identified; only a payment that did not go through has a failure code.
     check(
       'payments_method_when_authorized',
       sql.raw(`status in ('DECLINED', 'FAILED') or (method_brand is not null and method_last4 is not null)`),
     ),
-    check('payments_failure_code_when_failed', sql.raw(`failure_code is null or status in ('DECLINED', 'FAILED')`)),
+    check('payments_failure_code_when_failed', sql.raw(`failure_code is null or status in ('DECLINED', 'FAILED', ${SETTLEMENT_FAILED})`)),
     // The money invariants, held by the database whatever the code does:
     // nothing negative, never more captured than authorized, never more refunded than captured.
     check('payments_amount_non_negative', sql.raw('amount >= 0')),

@@ -1,11 +1,13 @@
 import type { DemoOrder, DemoShop } from '../../../embedded/demo-shop-types';
 import { domainEvent, type EventEnvelope, type EventType } from '../../../platform/events';
-import { serveTestSubgraph, testDeps, type TestDeps } from '../../../platform/testing';
+import { metricSample, serveTestSubgraph, testDeps, waitFor, type TestDeps } from '../../../platform/testing';
 import { orderAmount, paymentIdForOrder } from '../payments';
-import { SimulatedCardProcessor } from '../provider/simulated';
+import { metricsText } from '../../../platform/metrics';
+import { TransientProviderError, type PaymentProvider } from '../provider/port';
+import type { SimulatedCardProcessor } from '../provider/simulated';
 import type { NewPayment } from '../store/port';
 import type { PostgresPaymentStore } from '../store/postgres';
-import { openPaymentStore, paymentSubgraph } from '../subgraph';
+import { openPaymentStore, openSimulatedProcessor, paymentSubgraph } from '../subgraph';
 
 const ALICE = '0b6b1c9e-0000-4000-8000-00000000000a';
 const BOB = '0b6b1c9e-0000-4000-8000-00000000000b';
@@ -83,6 +85,7 @@ describe('payment subgraph over HTTP', () => {
   let definition: ReturnType<typeof paymentSubgraph>;
   let server: Awaited<ReturnType<typeof serveTestSubgraph>>;
   let processor: SimulatedCardProcessor;
+  let captureDown = false;
   let alice: string;
   let bob: string;
   let admin: string;
@@ -90,11 +93,19 @@ describe('payment subgraph over HTTP', () => {
   beforeAll(async () => {
     deps = await testDeps('pglite', ['payment']);
     store = await openPaymentStore(deps);
-    processor = new SimulatedCardProcessor();
+    const opened = await openSimulatedProcessor(deps);
+    processor = opened.processor;
+    // The processor, except that its captures can be made to fail as when it is down.
+    const provider: PaymentProvider = {
+      authorize: (...args) => processor.authorize(...args),
+      capture: (...args) => (captureDown ? Promise.reject(new TransientProviderError('processor unavailable')) : processor.capture(...args)),
+      void: (...args) => processor.void(...args),
+      refund: (...args) => processor.refund(...args),
+    };
     // The relay publishes only when told (after a commit), never on a timer, so statement counts
     // below are the request's alone and the bus tests show the relay is told.
     const quietRelay = { ...deps, config: { ...deps.config, OUTBOX_POLL_MS: 3_600_000 } };
-    definition = paymentSubgraph(store, quietRelay, { provider: processor, retry: { baseMs: 1, maxMs: 2 } });
+    definition = paymentSubgraph(store, quietRelay, { provider, providerStore: opened.store, retry: { baseMs: 1, maxMs: 2 } });
     const shop = demoShop();
     expect(await store.importPayments(shop.orders.map((o) => capturedPaymentOfOrder(o, shop.currency)))).toBe(shop.orders.length);
     server = await serveTestSubgraph(definition, deps);
@@ -228,11 +239,43 @@ describe('payment subgraph over HTTP', () => {
         capturedAmount: { amount: 4500, currency: 'USD' },
         refundedAmount: { amount: 4500 },
       });
-      expect(processor.ledger().filter((e) => e.idempotencyKey.endsWith(orderId)).map((e) => e.operation)).toEqual([
+      expect((await processor.ledger()).filter((e) => e.idempotencyKey.endsWith(orderId)).map((e) => e.operation)).toEqual([
         'authorize',
         'capture',
         'refund',
       ]);
+    });
+
+    it('shows a capture that failed on the order, lets only admins find, retry or void it, and counts it', async () => {
+      const orderId = 'order-live-3';
+      const bus = await deps.events();
+      await published('PaymentAuthorized', orderId, () => bus.publish([placed(orderId, 'tok_visa'), reserved(orderId)]));
+      captureDown = true;
+      await bus.publish([domainEvent('OrderShipped', orderId, { orderId })]);
+      await waitFor('the capture to fail', async () => (await store.orderPaymentState(orderId)).payment?.status === 'CAPTURE_FAILED');
+      const seen = await server.query(ORDER_PAYMENTS, orderRefs(orderId), alice);
+      expect(seen.data?._entities[0].payment).toMatchObject({ status: 'CAPTURE_FAILED', failureCode: 'processing_error', capturedAmount: null });
+      const paymentId = seen.data?._entities[0].payment.id as string;
+      expect(metricSample((await metricsText()).body, 'shop_payments_needing_attention', { status: 'CAPTURE_FAILED' })).toBeGreaterThanOrEqual(1);
+
+      const ATTENTION = `{ paymentsNeedingAttention { id status failureCode } }`;
+      const RETRY = `mutation ($id: ID!) { retryPayment(id: $id) { id status capturedAmount { amount } failureCode } }`;
+      expect((await server.query(ATTENTION, {}, alice)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect((await server.query(RETRY, { id: paymentId }, alice)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect((await server.query(RETRY, { id: paymentId })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      const listed = await server.query(ATTENTION, {}, admin);
+      expect(listed.data?.paymentsNeedingAttention).toContainEqual({ id: paymentId, status: 'CAPTURE_FAILED', failureCode: 'processing_error' });
+
+      // Still down: the retry answers with the payment still failed.
+      expect((await server.query(RETRY, { id: paymentId }, admin)).data?.retryPayment).toMatchObject({ status: 'CAPTURE_FAILED' });
+      captureDown = false;
+      const captured = await published('PaymentCaptured', orderId, async () => {
+        const retried = await server.query(RETRY, { id: paymentId }, admin);
+        expect(retried.data?.retryPayment).toEqual({ id: paymentId, status: 'CAPTURED', capturedAmount: { amount: 4500 }, failureCode: null });
+      });
+      expect(captured.payload.amount).toEqual({ amount: 4500, currency: 'USD' });
+      const again = await server.query(`mutation ($id: ID!) { voidPayment(id: $id) { id } }`, { id: paymentId }, admin);
+      expect(again.errors?.[0]?.extensions?.code).toBe('CONFLICT');
     });
 
     it('publishes PaymentFailed for a declined card and shows why, without a card', async () => {

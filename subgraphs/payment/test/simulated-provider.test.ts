@@ -1,17 +1,72 @@
+import { sql } from 'drizzle-orm';
+import type { Database } from '../../../platform/db';
+import { openSubgraphDatabase } from '../../../platform/subgraph';
+import { storeBackends, testDeps, type TestDeps } from '../../../platform/testing';
 import { ProviderRefusedError, TransientProviderError } from '../provider/port';
-import { SIMULATED_TEST_TOKENS, SimulatedCardProcessor } from '../provider/simulated';
+import {
+  SIMULATED_PROCESSOR_MIGRATIONS,
+  SIMULATED_PROCESSOR_SCHEMA,
+  SIMULATED_TEST_TOKENS,
+  SimulatedCardProcessor,
+  type SimulatedCardProcessorOptions,
+} from '../provider/simulated';
 
 const usd = (amount: number) => ({ amount, currency: 'USD' });
 
-describe('simulated card processor', () => {
+describe.each(storeBackends())('simulated card processor on %s', (backend) => {
+  let deps: TestDeps;
+  let database: Database;
+  const openLedger = () =>
+    openSubgraphDatabase(deps, 'payment', { schema: SIMULATED_PROCESSOR_SCHEMA, migrationsFolder: SIMULATED_PROCESSOR_MIGRATIONS });
+  const newProcessor = (options?: SimulatedCardProcessorOptions) => new SimulatedCardProcessor(database, options);
+
+  beforeAll(async () => {
+    deps = await testDeps(backend, ['payment']);
+    database = await openLedger();
+  });
+  afterAll(async () => {
+    await database?.close();
+    await deps?.release();
+  });
+  // Each test starts from an empty ledger, as a fresh processor account would.
+  beforeEach(() => database.rows(sql`truncate card_processor.ledger, card_processor.requests, card_processor.charges`));
+
+  it('remembers its charges across a restart: a capture after it finds the authorization made before', async () => {
+    const authorized = await newProcessor().authorize(usd(1200), 'tok_visa', 'authorize:o1');
+    if (authorized.kind !== 'authorized') throw new Error('expected an authorization');
+    // The payment subgraph restarts: its connections close and a new processor opens the same storage.
+    await database.close();
+    database = await openLedger();
+    const restarted = newProcessor();
+    expect(await restarted.authorize(usd(1200), 'tok_visa', 'authorize:o1')).toEqual(authorized);
+    expect(await restarted.capture(authorized.reference, usd(1200), 'capture:o1')).toEqual({ reference: authorized.reference });
+    expect((await restarted.ledger()).map((e) => [e.operation, e.outcome])).toEqual([
+      ['authorize', 'approved'],
+      ['capture', 'approved'],
+    ]);
+  });
+
+  it('lets one of two concurrent captures of a charge with different keys win', async () => {
+    const processor = newProcessor({ latencyMs: 5 });
+    const authorized = await processor.authorize(usd(700), 'tok_visa', 'authorize:o1');
+    if (authorized.kind !== 'authorized') throw new Error('expected an authorization');
+    const results = await Promise.allSettled([
+      processor.capture(authorized.reference, usd(700), 'capture:a'),
+      processor.capture(authorized.reference, usd(700), 'capture:b'),
+      processor.void(authorized.reference, 'void:c'),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect((await processor.ledger()).filter((e) => e.operation !== 'authorize')).toHaveLength(1);
+  });
+
   it.each([
     ['tok_visa', 'visa', '4242'],
     ['tok_mastercard', 'mastercard', '4444'],
   ])('%s authorizes, naming the card %s %s', async (token, brand, last4) => {
-    const processor = new SimulatedCardProcessor();
+    const processor = newProcessor();
     const result = await processor.authorize(usd(2599), token, 'authorize:o1');
     expect(result).toEqual({ kind: 'authorized', reference: expect.stringMatching(/^ch_sim_[0-9a-f]{24}$/), brand, last4 });
-    expect(processor.ledger()).toEqual([
+    expect(await processor.ledger()).toEqual([
       expect.objectContaining({ operation: 'authorize', outcome: 'approved', amount: usd(2599), idempotencyKey: 'authorize:o1' }),
     ]);
   });
@@ -23,13 +78,13 @@ describe('simulated card processor', () => {
     ['', 'invalid_token'],
     ['4242424242424242', 'invalid_token'],
   ])('%s declines with %s, holding nothing', async (token, code) => {
-    const processor = new SimulatedCardProcessor();
+    const processor = newProcessor();
     expect(await processor.authorize(usd(100), token, 'authorize:o1')).toEqual({ kind: 'declined', code });
-    expect(processor.ledger()).toEqual([expect.objectContaining({ operation: 'authorize', outcome: 'declined', reference: null, declineCode: code })]);
+    expect(await processor.ledger()).toEqual([expect.objectContaining({ operation: 'authorize', outcome: 'declined', reference: null, declineCode: code })]);
   });
 
   it('does not take prototype names for tokens', async () => {
-    expect(await new SimulatedCardProcessor().authorize(usd(100), 'toString', 'k')).toEqual({ kind: 'declined', code: 'invalid_token' });
+    expect(await newProcessor().authorize(usd(100), 'toString', 'k')).toEqual({ kind: 'declined', code: 'invalid_token' });
   });
 
   it('documents every token it knows', () => {
@@ -39,7 +94,7 @@ describe('simulated card processor', () => {
   });
 
   it('tok_processingError fails transiently twice per idempotency key, then authorizes', async () => {
-    const processor = new SimulatedCardProcessor();
+    const processor = newProcessor();
     await expect(processor.authorize(usd(500), 'tok_processingError', 'authorize:o1')).rejects.toBeInstanceOf(TransientProviderError);
     await expect(processor.authorize(usd(500), 'tok_processingError', 'authorize:o1')).rejects.toBeInstanceOf(TransientProviderError);
     // Another key counts its own attempts.
@@ -47,51 +102,51 @@ describe('simulated card processor', () => {
     const third = await processor.authorize(usd(500), 'tok_processingError', 'authorize:o1');
     expect(third).toMatchObject({ kind: 'authorized', brand: 'visa', last4: '0119' });
     expect(await processor.authorize(usd(500), 'tok_processingError', 'authorize:o1')).toEqual(third);
-    expect(processor.attemptsOf('authorize:o1')).toBe(3);
-    expect(processor.ledger().filter((e) => e.outcome === 'approved')).toHaveLength(1);
+    expect(await processor.attemptsOf('authorize:o1')).toBe(3);
+    expect((await processor.ledger()).filter((e) => e.outcome === 'approved')).toHaveLength(1);
   });
 
   it('fails as often as it is told to', async () => {
-    const processor = new SimulatedCardProcessor({ transientFailures: 0 });
+    const processor = newProcessor({ transientFailures: 0 });
     expect(await processor.authorize(usd(500), 'tok_processingError', 'k')).toMatchObject({ kind: 'authorized' });
   });
 
   it('answers a repeated idempotency key with the first answer and never charges twice', async () => {
-    const processor = new SimulatedCardProcessor();
+    const processor = newProcessor();
     const first = await processor.authorize(usd(2599), 'tok_visa', 'authorize:o1');
     const again = await processor.authorize(usd(2599), 'tok_visa', 'authorize:o1');
     expect(again).toEqual(first);
     const declined = await processor.authorize(usd(10), 'tok_chargeDeclined', 'authorize:o2');
     expect(await processor.authorize(usd(10), 'tok_chargeDeclined', 'authorize:o2')).toEqual(declined);
-    expect(processor.ledger()).toHaveLength(2);
-    expect(processor.attemptsOf('authorize:o1')).toBe(1);
+    expect(await processor.ledger()).toHaveLength(2);
+    expect(await processor.attemptsOf('authorize:o1')).toBe(1);
   });
 
   it('shares one answer among concurrent calls with one key', async () => {
-    const processor = new SimulatedCardProcessor({ latencyMs: 20 });
+    const processor = newProcessor({ latencyMs: 20 });
     const answers = await Promise.all(Array.from({ length: 20 }, () => processor.authorize(usd(2599), 'tok_visa', 'authorize:o1')));
     expect(new Set(answers.map((a) => (a.kind === 'authorized' ? a.reference : a.code))).size).toBe(1);
-    expect(processor.ledger()).toHaveLength(1);
+    expect(await processor.ledger()).toHaveLength(1);
   });
 
   it('a new key is a new authorization', async () => {
-    const processor = new SimulatedCardProcessor();
+    const processor = newProcessor();
     const a = await processor.authorize(usd(100), 'tok_visa', 'k1');
     const b = await processor.authorize(usd(100), 'tok_visa', 'k2');
     expect(a).not.toEqual(b);
-    expect(processor.ledger().filter((e) => e.operation === 'authorize')).toHaveLength(2);
+    expect((await processor.ledger()).filter((e) => e.operation === 'authorize')).toHaveLength(2);
   });
 
   it('refuses a key reused for a different request', async () => {
-    const processor = new SimulatedCardProcessor();
+    const processor = newProcessor();
     await processor.authorize(usd(100), 'tok_visa', 'k1');
     await expect(processor.authorize(usd(200), 'tok_visa', 'k1')).rejects.toMatchObject({ code: 'idempotency_key_reused' });
     await expect(processor.authorize(usd(100), 'tok_mastercard', 'k1')).rejects.toBeInstanceOf(ProviderRefusedError);
-    expect(processor.ledger()).toHaveLength(1);
+    expect(await processor.ledger()).toHaveLength(1);
   });
 
   it('declines an amount that is not whole minor units', async () => {
-    const processor = new SimulatedCardProcessor();
+    const processor = newProcessor();
     expect(await processor.authorize(usd(10.5), 'tok_visa', 'k1')).toEqual({ kind: 'declined', code: 'invalid_amount' });
     expect(await processor.authorize(usd(-1), 'tok_visa', 'k2')).toEqual({ kind: 'declined', code: 'invalid_amount' });
   });
@@ -101,7 +156,7 @@ describe('simulated card processor', () => {
     let reference: string;
 
     beforeEach(async () => {
-      processor = new SimulatedCardProcessor();
+      processor = newProcessor();
       const result = await processor.authorize(usd(1000), 'tok_visa', 'authorize:o1');
       if (result.kind !== 'authorized') throw new Error('expected an authorization');
       reference = result.reference;
@@ -113,7 +168,7 @@ describe('simulated card processor', () => {
       expect(await processor.capture(reference, usd(1000), 'capture:o1')).toEqual({ reference });
       expect(await processor.capture(reference, usd(1000), 'capture:o1')).toEqual({ reference });
       await expect(processor.capture(reference, usd(1000), 'capture:other-key')).rejects.toMatchObject({ code: 'charge_already_captured' });
-      expect(processor.ledger().filter((e) => e.operation === 'capture')).toEqual([
+      expect((await processor.ledger()).filter((e) => e.operation === 'capture')).toEqual([
         expect.objectContaining({ outcome: 'approved', reference, amount: usd(1000), idempotencyKey: 'capture:o1' }),
       ]);
     });
@@ -123,7 +178,7 @@ describe('simulated card processor', () => {
       expect(await processor.void(reference, 'void:o1')).toEqual({ reference });
       await expect(processor.void(reference, 'void:again')).rejects.toMatchObject({ code: 'charge_voided' });
       await expect(processor.capture(reference, usd(1000), 'capture:o1')).rejects.toMatchObject({ code: 'charge_voided' });
-      expect(processor.ledger().map((e) => e.operation)).toEqual(['authorize', 'void']);
+      expect((await processor.ledger()).map((e) => e.operation)).toEqual(['authorize', 'void']);
     });
 
     it('refuses to void a captured charge', async () => {
@@ -139,7 +194,7 @@ describe('simulated card processor', () => {
       expect(await processor.refund(reference, usd(500), 'refund:o1')).toEqual({ reference });
       await expect(processor.refund(reference, usd(301), 'refund:o1-more')).rejects.toMatchObject({ code: 'amount_too_large' });
       expect(await processor.refund(reference, usd(300), 'refund:o1-rest')).toEqual({ reference });
-      expect(processor.ledger().filter((e) => e.operation === 'refund').map((e) => e.amount)).toEqual([usd(500), usd(300)]);
+      expect((await processor.ledger()).filter((e) => e.operation === 'refund').map((e) => e.amount)).toEqual([usd(500), usd(300)]);
     });
 
     it('knows no other charge', async () => {

@@ -1,0 +1,5 @@
+ALTER TABLE "payment"."payments" DROP CONSTRAINT "payments_status_known";--> statement-breakpoint
+ALTER TABLE "payment"."payments" DROP CONSTRAINT "payments_failure_code_when_failed";--> statement-breakpoint
+CREATE INDEX "payments_needing_attention_idx" ON "payment"."payments" USING btree ("updated_at") WHERE status in ('CAPTURE_FAILED', 'VOID_FAILED', 'REFUND_FAILED');--> statement-breakpoint
+ALTER TABLE "payment"."payments" ADD CONSTRAINT "payments_status_known" CHECK (status in ('AUTHORIZED', 'CAPTURED', 'DECLINED', 'FAILED', 'VOIDED', 'REFUNDED', 'CAPTURE_FAILED', 'VOID_FAILED', 'REFUND_FAILED'));--> statement-breakpoint
+ALTER TABLE "payment"."payments" ADD CONSTRAINT "payments_failure_code_when_failed" CHECK (failure_code is null or status in ('DECLINED', 'FAILED', 'CAPTURE_FAILED', 'VOID_FAILED', 'REFUND_FAILED'));
