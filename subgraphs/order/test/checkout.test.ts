@@ -603,7 +603,11 @@ describe.each(storeBackends())('checkout on %s', (backend) => {
     });
 
     it.each([
+      // Only a CONFIRMED order has its payment authorized: shipping any other is refused.
       ['shipOrder', 'PENDING'],
+      ['shipOrder', 'PAYMENT_FAILED'],
+      ['shipOrder', 'REJECTED'],
+      ['shipOrder', 'CANCELLED'],
       ['shipOrder', 'SHIPPED'],
       ['deliverOrder', 'CONFIRMED'],
       ['refundOrder', 'CONFIRMED'],
