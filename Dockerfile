@@ -3,6 +3,8 @@ FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0 DATA_DIR=/data LOG_PRETTY=false
 COPY package.json package-lock.json ./
+# Fixes to dependencies, applied by the postinstall script (patch-package).
+COPY patches ./patches
 # Production dependencies only: tsx, which runs the TypeScript sources, is one of them.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY . .

@@ -9,6 +9,7 @@ import { sql, type SQL, type Logger as DrizzleLogger } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import type { Logger } from './logger';
+import { answersWithin } from './store-unavailable';
 
 // The package ships CommonJS for its contrib extensions but declares only ESM types.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -82,7 +83,25 @@ export interface OpenDatabaseOptions {
   embedded?: EmbeddedPostgres;
   /** Connections in the pool on a real server; default 10. */
   poolSize?: number;
+  /** How long opening a connection may take before its query fails, in ms; default 2000. */
+  connectTimeoutMs?: number;
+  /** Longest a statement may run on a real server before the server cancels it, in ms; default 10000. */
+  statementTimeoutMs?: number;
   logger: Logger;
+}
+
+/** How long `ready` waits for the store to answer, in ms: a probe must not hang on a store that is down. */
+const READY_TIMEOUT_MS = 1000;
+
+/**
+ * Seconds before a closed connection reconnects: 50 ms doubling up to 500 ms, jittered so
+ * replicas do not reconnect in step. postgres-js passes a failure count shared by the whole
+ * pool that only resets on a successful connect; its own backoff grows with it to 20 s, so
+ * a store back after an outage would wait that long. The cap keeps the wait short.
+ */
+export function reconnectDelaySeconds(failures: number): number {
+  const ceiling = Math.min(0.05 * 2 ** Math.min(Math.max(failures - 1, 0), 10), 0.5);
+  return ceiling * (0.5 + Math.random() / 2);
 }
 
 function countingLogger(stats: { statements: number }, log: Logger): DrizzleLogger {
@@ -114,17 +133,36 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     const client = postgres(options.url, {
       max: options.poolSize ?? 10,
       onnotice: () => {},
-      connection: { application_name: `commerce-${options.schema}` },
+      // A restart or failover must cost a moment, not a crash or a long stall: connections
+      // fail fast while the server is down and come back soon after it answers.
+      backoff: reconnectDelaySeconds,
+      connect_timeout: (options.connectTimeoutMs ?? 2000) / 1000,
+      idle_timeout: 60,
+      connection: {
+        application_name: `commerce-${options.schema}`,
+        statement_timeout: options.statementTimeoutMs ?? 10_000,
+      },
     });
     const db = drizzlePostgres(client, { logger });
-    await migratePostgres(db, migrationConfig);
+    // Migrations may rightly run long (an index on a big table): their connection has no statement timeout.
+    const migrator = postgres(options.url, {
+      max: 1,
+      onnotice: () => {},
+      connect_timeout: (options.connectTimeoutMs ?? 2000) / 1000,
+      connection: { application_name: `commerce-${options.schema}-migrate` },
+    });
+    try {
+      await migratePostgres(drizzlePostgres(migrator, { logger }), migrationConfig);
+    } finally {
+      await migrator.end({ timeout: 5 });
+    }
     let closed = false;
     return {
       db: db as unknown as Db,
       kind: 'postgres',
       stats,
       rows: async <T>(query: SQL) => rowsOf<T>(await db.execute(query)),
-      ready: async () => !closed && (await client`select 1`.then(() => true, () => false)),
+      ready: async () => !closed && (await answersWithin(client`select 1`.then(() => true), READY_TIMEOUT_MS)),
       close: async () => {
         if (closed) return;
         closed = true;

@@ -1,6 +1,7 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { Logger } from './logger';
+import { STORE_RETRY_AFTER_SECONDS, isStoreUnavailable } from './store-unavailable';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -24,6 +25,7 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_REUSED: { level: 'warn', description: 'This idempotency key was already used with a different request.' },
   SUBSCRIPTION_LIMIT: { level: 'info', description: 'This connection holds as many subscriptions as it may; complete one first.' },
   EVENT_TOO_LARGE: { level: 'warn', description: 'A subscription event exceeded the size limit and was not delivered; select fewer fields.' },
+  SERVICE_UNAVAILABLE: { level: 'warn', description: 'A store or dependency is down for a moment; retry after `extensions.retryAfterSeconds`.' },
   SUBGRAPH_UNAVAILABLE: { level: 'error', description: 'A domain service did not answer; the fields it owns are null.' },
   INTERNAL_SERVER_ERROR: { level: 'error', description: 'An unexpected failure; details are in the server log under the request id.' },
 } as const satisfies Record<string, { level: Level; description: string }>;
@@ -51,15 +53,26 @@ export const forbidden = (message = 'You may not access this resource.') => new 
 export const notFound = (what: string) => new ShopError('NOT_FOUND', `${what} was not found.`);
 
 const MASKED_MESSAGE = 'Internal server error';
+const UNAVAILABLE_MESSAGE = 'The service is unavailable for a moment; retry shortly.';
 
 /**
- * Apollo `formatError`: known codes pass with their message; anything else is
- * logged whole and masked, so no internals or stack traces reach a client.
+ * Apollo `formatError`: known codes pass with their message; a store that cannot be
+ * reached becomes SERVICE_UNAVAILABLE with a retry hint; anything else is logged
+ * whole and masked, so no internals or stack traces reach a client.
  */
 export function createErrorFormatter(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const code = formatted.extensions?.code;
+    if (!(original instanceof ShopError) && (!isErrorCode(code) || code === 'INTERNAL_SERVER_ERROR') && isStoreUnavailable(original)) {
+      logger.warn({ err: original, path: formatted.path }, 'store unavailable');
+      return {
+        message: UNAVAILABLE_MESSAGE,
+        ...(formatted.locations ? { locations: formatted.locations } : {}),
+        ...(formatted.path ? { path: formatted.path } : {}),
+        extensions: { code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: STORE_RETRY_AFTER_SECONDS },
+      };
+    }
     if (isErrorCode(code) && code !== 'INTERNAL_SERVER_ERROR') {
       const { stacktrace: _stack, exception: _exception, ...extensions } = formatted.extensions ?? {};
       const level = ERROR_CODES[code].level;

@@ -1,9 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { asc, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from './db';
 import type { EventBus, EventEnvelope, EventHandler, EventType, SubscribeOptions, Subscription } from './events';
 import type { Logger } from './logger';
 import { eventsHandled, eventsPublished } from './metrics';
 import type { EventTables } from './outbox';
+import { isStoreUnavailable } from './store-unavailable';
 import type { Worker } from './subgraph';
 
 export interface OutboxRelayOptions {
@@ -32,6 +34,8 @@ export class OutboxRelay implements Worker {
   private ticking: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  /** The last attempt failed because the store is down. */
+  private storeDown = false;
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
@@ -103,9 +107,14 @@ export class OutboxRelay implements Worker {
         try {
           // Stops between batches once stopping, so nothing runs after `stop` resolves.
           await this.publishWaiting(() => this.stopped);
+          if (this.storeDown) this.options.logger.info('outbox relay: store answers again');
+          this.storeDown = false;
         } catch (err) {
           failed = true;
-          this.options.logger.error({ err }, 'outbox relay failed; will retry');
+          // A store outage is said once, not on every poll while it lasts.
+          if (!isStoreUnavailable(err)) this.options.logger.error({ err }, 'outbox relay failed; will retry');
+          else if (!this.storeDown) this.options.logger.warn({ err }, 'outbox relay: store unavailable; will retry');
+          this.storeDown ||= isStoreUnavailable(err);
         }
       } while (this.again && !failed && !this.stopped);
     })();
@@ -157,32 +166,72 @@ export class OutboxRelay implements Worker {
   }
 }
 
-/** An event consumer as a worker: subscribes on start, unsubscribes on stop. */
+export interface EventConsumerOptions extends SubscribeOptions {
+  /** How long, in all, a handler waits for a store that is down before its delivery fails, in ms; default 30000. */
+  storeOutageWaitMs?: number;
+}
+
+/** First and longest pause between attempts of a handler whose store is down, in ms. */
+const OUTAGE_FIRST_PAUSE_MS = 100;
+const OUTAGE_LONGEST_PAUSE_MS = 2000;
+
+/**
+ * Runs `attempt`, and again while it fails because a store is down, pausing a little
+ * longer each time, until `waitMs` have passed or `signal` aborts; then its last error
+ * stands. Any other failure stands at once.
+ */
+export async function retryWhileStoreUnavailable<T>(attempt: () => Promise<T>, waitMs: number, signal: AbortSignal): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  let pause = OUTAGE_FIRST_PAUSE_MS;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const left = deadline - Date.now();
+      if (!isStoreUnavailable(error) || signal.aborted || left <= 0) throw error;
+      await sleep(Math.min(pause, left), undefined, { signal }).catch(() => {});
+      if (signal.aborted) throw error;
+      pause = Math.min(pause * 2, OUTAGE_LONGEST_PAUSE_MS);
+    }
+  }
+}
+
+/**
+ * An event consumer as a worker: subscribes on start, unsubscribes on stop. A handler
+ * that fails because its store is down is retried in place: an outage must not spend
+ * deliveries, or events would be dead-lettered for no fault of their own. Handlers are
+ * idempotent, so running one again after a commit whose answer was lost changes nothing.
+ */
 export function eventConsumer(
   bus: () => Promise<EventBus>,
   group: string,
   types: readonly EventType[],
   handler: EventHandler,
-  options?: SubscribeOptions,
+  options: EventConsumerOptions = {},
 ): Worker {
+  const { storeOutageWaitMs = 30_000, ...subscribeOptions } = options;
   let subscription: Subscription | undefined;
+  let stopping: AbortController | undefined;
   return {
     name: `consumer:${group}`,
     consumes: true,
     start: async () => {
+      const signal = (stopping = new AbortController()).signal;
       // Counted per delivery: a failed one is retried, and dead-lettered after the last attempt.
       const counted: EventHandler = async (event) => {
         try {
-          await handler(event);
+          await retryWhileStoreUnavailable(() => handler(event), storeOutageWaitMs, signal);
           eventsHandled.inc({ group, outcome: 'ok' });
         } catch (error) {
           eventsHandled.inc({ group, outcome: 'failed' });
           throw error;
         }
       };
-      subscription = (await bus()).subscribe(group, types, counted, options);
+      subscription = (await bus()).subscribe(group, types, counted, subscribeOptions);
     },
     stop: async () => {
+      // A handler waiting for its store gives up now, so closing does not wait out the outage.
+      stopping?.abort();
       await subscription?.close();
       subscription = undefined;
     },

@@ -2,6 +2,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ApolloServer, BaseContext } from '@apollo/server';
 import { createGraphQLHttpHandler, type GraphQLHttpOptions } from './http';
+import { answersWithin } from './store-unavailable';
+
+/** How long `/ready` waits for each store, in ms: a store that is down must not hold the probe. */
+const STORE_READY_TIMEOUT_MS = 2000;
 
 /** Anything a process opens and must close on shutdown. */
 export interface Closeable {
@@ -47,7 +51,7 @@ export async function startService<C extends BaseContext>(options: ServiceOption
   const handler = createGraphQLHttpHandler({
     ...options,
     ready: async () => {
-      const checks = await Promise.all(stores.map((s) => s.ready().catch(() => false)));
+      const checks = await Promise.all(stores.map((s) => answersWithin(s.ready(), STORE_READY_TIMEOUT_MS)));
       return checks.every(Boolean) && (options.ready ? await options.ready() : true);
     },
   });

@@ -120,6 +120,9 @@ export async function openSubgraphDatabase(
   return openDatabase({
     ...options,
     ...(url ? { url } : { embedded: await deps.embedded() }),
+    poolSize: deps.config.DB_POOL_SIZE,
+    connectTimeoutMs: deps.config.DB_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: deps.config.DB_STATEMENT_TIMEOUT_MS,
     logger: deps.logger.child({ store: options.schema }),
   });
 }

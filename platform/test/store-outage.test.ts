@@ -1,0 +1,251 @@
+/**
+ * A PostgreSQL server that crashes and comes back (`pg_ctl stop -m immediate`, as a
+ * crash or a failover does) while the shop writes to it: the process lives on, requests
+ * fail fast with a code that says "retry", `/ready` says so, and writes resume soon
+ * after the server answers again.
+ */
+import path from 'node:path';
+import { composeServices } from '@apollo/composition';
+import { sql } from 'drizzle-orm';
+import { openDatabase, type Database } from '../db';
+import { silentLogger } from '../logger';
+import { isStoreUnavailable } from '../store-unavailable';
+import { canRunServers, startTestPostgres, type TestPostgresServer } from '../test-servers';
+import { serveTestSubgraph, sleep, testDeps, type TestDeps } from '../testing';
+import { startRouter, type RunningRouter } from '../../router/router';
+import { inventorySubgraph, openInventoryStore, typeDefs as inventoryTypeDefs } from '../../subgraphs/inventory/subgraph';
+
+const { postgres: canRun } = canRunServers();
+if (!canRun) process.stderr.write('SKIPPED: store outage tests (no PostgreSQL server binaries)\n');
+const describeWithServer = canRun ? describe : describe.skip;
+
+/** What the store options are set to here; failing "fast" means well under either. */
+const CONNECT_TIMEOUT_MS = 2000;
+const STATEMENT_TIMEOUT_MS = 10_000;
+
+/** Records what reaches the process's last-resort handlers: a driver fault there would kill a subgraph. */
+function watchProcess() {
+  const uncaught: unknown[] = [];
+  const onError = (error: unknown) => void uncaught.push(error);
+  process.on('uncaughtException', onError);
+  process.on('unhandledRejection', onError);
+  return {
+    uncaught,
+    stop: () => {
+      process.off('uncaughtException', onError);
+      process.off('unhandledRejection', onError);
+    },
+  };
+}
+
+async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
+  const started = Date.now();
+  try {
+    const value = await run();
+    return { ms: Date.now() - started, value };
+  } catch (error) {
+    return { ms: Date.now() - started, error };
+  }
+}
+
+describeWithServer('a PostgreSQL outage', () => {
+  let server: TestPostgresServer;
+  const watch = watchProcess();
+
+  beforeAll(async () => {
+    server = await startTestPostgres();
+  });
+
+  afterAll(async () => {
+    watch.stop();
+    await server?.destroy();
+  });
+
+  describe('under the store handle', () => {
+    let database: Database;
+
+    beforeAll(async () => {
+      database = await openDatabase({
+        schema: 'relay_test',
+        migrationsFolder: path.join(__dirname, 'relay-migrations'),
+        url: await server.createDatabase('outage_store'),
+        poolSize: 8,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+        logger: silentLogger(),
+      });
+    });
+
+    afterAll(async () => {
+      await database?.close();
+    });
+
+    it('survives crashes amid small writes, fails fast while down, and writes again within 2 s', async () => {
+      let running = true;
+      let commits = 0;
+      let lastCommitAt = 0;
+      const unrecognised: unknown[] = [];
+      let sequence = 0;
+      const failed = (error: unknown) => {
+        if (!isStoreUnavailable(error)) unrecognised.push(error);
+      };
+      // Many small statements in flight at once, in transactions and alone: the shape that
+      // makes the driver write to a socket that has just closed.
+      const writer = async (n: number) => {
+        while (running) {
+          const id = `m-${n}-${sequence++}`;
+          try {
+            if (n % 2 === 0) {
+              await database.db.transaction(async (tx) => {
+                // outage-write-pair: two small inserts in one transaction.
+                await tx.execute(sql`insert into relay_test.processed_messages (consumer, message_id) values ('tx', ${id})`);
+                await tx.execute(sql`insert into relay_test.processed_messages (consumer, message_id) values ('tx2', ${id})`);
+              });
+            } else {
+              // outage-write-single: one small insert.
+              await database.rows(sql`insert into relay_test.processed_messages (consumer, message_id) values ('one', ${id})`);
+            }
+            commits += 1;
+            lastCommitAt = Date.now();
+          } catch (error) {
+            failed(error);
+            await sleep(5);
+          }
+        }
+      };
+      const writers = Array.from({ length: 16 }, (_, n) => writer(n));
+
+      const rounds: { rejectMs: number; readyMs: number; resumeMs: number }[] = [];
+      try {
+        for (let round = 0; round < 4; round++) {
+          const before = commits;
+          await sleep(300);
+          expect(commits).toBeGreaterThan(before);
+          await server.crash();
+
+          // While down: every request fails fast with an error that says "store unavailable".
+          const attempts = await Promise.all(Array.from({ length: 6 }, () => timed(() => database.rows(sql`select 1`))));
+          for (const attempt of attempts) {
+            expect(attempt.error).toBeDefined();
+            expect(isStoreUnavailable(attempt.error)).toBe(true);
+          }
+          const readiness = await timed(() => database.ready());
+          expect(readiness.value).toBe(false);
+
+          // Down for a few seconds in all, as a restart is: long enough for an unbounded backoff to grow.
+          await sleep(1500);
+          await server.start();
+          const back = Date.now();
+          while (lastCommitAt < back && Date.now() - back < 5000) await sleep(10);
+          rounds.push({
+            rejectMs: Math.max(...attempts.map((a) => a.ms)),
+            readyMs: readiness.ms,
+            resumeMs: Math.max(0, lastCommitAt - back),
+          });
+        }
+      } finally {
+        running = false;
+        await Promise.all(writers);
+      }
+
+      process.stderr.write(`store outage rounds: ${JSON.stringify(rounds)}\n`);
+      expect(watch.uncaught).toEqual([]);
+      expect(unrecognised).toEqual([]);
+      for (const { rejectMs, readyMs, resumeMs } of rounds) {
+        expect(rejectMs).toBeLessThan(CONNECT_TIMEOUT_MS / 2);
+        expect(readyMs).toBeLessThan(1500);
+        expect(resumeMs).toBeLessThan(2000);
+      }
+      expect(await database.ready()).toBe(true);
+    });
+  });
+
+  describe('through the inventory subgraph and the router', () => {
+    let deps: TestDeps;
+    let subgraph: Awaited<ReturnType<typeof startSubgraphOn>>;
+    let router: RunningRouter;
+    let admin: string;
+
+    async function startSubgraphOn(d: TestDeps) {
+      const store = await openInventoryStore(d);
+      await store.addWarehouses([{ id: 'wh-1', code: 'AMS-1', name: 'Amsterdam', city: 'Amsterdam', country: 'NL' }]);
+      return serveTestSubgraph(inventorySubgraph(store), d);
+    }
+
+    beforeAll(async () => {
+      const url = await server.createDatabase('outage_inventory');
+      deps = await testDeps('pglite', [], {
+        INVENTORY_DATABASE_URL: url,
+        DB_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS),
+        DB_STATEMENT_TIMEOUT_MS: String(STATEMENT_TIMEOUT_MS),
+        DB_POOL_SIZE: '4',
+      });
+      subgraph = await startSubgraphOn(deps);
+      admin = await deps.bearer('admin-1', ['customer', 'admin']);
+      const composed = composeServices([{ name: 'inventory', url: subgraph.url, typeDefs: inventoryTypeDefs }]);
+      expect(composed.errors).toBeUndefined();
+      router = await startRouter({
+        supergraphSdl: composed.supergraphSdl!,
+        subgraphUrls: { inventory: subgraph.url },
+        host: '127.0.0.1',
+        port: 0,
+        logger: silentLogger(),
+        tokens: deps.tokens,
+        maxBodyBytes: 1024 * 1024,
+        graceMs: 1000,
+      });
+    });
+
+    afterAll(async () => {
+      await router?.stop();
+      await subgraph?.stop();
+      await deps?.release();
+    });
+
+    const WAREHOUSES = '{ warehouses { id } }';
+    const post = async (url: string) => {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: admin },
+        body: JSON.stringify({ query: WAREHOUSES }),
+      });
+      return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: { message: string; extensions?: unknown }[] } };
+    };
+    const readyStatus = async () => (await fetch(subgraph.url.replace(/\/graphql$/, '/ready'))).status;
+
+    it('answers SERVICE_UNAVAILABLE with a retry hint while the store is down, and normally after', async () => {
+      expect((await post(subgraph.url)).body).toEqual({ data: { warehouses: [{ id: 'wh-1' }] } });
+      expect(await readyStatus()).toBe(200);
+
+      await server.crash();
+      const direct = await timed(() => post(subgraph.url));
+      expect(direct.value!.status).toBe(200);
+      expect(direct.value!.body.errors).toHaveLength(1);
+      const [error] = direct.value!.body.errors!;
+      expect(error!.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 1 });
+      expect(error!.message).not.toMatch(/ECONN|CONNECTION_|postgres|select|127\.0\.0\.1/i);
+      expect(direct.ms).toBeLessThan(CONNECT_TIMEOUT_MS / 2);
+
+      // The router passes the code and the hint on unchanged.
+      const routed = await post(router.url);
+      expect(routed.status).toBe(200);
+      expect(routed.body.errors?.map((e) => e.extensions)).toEqual([{ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: 1 }]);
+
+      const probe = await timed(readyStatus);
+      expect(probe.value).toBe(503);
+      expect(probe.ms).toBeLessThan(1500);
+
+      await server.start();
+      const back = Date.now();
+      let answer = await post(router.url);
+      while (answer.body.errors && Date.now() - back < 5000) {
+        await sleep(20);
+        answer = await post(router.url);
+      }
+      expect(answer.body).toEqual({ data: { warehouses: [{ id: 'wh-1' }] } });
+      expect(Date.now() - back).toBeLessThan(2000);
+      expect(await readyStatus()).toBe(200);
+      expect(watch.uncaught).toEqual([]);
+    });
+  });
+});
