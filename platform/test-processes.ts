@@ -9,6 +9,11 @@ export interface ServiceProcess {
   url: string;
   /** Sends SIGTERM and resolves with the exit code. */
   stop(): Promise<number | null>;
+  /**
+   * SIGKILL to the program and its launcher at once, as the kernel's OOM killer or a lost
+   * node would; resolves once the launcher has exited.
+   */
+  kill(): Promise<void>;
   /** Everything the process has written so far, stdout and stderr (JSON log lines). */
   output(): string;
 }
@@ -23,14 +28,26 @@ export function startProcess(script: string, args: string[], env: Record<string,
       cwd: ROOT,
       env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'info', LOG_PRETTY: 'false', NODE_ENV: 'test', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own: the program runs in a child of the tsx launcher, which
+      // cannot relay SIGKILL, so a kill goes to the whole group.
+      detached: true,
     });
     let output = '';
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    const kill = async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // The group is gone already.
+      }
+      await exited;
+    };
     const timer = setTimeout(() => {
       // Not left running: it would hold its port, database and Redis connections.
-      child.kill('SIGKILL');
+      void kill();
       reject(new Error(`${script} did not start:\n${output}`));
     }, startMs);
-    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const match = /"url":"([^"]+)".*"msg":"listening"/.exec(output);
@@ -40,6 +57,7 @@ export function startProcess(script: string, args: string[], env: Record<string,
           child,
           url: match[1]!,
           output: () => output,
+          kill,
           stop: async () => {
             if (child.exitCode === null) child.kill('SIGTERM');
             return exited;
