@@ -83,6 +83,7 @@ export type PaymentStatus =
    */
   | 'REFUND_FAILED';
 
+/** Reading payments as an admin: those whose money did not move. */
 export type Query = {
   __typename?: 'Query';
   /**
@@ -93,10 +94,12 @@ export type Query = {
 };
 
 
+/** Reading payments as an admin: those whose money did not move. */
 export type QueryPaymentsNeedingAttentionArgs = {
   first: Scalars['Int']['input'];
 };
 
+/** Admins settling payments the processor would not move. */
 export type Mutation = {
   __typename?: 'Mutation';
   /**
@@ -113,11 +116,13 @@ export type Mutation = {
 };
 
 
+/** Admins settling payments the processor would not move. */
 export type MutationRetryPaymentArgs = {
   id: Scalars['ID']['input'];
 };
 
 
+/** Admins settling payments the processor would not move. */
 export type MutationVoidPaymentArgs = {
   id: Scalars['ID']['input'];
 };
