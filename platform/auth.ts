@@ -11,7 +11,18 @@ export type Scope = 'customer' | 'admin';
 export type Viewer =
   | { kind: 'anonymous' }
   | { kind: 'invalid'; reason: string }
-  | { kind: 'customer'; customerId: string; scopes: readonly Scope[]; expiresAt?: Date };
+  | { kind: 'customer'; customerId: string; scopes: readonly Scope[]; expiresAt?: Date; sessionId?: string };
+
+/**
+ * Ended sessions (signed out, revoked, rotated-token reuse) as every process knows them
+ * (platform/revocations.ts). `hasEnded` is answered from memory, so verifying a token
+ * stays local; `revoke` is how the customer subgraph ends sessions everywhere.
+ */
+export interface SessionRevocations {
+  hasEnded(sessionId: string): boolean;
+  /** Ends `sessionIds` in every process until `until`, the latest expiry of their access tokens. */
+  revoke(sessionIds: readonly string[], until: Date): Promise<void>;
+}
 
 export interface TokenKeys {
   /** Present only where tokens are issued (the customer subgraph). */
@@ -21,6 +32,9 @@ export interface TokenKeys {
 
 const ALG = 'EdDSA';
 
+/** Why a token of an ended session is refused. */
+export const SESSION_ENDED = 'The session of this access token has ended; sign in again.';
+
 export interface AccessTokenOptions {
   issuer: string;
   ttlSeconds: number;
@@ -28,21 +42,42 @@ export interface AccessTokenOptions {
 
 /** Issues and verifies short-lived Ed25519-signed JWT access tokens. */
 export class AccessTokens {
+  private ended: SessionRevocations | undefined;
+
   constructor(
     private readonly keys: TokenKeys,
     private readonly options: AccessTokenOptions,
   ) {}
+
+  /** Lifetime of the tokens this issues, in seconds: how long a revocation must be remembered. */
+  get ttlSeconds(): number {
+    return this.options.ttlSeconds;
+  }
+
+  /**
+   * From now on a token whose session has ended is refused like an invalid one, on every
+   * path that verifies tokens (HTTP context, WebSocket `connection_init`).
+   */
+  useRevocations(revocations: SessionRevocations): void {
+    this.ended = revocations;
+  }
+
+  /** The revocations attached with `useRevocations`, if any. */
+  get revocations(): SessionRevocations | undefined {
+    return this.ended;
+  }
 
   /** Whether this process holds the signing key (only the customer subgraph needs it). */
   canIssue(): boolean {
     return this.keys.privateKey !== undefined;
   }
 
-  async issue(customerId: string, scopes: readonly Scope[]): Promise<{ token: string; expiresAt: Date }> {
+  /** A token for `customerId`; with `sessionId` it carries a `sid` claim and ends with that session. */
+  async issue(customerId: string, scopes: readonly Scope[], sessionId?: string): Promise<{ token: string; expiresAt: Date }> {
     if (!this.keys.privateKey) throw new Error('this process holds no signing key');
     const now = Math.floor(Date.now() / 1000);
     const exp = now + this.options.ttlSeconds;
-    const token = await new SignJWT({ scope: scopes.join(' ') })
+    const token = await new SignJWT({ scope: scopes.join(' '), ...(sessionId ? { sid: sessionId } : {}) })
       .setProtectedHeader({ alg: ALG, typ: 'JWT' })
       .setSubject(customerId)
       .setIssuer(this.options.issuer)
@@ -65,6 +100,10 @@ export class AccessTokens {
         audience: this.options.issuer,
       });
       if (typeof payload.sub !== 'string') return { kind: 'invalid', reason: 'The access token names no subject.' };
+      const sessionId = typeof payload.sid === 'string' ? payload.sid : undefined;
+      if (sessionId !== undefined && this.ended?.hasEnded(sessionId)) {
+        return { kind: 'invalid', reason: SESSION_ENDED };
+      }
       const scopes = String(payload.scope ?? '')
         .split(' ')
         .filter((s): s is Scope => s === 'customer' || s === 'admin');
@@ -73,6 +112,7 @@ export class AccessTokens {
         customerId: payload.sub,
         scopes,
         ...(typeof payload.exp === 'number' ? { expiresAt: new Date(payload.exp * 1000) } : {}),
+        ...(sessionId !== undefined ? { sessionId } : {}),
       };
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) return { kind: 'invalid', reason: 'The access token has expired.' };

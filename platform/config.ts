@@ -94,6 +94,18 @@ const base = z.object({
   SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
   /** Largest subscription event sent to a client, in bytes; a larger one becomes an error; default 1 MiB. */
   SUBSCRIPTION_MAX_EVENT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+
+  // Sessions and sign-in throttling (customer subgraph).
+  /** How long a refresh token can be used, in days; each refresh issues a new one for as long again; default 30. */
+  REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(365).default(30),
+  /** Failed sign-ins for one email within the window before further attempts are refused; default 10. */
+  LOGIN_MAX_FAILURES_PER_EMAIL: z.coerce.number().int().min(1).default(10),
+  /** Failed sign-ins from one client address within the window before further attempts are refused; default 50. */
+  LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).default(50),
+  /** The window failed sign-ins are counted over, in seconds, from the first failure; default 900. */
+  LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86400).default(900),
+  /** How often expired and long-ended sessions are deleted, in seconds; default 3600. */
+  SESSION_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
 });
 
 type SubgraphEnv = Record<string, unknown>;

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   EMAIL_ALREADY_REGISTERED: { level: 'info', description: 'An account with this email address already exists.' },
   CONFLICT: { level: 'info', description: 'The change conflicts with the current state of the resource.' },
   IDEMPOTENCY_KEY_REUSED: { level: 'warn', description: 'This idempotency key was already used with a different request.' },
+  THROTTLED: { level: 'info', description: 'Too many attempts; try again after `extensions.retryAfterSeconds`.' },
   SUBSCRIPTION_LIMIT: { level: 'info', description: 'This connection holds as many subscriptions as it may; complete one first.' },
   EVENT_TOO_LARGE: { level: 'warn', description: 'A subscription event exceeded the size limit and was not delivered; select fewer fields.' },
   SERVICE_UNAVAILABLE: { level: 'warn', description: 'A store or dependency is down for a moment; retry after `extensions.retryAfterSeconds`.' },

@@ -8,6 +8,7 @@ import { metricsAccess } from './metrics';
 import { openEventBus } from './event-bus';
 import type { EventBus } from './events';
 import { openPubSub, type PubSub } from './pubsub';
+import { revocationsOn } from './revocations';
 import { PeerDirectory, startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from './subgraph';
 import { FULL_SIZE, generateDemoShop, SMALL_SIZE } from '../embedded/demo-shop';
 import type { RequestContext } from './context';
@@ -80,7 +81,11 @@ export async function subgraphDeps(config: Config, logger: Logger): Promise<Subg
   const tokens = await accessTokens(config);
   let embedded: Promise<EmbeddedPostgres> | undefined;
   let events: Promise<EventBus> | undefined;
-  let pubsub: Promise<PubSub> | undefined;
+  const live = openPubSub(config, logger);
+  const pubsub: Promise<PubSub> = Promise.resolve(live);
+  // Every process refuses the tokens of ended sessions, on HTTP and WebSocket alike.
+  const revocations = await revocationsOn(config, logger, live);
+  tokens.useRevocations(revocations);
   return {
     config,
     logger,
@@ -88,9 +93,10 @@ export async function subgraphDeps(config: Config, logger: Logger): Promise<Subg
     peers: new PeerDirectory(config),
     embedded: () => (embedded ??= EmbeddedPostgres.acquire(path.join(config.DATA_DIR, 'pglite'))),
     events: () => (events ??= Promise.resolve(openEventBus(config, logger))),
-    pubsub: () => (pubsub ??= Promise.resolve(openPubSub(config, logger))),
+    pubsub: () => pubsub,
     release: async () => {
-      if (pubsub) await (await pubsub).close();
+      await revocations.close();
+      await live.close();
       if (events) await (await events).close();
       if (embedded) await (await embedded).release();
     },

@@ -17,6 +17,7 @@ import { PeerDirectory, startSubgraph, type SubgraphDefinition, type SubgraphDep
 import { InProcessEventBus, openEventBus } from './event-bus';
 import type { EventBus } from './events';
 import { InProcessPubSub, openPubSub, type PubSub } from './pubsub';
+import { revocationsOn, type Revocations } from './revocations';
 import type { RequestContext } from './context';
 
 /** A PostgreSQL server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
@@ -61,6 +62,8 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 export interface TestDeps extends SubgraphDeps {
   /** Releases the embedded instance and drops the test database. */
   release(): Promise<void>;
+  /** The ended sessions these deps' tokens refuse. */
+  revocations: Revocations;
   /** A valid bearer header for a customer (scopes default to `customer`). */
   bearer(customerId: string, scopes?: Scope[]): Promise<string>;
 }
@@ -94,8 +97,12 @@ export async function testDeps(
   const tokens = new AccessTokens(await loadTokenKeys(config), { issuer: config.JWT_ISSUER, ttlSeconds: 900 });
   let embedded: Promise<EmbeddedPostgres> | undefined;
   let events: Promise<EventBus> | undefined;
-  let pubsub: Promise<PubSub> | undefined;
   const logger = silentLogger();
+  // Redis pub/sub when the test asks for REDIS_URL (channels under its EVENT_STREAM_PREFIX); otherwise in-process.
+  const live: PubSub = config.REDIS_URL ? openPubSub(config, logger) : new InProcessPubSub(logger);
+  const pubsub = Promise.resolve(live);
+  const revocations = await revocationsOn(config, logger, live);
+  tokens.useRevocations(revocations);
   return {
     config,
     logger,
@@ -104,11 +111,12 @@ export async function testDeps(
     embedded: () => (embedded ??= EmbeddedPostgres.acquire('memory://')),
     // Redis Streams when the test asks for REDIS_URL; otherwise in-process, retrying without delay.
     events: () => (events ??= Promise.resolve(config.REDIS_URL ? openEventBus(config, logger) : new InProcessEventBus(logger, () => 1))),
-    // Redis pub/sub when the test asks for REDIS_URL (channels under its EVENT_STREAM_PREFIX); otherwise in-process.
-    pubsub: () => (pubsub ??= Promise.resolve(config.REDIS_URL ? openPubSub(config, logger) : new InProcessPubSub(logger))),
+    pubsub: () => pubsub,
+    revocations,
     bearer: async (customerId, scopes = ['customer']) => `Bearer ${(await tokens.issue(customerId, scopes)).token}`,
     release: async () => {
-      if (pubsub) await (await pubsub).close();
+      await revocations.close();
+      await live.close();
       if (events) await (await events).close();
       if (embedded) await (await embedded).release();
       await database?.drop();

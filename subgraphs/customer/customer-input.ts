@@ -4,6 +4,8 @@ import { parseAddress, parseInput, type Address, type AddressInput } from '../..
 /** Password length bounds, in characters. Long enough to resist guessing, short enough to hash cheaply. */
 export const PASSWORD_MIN = 10;
 export const PASSWORD_MAX = 200;
+/** What a wrong current password is told when changing it. */
+export const WRONG_CURRENT = 'The current password is wrong.';
 /** Name length bounds, in characters, after trimming. */
 export const NAME_MAX = 100;
 
@@ -17,10 +19,13 @@ const email = z
   .transform(normalizeEmail)
   .pipe(z.email('email must be a valid email address.').max(254, 'email must be at most 254 characters.'));
 
-const password = z
-  .string()
-  .min(PASSWORD_MIN, `password must be at least ${PASSWORD_MIN} characters.`)
-  .max(PASSWORD_MAX, `password must be at most ${PASSWORD_MAX} characters.`);
+const passwordNamed = (field: string) =>
+  z
+    .string()
+    .min(PASSWORD_MIN, `${field} must be at least ${PASSWORD_MIN} characters.`)
+    .max(PASSWORD_MAX, `${field} must be at most ${PASSWORD_MAX} characters.`);
+
+const password = passwordNamed('password');
 
 const name = z
   .string()
@@ -42,4 +47,11 @@ export function parseRegisterInput(input: { email: string; password: string; nam
 /** A valid address, trimmed, country upper-cased, blanks as null, or BAD_USER_INPUT naming the field. */
 export function parseAddressInput(input: AddressInput): AddressFields {
   return parseAddress(input);
+}
+
+const changePasswordSchema = z.object({ currentPassword: z.string(), newPassword: passwordNamed('newPassword') });
+
+/** A password change with a valid new password, or BAD_USER_INPUT naming the field. */
+export function parseChangePasswordInput(input: { currentPassword: string; newPassword: string }): z.output<typeof changePasswordSchema> {
+  return parseInput(changePasswordSchema, input);
 }

@@ -1,3 +1,3 @@
 /** How customer's GraphQL types are backed, for the generated resolver types. */
 export type { AddressRecord as AddressModel, CustomerRecord as CustomerModel } from './store/port';
-export type { AuthResult as AuthPayloadModel } from './customer-service';
+export type { AuthResult as AuthPayloadModel, SessionView as SessionModel } from './customer-service';

@@ -1,6 +1,8 @@
+import { periodicWorker } from '../../platform/periodic';
 import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDefinition } from '../../platform/subgraph';
 import type { CustomerContext } from './context';
 import { CustomerService } from './customer-service';
+import { openLoginThrottle, type LoginThrottle } from './login-throttle';
 import type { PasswordHasher } from './password-hasher';
 import { resolvers } from './resolvers';
 import { seedCustomers } from './seed';
@@ -18,24 +20,51 @@ export async function openCustomerStore(deps: SubgraphDeps): Promise<CustomerSto
 
 /**
  * The customer subgraph on a given store; `service` is what seeding calls.
- * Passwords are hashed by `hasher`; default argon2id with OWASP parameters.
+ * Passwords are hashed by `hasher`; default argon2id with OWASP parameters. Failed
+ * sign-ins are counted by `throttle`; default on Redis with REDIS_URL, else in process.
  */
 export function customerSubgraph(
   store: CustomerStore,
-  deps: Pick<SubgraphDeps, 'tokens'>,
+  deps: Pick<SubgraphDeps, 'tokens' | 'config' | 'logger'>,
   hasher?: PasswordHasher,
+  throttle: LoginThrottle = openLoginThrottle(deps.config, deps.logger),
 ): SubgraphDefinition<CustomerContext> & { service: CustomerService } {
   // The customer subgraph is where tokens are issued: without the signing key it cannot sign anyone in.
   if (!deps.tokens.canIssue()) throw new Error('the customer subgraph needs JWT_PRIVATE_KEY to issue access tokens');
-  const customers = new CustomerService(store, deps.tokens, hasher);
+  // Sessions it ends must be refused everywhere: the process attaches its revocations to the tokens.
+  const revocations = deps.tokens.revocations;
+  if (!revocations) throw new Error('the customer subgraph needs session revocations attached to its access tokens');
+  const logger = deps.logger.child({ subgraph: 'customer' });
+  const customers = new CustomerService(
+    store,
+    deps.tokens,
+    {
+      revocations,
+      throttle,
+      refreshTokenTtlDays: deps.config.REFRESH_TOKEN_TTL_DAYS,
+      accessTokenTtlSeconds: deps.tokens.ttlSeconds,
+      logger,
+    },
+    hasher,
+  );
   return {
     name: 'customer',
     typeDefs,
     resolvers,
-    stores: [store],
+    stores: [store, throttle],
     context: (base) => ({ ...base, customers, loaders: customers.loaders() }),
     service: customers,
     seed: ({ shop, password, nodeEnv }) => seedCustomers(customers, shop, password, nodeEnv),
+    workers: [
+      {
+        name: 'recall-ended-sessions',
+        start: async () => {
+          await customers.recallEndedSessions();
+        },
+        stop: async () => {},
+      },
+      periodicWorker('session-sweeper', deps.config.SESSION_SWEEP_INTERVAL_SECONDS * 1000, () => customers.deleteStaleSessions(), logger),
+    ],
   };
 }
 

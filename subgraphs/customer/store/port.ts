@@ -25,6 +25,41 @@ export interface StoredCustomer extends CustomerRecord {
   passwordHash: string;
 }
 
+/** A signed-in device, as the customer sees it in their list of sessions. */
+export interface SessionRecord {
+  id: string;
+  customerId: string;
+  createdAt: Date;
+  /** When it was started or last refreshed. */
+  lastUsedAt: Date;
+  userAgent: string | null;
+  /** When it was signed out or revoked; null while it lasts. */
+  endedAt: Date | null;
+  /** When its current refresh token stops working. */
+  refreshExpiresAt: Date;
+}
+
+/** A session as sign-in starts it, with the hash of its first refresh token. */
+export interface NewSession {
+  id: string;
+  customerId: string;
+  createdAt: Date;
+  userAgent: string | null;
+  refreshHash: string;
+  refreshExpiresAt: Date;
+}
+
+/**
+ * What presenting a refresh token (by its hash) did: `rotated` replaced it with the next
+ * one; `reused` found it already rotated away and ended its session (`endedNow` false when
+ * it had ended before); `inactive` found its session ended or expired; `unknown` found nothing.
+ */
+export type RefreshOutcome =
+  | { kind: 'rotated'; session: SessionRecord }
+  | { kind: 'reused'; session: SessionRecord; endedNow: boolean }
+  | { kind: 'inactive' }
+  | { kind: 'unknown' };
+
 /** An insert the store refused because the id or the email (case-insensitively) is taken. */
 export interface Duplicate {
   kind: 'duplicate';
@@ -53,6 +88,41 @@ export interface CustomerStore extends StoreHandle {
   isEmpty(): Promise<boolean>;
   /** Adds many customers in one transaction, skipping ids or emails that exist; returns how many were added. */
   insertMany(customers: readonly StoredCustomer[]): Promise<number>;
+  /** The customer with this id, with the password hash; null when none. */
+  findCredentials(customerId: string): Promise<StoredCustomer | null>;
+  /**
+   * Replaces the customer's password hash and, in the same transaction, ends every
+   * session of theirs except `keepSessionId`; returns the ids it ended, or not-found.
+   */
+  changePassword(
+    customerId: string,
+    passwordHash: string,
+    now: Date,
+    keepSessionId?: string,
+  ): Promise<{ endedSessionIds: string[] } | { kind: 'not-found' }>;
+
+  /** Records a new session; the customer must exist. */
+  startSession(session: NewSession): Promise<SessionRecord>;
+  /**
+   * Presents a refresh token by its hash and, when it is the current one of a live session,
+   * replaces it with `next` and marks the session used at `now`. Atomic: of concurrent calls
+   * with the same hash exactly one rotates; the others find it rotated away.
+   */
+  rotateRefreshToken(presentedHash: string, next: { hash: string; expiresAt: Date }, now: Date): Promise<RefreshOutcome>;
+  /** Ends one session of the customer; false when it is not theirs or had ended already. */
+  endSession(customerId: string, sessionId: string, now: Date): Promise<boolean>;
+  /** Ends every live session of the customer; returns the ids it ended. */
+  endCustomerSessions(customerId: string, now: Date): Promise<string[]>;
+  /** The customer's live sessions (not ended, refresh token not expired), oldest first. */
+  activeSessions(customerId: string, now: Date): Promise<SessionRecord[]>;
+  /** Sessions that ended after `since` (a restarted process remembers them as revoked). */
+  sessionsEndedSince(since: Date): Promise<{ id: string; endedAt: Date }[]>;
+  /**
+   * Deletes sessions whose refresh token expired before `now` and sessions that ended
+   * before `endedBefore`, with their retired tokens; returns how many sessions it deleted.
+   */
+  deleteStaleSessions(now: Date, endedBefore: Date): Promise<number>;
+
   /** Statements sent to the store so far (batching tests, metrics). */
   statementCount(): number;
 }

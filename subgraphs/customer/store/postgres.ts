@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { Database } from '../../../platform/db';
-import type { CustomerRecord, CustomerStore, StoredCustomer } from './port';
-import { customers, type CustomerDocument } from './schema';
+import type { CustomerRecord, CustomerStore, SessionRecord, StoredCustomer } from './port';
+import { customers, retiredRefreshTokens, sessions, type CustomerDocument } from './schema';
 
 export const CUSTOMER_SCHEMA = 'customer';
 export const CUSTOMER_MIGRATIONS = path.join(__dirname, 'migrations');
@@ -11,6 +11,14 @@ export const CUSTOMER_MIGRATIONS = path.join(__dirname, 'migrations');
 const INSERT_CHUNK = 500;
 
 type Row = typeof customers.$inferSelect;
+type SessionRow = typeof sessions.$inferSelect;
+
+function toSession({ refreshHash: _hash, ...row }: SessionRow): SessionRecord {
+  return row;
+}
+
+/** Live: not ended, refresh token not expired at `now`. */
+const live = (now: Date) => and(isNull(sessions.endedAt), gt(sessions.refreshExpiresAt, now));
 
 function toRecord({ id, email, doc }: Row): CustomerRecord {
   return {
@@ -86,6 +94,115 @@ export function postgresCustomerStore(database: Database): CustomerStore {
     async isEmpty() {
       const rows = await db.select({ id: customers.id }).from(customers).limit(1);
       return rows.length === 0;
+    },
+
+    async findCredentials(customerId) {
+      const [row] = await db.select().from(customers).where(eq(customers.id, customerId));
+      return row ? { ...toRecord(row), passwordHash: row.doc.passwordHash } : null;
+    },
+
+    async changePassword(customerId, passwordHash, now, keepSessionId) {
+      return db.transaction(async (tx) => {
+        // name: replace-password-hash
+        const [row] = await tx
+          .update(customers)
+          .set({ doc: sql`jsonb_set(${customers.doc}, '{passwordHash}', to_jsonb(${passwordHash}::text))` })
+          .where(eq(customers.id, customerId))
+          .returning({ id: customers.id });
+        if (!row) return { kind: 'not-found' as const };
+        const ended = await tx
+          .update(sessions)
+          .set({ endedAt: now })
+          .where(
+            and(eq(sessions.customerId, customerId), isNull(sessions.endedAt), keepSessionId ? ne(sessions.id, keepSessionId) : undefined),
+          )
+          .returning({ id: sessions.id });
+        return { endedSessionIds: ended.map((s) => s.id) };
+      });
+    },
+
+    async startSession(session) {
+      const [row] = await db
+        .insert(sessions)
+        .values({ ...session, lastUsedAt: session.createdAt, endedAt: null })
+        .returning();
+      return toSession(row!);
+    },
+
+    async rotateRefreshToken(presentedHash, next, now) {
+      return db.transaction(async (tx) => {
+        // name: lock-session-by-refresh-token — a concurrent rotation of the same token waits
+        // here, then finds the hash replaced and falls through to the retired tokens.
+        const [current] = await tx.select().from(sessions).where(eq(sessions.refreshHash, presentedHash)).for('update');
+        if (current) {
+          if (current.endedAt || current.refreshExpiresAt <= now) return { kind: 'inactive' as const };
+          await tx.insert(retiredRefreshTokens).values({ refreshHash: presentedHash, sessionId: current.id, retiredAt: now });
+          const [rotated] = await tx
+            .update(sessions)
+            .set({ refreshHash: next.hash, refreshExpiresAt: next.expiresAt, lastUsedAt: now })
+            .where(eq(sessions.id, current.id))
+            .returning();
+          return { kind: 'rotated' as const, session: toSession(rotated!) };
+        }
+        const [retired] = await tx
+          .select({ sessionId: retiredRefreshTokens.sessionId })
+          .from(retiredRefreshTokens)
+          .where(eq(retiredRefreshTokens.refreshHash, presentedHash));
+        if (!retired) return { kind: 'unknown' as const };
+        // name: end-session-on-refresh-reuse
+        const [ended] = await tx
+          .update(sessions)
+          .set({ endedAt: now })
+          .where(and(eq(sessions.id, retired.sessionId), isNull(sessions.endedAt)))
+          .returning();
+        if (ended) return { kind: 'reused' as const, session: toSession(ended), endedNow: true };
+        const [before] = await tx.select().from(sessions).where(eq(sessions.id, retired.sessionId));
+        return before ? { kind: 'reused' as const, session: toSession(before), endedNow: false } : { kind: 'unknown' as const };
+      });
+    },
+
+    async endSession(customerId, sessionId, now) {
+      const ended = await db
+        .update(sessions)
+        .set({ endedAt: now })
+        .where(and(eq(sessions.id, sessionId), eq(sessions.customerId, customerId), isNull(sessions.endedAt)))
+        .returning({ id: sessions.id });
+      return ended.length > 0;
+    },
+
+    async endCustomerSessions(customerId, now) {
+      const ended = await db
+        .update(sessions)
+        .set({ endedAt: now })
+        .where(and(eq(sessions.customerId, customerId), isNull(sessions.endedAt)))
+        .returning({ id: sessions.id });
+      return ended.map((s) => s.id);
+    },
+
+    async activeSessions(customerId, now) {
+      const rows = await db
+        .select()
+        .from(sessions)
+        .where(and(eq(sessions.customerId, customerId), live(now)))
+        .orderBy(asc(sessions.createdAt), asc(sessions.id));
+      return rows.map(toSession);
+    },
+
+    async sessionsEndedSince(since) {
+      const rows = await db
+        .select({ id: sessions.id, endedAt: sessions.endedAt })
+        .from(sessions)
+        .where(and(isNotNull(sessions.endedAt), gt(sessions.endedAt, since)));
+      return rows.map((r) => ({ id: r.id, endedAt: r.endedAt! }));
+    },
+
+    async deleteStaleSessions(now, endedBefore) {
+      // name: delete-stale-sessions — retired tokens go with them (ON DELETE CASCADE).
+      const deleted = await db
+        .delete(sessions)
+        .where(or(lt(sessions.refreshExpiresAt, now), lt(sessions.endedAt, endedBefore)))
+        .returning({ id: sessions.id });
+      return deleted.length;
     },
 
     async insertMany(list) {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { jsonb, pgSchema, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { index, jsonb, pgSchema, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { Scope } from '../../../platform/auth';
 import type { AddressRecord } from './port';
 
@@ -27,4 +27,42 @@ export const customers = customer.table(
     doc: jsonb('doc').$type<CustomerDocument>().notNull(),
   },
   (t) => [uniqueIndex('customers_email_lower_unique').on(sql`lower(${t.email})`)],
+);
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** A signed-in device: one per sign-in, kept alive by rotating its refresh token. */
+export const sessions = customer.table(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    customerId: text('customer_id')
+      .notNull()
+      .references(() => customers.id, { onDelete: 'cascade' }),
+    createdAt: at('created_at').notNull(),
+    lastUsedAt: at('last_used_at').notNull(),
+    userAgent: text('user_agent'),
+    endedAt: at('ended_at'),
+    // SHA-256 of the current refresh token, base64url: the token itself is never stored.
+    refreshHash: text('refresh_hash').notNull(),
+    refreshExpiresAt: at('refresh_expires_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('sessions_refresh_hash_unique').on(t.refreshHash),
+    index('sessions_customer_idx').on(t.customerId),
+    index('sessions_refresh_expires_idx').on(t.refreshExpiresAt),
+  ],
+);
+
+/** Refresh tokens a session rotated away from: presenting one again is reuse of a stolen token. */
+export const retiredRefreshTokens = customer.table(
+  'retired_refresh_tokens',
+  {
+    refreshHash: text('refresh_hash').primaryKey(),
+    sessionId: text('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    retiredAt: at('retired_at').notNull(),
+  },
+  (t) => [index('retired_refresh_tokens_session_idx').on(t.sessionId)],
 );

@@ -1,4 +1,4 @@
-import type { AddressRecord, CustomerStore, StoredCustomer } from '../store/port';
+import type { AddressRecord, CustomerStore, NewSession, StoredCustomer } from '../store/port';
 
 function customer(id: string, overrides: Partial<StoredCustomer> = {}): StoredCustomer {
   return {
@@ -15,6 +15,22 @@ function customer(id: string, overrides: Partial<StoredCustomer> = {}): StoredCu
 
 function address(n: number): AddressRecord {
   return { id: `addr-${n}`, line1: `${n} Main St`, line2: null, city: 'Springfield', region: 'IL', postalCode: '62701', country: 'US' };
+}
+
+const T0 = new Date('2025-06-01T12:00:00.000Z');
+const later = (ms: number) => new Date(T0.getTime() + ms);
+const DAY = 24 * 60 * 60 * 1000;
+
+function session(id: string, customerId: string, overrides: Partial<NewSession> = {}): NewSession {
+  return {
+    id,
+    customerId,
+    createdAt: T0,
+    userAgent: `agent of ${id}`,
+    refreshHash: `hash-${id}-0`,
+    refreshExpiresAt: later(30 * DAY),
+    ...overrides,
+  };
 }
 
 /** What every CustomerStore adapter must do; run against each available adapter. */
@@ -114,5 +130,128 @@ export function customerStoreContract(open: () => Promise<{ store: CustomerStore
     expect((await store.findByIds(['c1']))[0]?.name).toBe('Ann Lee');
     expect(await store.findByIds(['bulk-x'])).toEqual([]);
     expect(await store.insertMany([])).toBe(0);
+  });
+  describe('sessions', () => {
+    it('starts a session and lists it among the live ones, with what the device sent', async () => {
+      await store.insert(customer('s1'));
+      const started = await store.startSession(session('s1-a', 's1'));
+      expect(started).toEqual({
+        id: 's1-a',
+        customerId: 's1',
+        createdAt: T0,
+        lastUsedAt: T0,
+        userAgent: 'agent of s1-a',
+        endedAt: null,
+        refreshExpiresAt: later(30 * DAY),
+      });
+      expect(started).not.toHaveProperty('refreshHash');
+      await store.startSession(session('s1-b', 's1', { createdAt: later(1000), userAgent: null }));
+      const live = await store.activeSessions('s1', later(2000));
+      expect(live.map((s) => s.id)).toEqual(['s1-a', 's1-b']);
+      expect(live[1]!.userAgent).toBeNull();
+      expect(await store.activeSessions('nobody', later(2000))).toEqual([]);
+    });
+
+    it('rotates the current refresh token once; the old one then counts as reuse and ends the session', async () => {
+      await store.insert(customer('s2'));
+      await store.startSession(session('s2-a', 's2'));
+      const rotated = await store.rotateRefreshToken('hash-s2-a-0', { hash: 'hash-s2-a-1', expiresAt: later(31 * DAY) }, later(60_000));
+      expect(rotated).toEqual({
+        kind: 'rotated',
+        session: expect.objectContaining({ id: 's2-a', lastUsedAt: later(60_000), refreshExpiresAt: later(31 * DAY), endedAt: null }),
+      });
+      const next = await store.rotateRefreshToken('hash-s2-a-1', { hash: 'hash-s2-a-2', expiresAt: later(32 * DAY) }, later(120_000));
+      expect(next.kind).toBe('rotated');
+
+      const reused = await store.rotateRefreshToken('hash-s2-a-0', { hash: 'hash-s2-a-x', expiresAt: later(32 * DAY) }, later(180_000));
+      expect(reused).toEqual({ kind: 'reused', endedNow: true, session: expect.objectContaining({ id: 's2-a', endedAt: later(180_000) }) });
+      // The current token of an ended session works no more.
+      expect(await store.rotateRefreshToken('hash-s2-a-2', { hash: 'hash-s2-a-3', expiresAt: later(32 * DAY) }, later(200_000))).toEqual({
+        kind: 'inactive',
+      });
+      const again = await store.rotateRefreshToken('hash-s2-a-1', { hash: 'hash-s2-a-y', expiresAt: later(32 * DAY) }, later(240_000));
+      expect(again).toMatchObject({ kind: 'reused', endedNow: false, session: { endedAt: later(180_000) } });
+      expect(await store.activeSessions('s2', later(240_000))).toEqual([]);
+    });
+
+    it('refuses an unknown token and the token of an expired session', async () => {
+      expect(await store.rotateRefreshToken('no-such-hash', { hash: 'h', expiresAt: later(DAY) }, T0)).toEqual({ kind: 'unknown' });
+      await store.insert(customer('s3'));
+      await store.startSession(session('s3-a', 's3', { refreshExpiresAt: later(DAY) }));
+      expect(await store.rotateRefreshToken('hash-s3-a-0', { hash: 'hash-s3-a-1', expiresAt: later(3 * DAY) }, later(2 * DAY))).toEqual({
+        kind: 'inactive',
+      });
+      expect(await store.activeSessions('s3', later(2 * DAY))).toEqual([]);
+      expect((await store.activeSessions('s3', later(DAY - 1))).map((s) => s.id)).toEqual(['s3-a']);
+    });
+
+    it('lets exactly one of concurrent rotations of the same token win', async () => {
+      await store.insert(customer('s4'));
+      await store.startSession(session('s4-a', 's4'));
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => store.rotateRefreshToken('hash-s4-a-0', { hash: `hash-s4-a-next-${i}`, expiresAt: later(DAY) }, later(1000))),
+      );
+      expect(outcomes.filter((o) => o.kind === 'rotated')).toHaveLength(1);
+      expect(outcomes.filter((o) => o.kind === 'reused')).toHaveLength(4);
+    });
+
+    it("ends one of a customer's sessions only for that customer, once", async () => {
+      await store.insert(customer('s5'));
+      await store.insert(customer('s5-other'));
+      await store.startSession(session('s5-a', 's5'));
+      await store.startSession(session('s5-b', 's5'));
+      expect(await store.endSession('s5-other', 's5-a', later(1000))).toBe(false);
+      expect(await store.endSession('s5', 's5-a', later(1000))).toBe(true);
+      expect(await store.endSession('s5', 's5-a', later(2000))).toBe(false);
+      expect((await store.activeSessions('s5', later(3000))).map((s) => s.id)).toEqual(['s5-b']);
+      expect(await store.rotateRefreshToken('hash-s5-a-0', { hash: 'x5', expiresAt: later(DAY) }, later(3000))).toEqual({ kind: 'inactive' });
+    });
+
+    it('ends every live session of a customer and says which', async () => {
+      await store.insert(customer('s6'));
+      for (const id of ['s6-a', 's6-b', 's6-c']) await store.startSession(session(id, 's6'));
+      await store.endSession('s6', 's6-c', later(1000));
+      expect((await store.endCustomerSessions('s6', later(2000))).sort()).toEqual(['s6-a', 's6-b']);
+      expect(await store.endCustomerSessions('s6', later(3000))).toEqual([]);
+      expect(await store.activeSessions('s6', later(3000))).toEqual([]);
+    });
+
+    it('changes a password and ends every other session in one go', async () => {
+      await store.insert(customer('s7'));
+      for (const id of ['s7-a', 's7-b', 's7-c']) await store.startSession(session(id, 's7'));
+      const changed = await store.changePassword('s7', '$argon2id$new-s7', later(1000), 's7-b');
+      expect(changed).toEqual({ endedSessionIds: expect.arrayContaining(['s7-a', 's7-c']) });
+      expect((changed as { endedSessionIds: string[] }).endedSessionIds).toHaveLength(2);
+      expect((await store.activeSessions('s7', later(2000))).map((s) => s.id)).toEqual(['s7-b']);
+      expect(await store.findCredentials('s7')).toMatchObject({ id: 's7', email: 's7@example.com', passwordHash: '$argon2id$new-s7' });
+      expect((await store.findByEmail('s7@example.com'))?.passwordHash).toBe('$argon2id$new-s7');
+      expect(await store.changePassword('nobody', 'x', later(1000))).toEqual({ kind: 'not-found' });
+      expect(await store.findCredentials('nobody')).toBeNull();
+    });
+
+    it('tells which sessions ended recently, and deletes expired and long-ended ones', async () => {
+      await store.insert(customer('s8'));
+      await store.startSession(session('s8-live', 's8'));
+      await store.startSession(session('s8-expired', 's8', { refreshExpiresAt: later(DAY) }));
+      await store.startSession(session('s8-ended-long-ago', 's8'));
+      await store.startSession(session('s8-ended-now', 's8'));
+      await store.endSession('s8', 's8-ended-long-ago', later(1000));
+      await store.rotateRefreshToken('hash-s8-ended-now-0', { hash: 'hash-s8-ended-now-1', expiresAt: later(30 * DAY) }, later(2000));
+      await store.endSession('s8', 's8-ended-now', later(5 * DAY));
+
+      const recent = await store.sessionsEndedSince(later(4 * DAY));
+      expect(recent.filter((s) => s.id.startsWith('s8-'))).toEqual([{ id: 's8-ended-now', endedAt: later(5 * DAY) }]);
+
+      const deleted = await store.deleteStaleSessions(later(5 * DAY), later(4 * DAY));
+      expect(deleted).toBeGreaterThanOrEqual(2);
+      const left = await store.sessionsEndedSince(new Date(0));
+      expect(left.map((s) => s.id)).toContain('s8-ended-now');
+      expect(left.map((s) => s.id)).not.toContain('s8-ended-long-ago');
+      expect((await store.activeSessions('s8', later(5 * DAY))).map((s) => s.id)).toEqual(['s8-live']);
+      // Its retired tokens went with the deleted session: reuse of one is now merely unknown.
+      expect(await store.rotateRefreshToken('hash-s8-expired-0', { hash: 'y', expiresAt: later(40 * DAY) }, later(5 * DAY))).toEqual({
+        kind: 'unknown',
+      });
+    });
   });
 }

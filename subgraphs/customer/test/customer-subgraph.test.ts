@@ -106,7 +106,13 @@ describe.each(storeBackends())('customer subgraph over HTTP on %s', (backend) =>
   it('gives new customers the customer scope only', async () => {
     const { data } = await register('scopes@example.com');
     const viewer = await deps.tokens.viewerFromAuthorization(`Bearer ${data!.register.accessToken}`);
-    expect(viewer).toEqual({ kind: 'customer', customerId: data!.register.customer.id, scopes: ['customer'], expiresAt: expect.any(Date) });
+    expect(viewer).toEqual({
+      kind: 'customer',
+      customerId: data!.register.customer.id,
+      scopes: ['customer'],
+      expiresAt: expect.any(Date),
+      sessionId: expect.any(String),
+    });
   });
 
   it('refuses an email that is already registered, in any case', async () => {
