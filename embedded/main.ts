@@ -5,7 +5,7 @@
 import { SUBGRAPHS, type SubgraphName } from '../schema/subgraphs';
 import { demoSeedOptions, runProcess, subgraphDeps } from '../platform/main';
 import { metricsAccess } from '../platform/metrics';
-import { readSupergraph, subscriptionLimitsFrom } from '../router/router';
+import { edgeSettingsFrom, readSupergraph, subscriptionLimitsFrom } from '../router/router';
 import { startShop } from './shop';
 
 void runProcess('shop', async (config, logger) => {
@@ -22,6 +22,7 @@ void runProcess('shop', async (config, logger) => {
     maxBodyBytes: config.MAX_BODY_BYTES,
     metrics: metricsAccess(config),
     subscriptions: subscriptionLimitsFrom(config),
+    edge: edgeSettingsFrom(config),
     graceMs: config.SHUTDOWN_GRACE_MS,
   });
   const seconds = ((Date.now() - began) / 1000).toFixed(1);

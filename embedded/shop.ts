@@ -12,6 +12,7 @@ import { seedSubgraph } from '../platform/main';
 import type { RequestContext } from '../platform/context';
 import { startRouter, type RunningRouter } from '../router/router';
 import type { SubscriptionLimits } from '../router/subscriptions';
+import type { EdgeSettings } from '../router/router';
 import { createCustomerSubgraph } from '../subgraphs/customer/subgraph';
 import { createProductSearchSubgraph } from '../subgraphs/product-search/subgraph';
 import { createInventorySubgraph } from '../subgraphs/inventory/subgraph';
@@ -58,6 +59,8 @@ export interface ShopOptions {
   subscriptions?: Partial<SubscriptionLimits>;
   /** Who may read `/metrics` on every port; default open. */
   metrics?: MetricsAccess;
+  /** The router's edge: operation limits, demand control, introspection; defaults otherwise. */
+  edge?: EdgeSettings;
 }
 
 export interface RunningShop {
@@ -132,6 +135,7 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
       graceMs: options.graceMs,
       ...(options.subscriptions ? { subscriptions: options.subscriptions } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...options.edge,
     });
   } catch (error) {
     await stopAll().catch(() => {});

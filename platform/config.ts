@@ -76,6 +76,22 @@ const base = z.object({
   OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(250),
   /** Largest request body accepted, in bytes; default 1 MiB. */
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** Deepest field nesting an operation may have at the router (introspection not counted); default 15. */
+  MAX_DEPTH: z.coerce.number().int().min(1).default(15),
+  /** Aliases an operation may use at the router, fragments expanded; default 30. */
+  MAX_ALIASES: z.coerce.number().int().min(0).default(30),
+  /** Root fields an operation may select at the router; default 20. */
+  MAX_ROOT_FIELDS: z.coerce.number().int().min(1).default(20),
+  /** Directives an operation may use at the router, fragments expanded; default 50. */
+  MAX_DIRECTIVES: z.coerce.number().int().min(0).default(50),
+  /** Lexical tokens a document may have; parsing stops there; default 5000. */
+  MAX_TOKENS: z.coerce.number().int().min(100).default(5000),
+  /** Largest estimated cost (IBM cost directives, as in `extensions.cost`) of an operation; default 5000. */
+  MAX_OPERATION_COST: z.coerce.number().int().min(1).default(5000),
+  /** List size assumed for list fields without `@listSize` when estimating cost; default 10. */
+  COST_DEFAULT_LIST_SIZE: z.coerce.number().int().min(0).default(10),
+  /** Answer introspection at the router; default on, except with NODE_ENV=production. */
+  INTROSPECTION: flag.optional(),
   /** How long shutdown waits for in-flight requests, in ms; default 10000. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /**

@@ -1,5 +1,6 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
+import { CLIENT_ADDRESS_HEADER } from '../platform/context';
 import { ShopError } from '../platform/errors';
 import type { Logger } from '../platform/logger';
 import type { RouterContext } from './context';
@@ -27,6 +28,10 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<RouterContext> {
     // Every subgraph verifies the caller's token itself, and logs under the same request id.
     headers.set('x-request-id', ctx.requestId);
     if (ctx.headers.authorization) headers.set('authorization', ctx.headers.authorization);
+    // Sign-in throttling counts per client address, and sessions list the device: the subgraphs
+    // see the router, so it says who it serves. A client-sent x-client-address is never passed on.
+    if (ctx.clientAddress) headers.set(CLIENT_ADDRESS_HEADER, ctx.clientAddress);
+    if (ctx.headers['user-agent']) headers.set('user-agent', ctx.headers['user-agent']);
   }
 
   override async process(options: GraphQLDataSourceProcessOptions<RouterContext>): Promise<GatewayGraphQLResponse> {

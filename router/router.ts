@@ -10,6 +10,9 @@ import { graphqlMetricsPlugin, subgraphRequests, type MetricsAccess } from '../p
 import { startService, type RunningService } from '../platform/server';
 import type { RouterContext } from './context';
 import { SubgraphDataSource } from './data-source';
+import { CostCalculator, DEFAULT_LIST_SIZE } from './cost';
+import { Edge, tokenLimitError, type QueryCost } from './edge';
+import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './operation-limits';
 import { SubscriptionPlanner } from './subscription-plan';
 import { attachSubscriptionServer, DEFAULT_SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './subscriptions';
 
@@ -30,6 +33,18 @@ export interface RouterOptions {
   subscriptions?: Partial<SubscriptionLimits>;
   /** Who may read `/metrics`; default open. */
   metrics?: MetricsAccess;
+  /** Operation limits; defaults in DEFAULT_OPERATION_LIMITS. */
+  limits?: Partial<OperationLimits>;
+  /** Prices operations (`extensions.cost`); default a CostCalculator over the supergraph. */
+  cost?: QueryCost;
+  /** List size assumed for list fields without `@listSize` by the default calculator; default 10. */
+  defaultListSize?: number;
+  /** Largest estimated cost an operation may have; default 5000. */
+  maxCost?: number;
+  /** Answer introspection; default true. */
+  introspection?: boolean;
+  /** Leave schema details ("Did you mean …" suggestions) out of validation errors; default false. */
+  hideSchemaDetails?: boolean;
 }
 
 export interface RunningRouter extends RunningService {
@@ -37,10 +52,25 @@ export interface RunningRouter extends RunningService {
   subgraphFetches: Map<string, number>;
 }
 
+/**
+ * The supergraph as the gateway plans it. Its authorization features (`@authenticated`,
+ * `@requiresScopes`) are marked `for: SECURITY`, which stock Apollo Gateway refuses since it
+ * cannot enforce them; this router enforces them before planning (router/edge.ts), so the
+ * planner is given the graph with that mark lifted and everything else as composed.
+ */
+export function plannerSupergraph(supergraphSdl: string): string {
+  return supergraphSdl.replace(
+    /(@link\(url: "https:\/\/specs\.apollo\.dev\/(?:authenticated|requiresScopes)\/v[\d.]+"), for: SECURITY\)/g,
+    '$1)',
+  );
+}
+
 /** Errors the gateway raises for a subgraph's reply: mapped onto the registry, details masked. */
 function routerErrorFormatter(logger: Logger) {
   const format = createErrorFormatter(logger);
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const tokens = tokenLimitError(formatted, error);
+    if (tokens) return tokens;
     const result = format(formatted, error);
     const { serviceName: _service, ...extensions } = (result.extensions ?? {}) as Record<string, unknown>;
     return { ...result, extensions };
@@ -65,12 +95,16 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     }
     return source;
   };
+  const plannedSdl = plannerSupergraph(options.supergraphSdl);
+  const limits = { ...DEFAULT_OPERATION_LIMITS, ...options.limits };
+  const cost = options.cost ?? new CostCalculator(options.supergraphSdl, { defaultListSize: options.defaultListSize ?? DEFAULT_LIST_SIZE });
+  const edge = new Edge({ supergraphSdl: options.supergraphSdl, limits, maxCost: options.maxCost ?? 5000, cost });
   const gateway = new ApolloGateway({
-    supergraphSdl: options.supergraphSdl,
+    supergraphSdl: plannedSdl,
     buildService: ({ name, url }) => dataSourceFor(name, url!),
     logger,
   });
-  const planner = new SubscriptionPlanner(options.supergraphSdl, options.subgraphUrls);
+  const planner = new SubscriptionPlanner(plannedSdl, options.subgraphUrls);
   for (const [name, url] of planner.subgraphUrls) dataSourceFor(name, url);
   // Every subgraph has its data source now; the gateway's buildService finds the same ones.
   const serviceMap = Object.fromEntries(dataSources);
@@ -83,10 +117,14 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     gateway,
     formatError,
     includeStacktraceInErrorResponses: false,
+    introspection: options.introspection ?? true,
+    hideSchemaDetailsFromClientErrors: options.hideSchemaDetails ?? false,
+    // graphql-js stops parsing at the limit, so an oversized document never becomes a syntax tree.
+    parseOptions: { maxTokens: limits.tokens },
     // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
     stopOnTerminationSignals: false,
     logger,
-    plugins: [graphqlMetricsPlugin<RouterContext>('router')],
+    plugins: [graphqlMetricsPlugin<RouterContext>('router'), edge.plugin()],
   });
   const service = await startService<RouterContext>({
     apollo,
@@ -112,11 +150,36 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       requestId,
       headers: {
         authorization: req.headers.authorization,
+        'user-agent': req.headers['user-agent'],
       },
+      ...(req.socket.remoteAddress ? { clientAddress: req.socket.remoteAddress } : {}),
+      // Verified once here: the guard decides what the caller may see before anything is planned.
+      viewer: await options.tokens.viewerFromAuthorization(req.headers.authorization),
       logger: logger.child({ requestId }),
     }),
   });
   return { ...service, subgraphFetches };
+}
+
+/** The router's edge settings: operation limits, demand control, production posture. */
+export type EdgeSettings = Pick<RouterOptions, 'limits' | 'maxCost' | 'defaultListSize' | 'introspection' | 'hideSchemaDetails'>;
+
+/** The edge settings the configuration sets. */
+export function edgeSettingsFrom(config: Config): EdgeSettings {
+  const production = config.NODE_ENV === 'production';
+  return {
+    limits: {
+      depth: config.MAX_DEPTH,
+      aliases: config.MAX_ALIASES,
+      rootFields: config.MAX_ROOT_FIELDS,
+      directives: config.MAX_DIRECTIVES,
+      tokens: config.MAX_TOKENS,
+    },
+    maxCost: config.MAX_OPERATION_COST,
+    defaultListSize: config.COST_DEFAULT_LIST_SIZE,
+    introspection: config.INTROSPECTION ?? !production,
+    hideSchemaDetails: production,
+  };
 }
 
 /** The subscription limits the configuration sets. */

@@ -5,7 +5,7 @@ import { GraphQLError, parse, type DocumentNode, type ExecutionArgs, type Execut
 import { createClient, type Client } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
-import { whenExpired, type AccessTokens } from '../platform/auth';
+import { whenExpired, type AccessTokens, type Viewer } from '../platform/auth';
 import { requestIdOf } from '../platform/context';
 import { ShopError, unauthenticated } from '../platform/errors';
 import type { Logger } from '../platform/logger';
@@ -105,6 +105,8 @@ class Connection {
   readonly upstreams = new Map<string, Client>();
   readonly subscriptions = new Map<string, ActiveSubscription>();
   authorization: string | undefined;
+  /** Who the client is, from the token verified on `connection_init`. */
+  viewer: Viewer = { kind: 'anonymous' };
   /** Set once the client's token has expired: nothing more is served to it. */
   expired = false;
   /** Cancels the expiry timer of the client's token. */
@@ -239,6 +241,7 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
     const context: RouterContext = {
       requestId: connection.requestId,
       headers: { authorization: connection.authorization },
+      viewer: connection.viewer,
       logger: connection.logger.child({ subscriptionId: id }),
     };
     const group = subscriberGroup(planned.operationKey, planned.variables, connection.authorization);
@@ -304,6 +307,7 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
           return false;
         }
         connection.authorization = authorization;
+        connection.viewer = viewer;
         connection.cancelExpiry = whenExpired(viewer, () => expire(connection));
         return true;
       },

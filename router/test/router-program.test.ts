@@ -6,8 +6,9 @@ import { postGraphQL, serveTestSubgraph, testDeps, type TestDeps } from '../../p
 import { startProcess } from '../../platform/test-processes';
 import { inventorySubgraph, openInventoryStore, typeDefs } from '../../subgraphs/inventory/subgraph';
 
-function startRouterProcess(args: string[]) {
-  return startProcess('router/main.ts', args, {}, 30_000);
+/** The router verifies tokens itself, so it is given the public key the test's tokens are signed for. */
+function startRouterProcess(args: string[], publicKey: string) {
+  return startProcess('router/main.ts', args, { JWT_PUBLIC_KEY: publicKey }, 30_000);
 }
 
 describe('the router program', () => {
@@ -39,7 +40,7 @@ describe('the router program', () => {
   });
 
   it('serves any composed supergraph, forwards token and request id, and exits cleanly on SIGTERM', async () => {
-    const { url, stop } = await startRouterProcess(['--supergraph', supergraphFile, '--port', '0']);
+    const { url, stop } = await startRouterProcess(['--supergraph', supergraphFile, '--port', '0'], deps.config.JWT_PUBLIC_KEY!);
     try {
       const base = url.replace('/graphql', '');
       expect((await fetch(`${base}/health`)).status).toBe(200);
@@ -49,7 +50,10 @@ describe('the router program', () => {
         authorization: admin,
         'x-request-id': 'trace-abc-123',
       });
-      expect(res).toEqual({ data: { warehouses: [{ code: 'AMS-1', city: 'Amsterdam' }] } });
+      expect(res).toEqual({
+        data: { warehouses: [{ code: 'AMS-1', city: 'Amsterdam' }] },
+        extensions: { cost: { requestedQueryCost: expect.any(Number), actualQueryCost: 1 } },
+      });
       expect(seenRequestIds).toContain('trace-abc-123');
 
       const anonymous = await postGraphQL(url, '{ warehouses { code } }');
@@ -61,6 +65,6 @@ describe('the router program', () => {
   });
 
   it('refuses a bad port with a clear message and exit code 1', async () => {
-    await expect(startRouterProcess(['--supergraph', supergraphFile, '--port', 'abc'])).rejects.toThrow(/exited with 1[\s\S]*--port/);
+    await expect(startRouterProcess(['--supergraph', supergraphFile, '--port', 'abc'], deps.config.JWT_PUBLIC_KEY!)).rejects.toThrow(/exited with 1[\s\S]*--port/);
   });
 });

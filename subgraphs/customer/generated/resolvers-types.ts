@@ -86,8 +86,13 @@ export type AuthPayload = {
   refreshToken: Scalars['String']['output'];
   /** When the refresh token stops working (ISO 8601); each refresh issues a new one for as long again. */
   refreshExpiresAt: Scalars['String']['output'];
-  /** The customer the token belongs to. */
-  customer: Customer;
+  /**
+   * The customer the token belongs to. Through the router the request that signs in carries no
+   * token yet, so fields that need one (email, addresses, sessions) come back null with
+   * UNAUTHENTICATED, and so does this customer when one of them is non-null; the tokens above
+   * are returned either way. Read them with `me` and the new access token.
+   */
+  customer: Maybe<Customer>;
 };
 
 /** A new account. */
@@ -368,7 +373,7 @@ export type AuthPayloadResolvers<ContextType = CustomerContext, ParentType exten
   expiresAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   refreshToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   refreshExpiresAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  customer?: Resolver<ResolversTypes['Customer'], ParentType, ContextType>;
+  customer?: Resolver<Maybe<ResolversTypes['Customer']>, ParentType, ContextType>;
 }>;
 
 export type QueryResolvers<ContextType = CustomerContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
