@@ -7,8 +7,8 @@
  * Work that depends only on the operation text and the caller's rights is cached.
  */
 import { createHash } from 'node:crypto';
-import type { ApolloServerPlugin, GraphQLRequestContextDidResolveOperation } from '@apollo/server';
-import { GraphQLError, type DocumentNode, type GraphQLFormattedError } from 'graphql';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { Viewer } from '../platform/auth';
 import { ShopError } from '../platform/errors';
@@ -35,11 +35,23 @@ export interface EdgeOptions {
 }
 
 /** The guard's work on one operation text for one kind of caller, kept between requests. */
-interface Prepared {
+export interface Prepared {
   refusal: GraphQLError | null;
   filtered: FilteredOperation;
   /** The plan cache key of the filtered operation. */
   queryHash: string;
+}
+
+/** What the guard looks at in one request. */
+export interface GuardInput {
+  document: DocumentNode;
+  operation: OperationDefinitionNode | undefined;
+  /** Hash of the operation text: the cache key of the work on it. */
+  queryHash: string;
+  operationName: string | null;
+  schema: GraphQLSchema;
+  viewer: Viewer;
+  variables: Record<string, unknown>;
 }
 
 /** Who the caller is, as far as the guard goes. */
@@ -101,24 +113,22 @@ export class Edge {
             }
           },
           async didResolveOperation(requestContext) {
-            prepared = edge.prepare(requestContext);
-            if (prepared.refusal) throw prepared.refusal;
-            const { filtered } = prepared;
-            const variables = requestContext.request.variables ?? {};
-            const requestedQueryCost = edge.estimate(prepared, filtered.document, variables, requestContext.operationName);
-            cost = { requestedQueryCost };
-            if (requestedQueryCost > edge.options.maxCost) {
-              throw new ShopError(
-                'COST_ESTIMATED_TOO_EXPENSIVE',
-                `The operation is estimated to cost ${requestedQueryCost}; at most ${edge.options.maxCost} is allowed.`,
-                { requestedQueryCost, maxCost: edge.options.maxCost, http: { status: 400 } },
-              );
-            }
-            if (filtered.removed) {
+            const checked = edge.check({
+              document: requestContext.document,
+              operation: requestContext.operation,
+              queryHash: requestContext.queryHash,
+              operationName: requestContext.operationName,
+              schema: requestContext.schema,
+              viewer: requestContext.contextValue.viewer,
+              variables: requestContext.request.variables ?? {},
+            });
+            prepared = checked.prepared;
+            cost = { requestedQueryCost: checked.requestedQueryCost };
+            if (checked.prepared.filtered.removed) {
               // The gateway plans `document` under `queryHash`: the filtered shape gets a plan of its own.
               const writable = requestContext as unknown as { document: DocumentNode; queryHash: string };
-              writable.document = filtered.document;
-              writable.queryHash = prepared.queryHash;
+              writable.document = checked.prepared.filtered.document;
+              writable.queryHash = checked.prepared.queryHash;
             }
           },
           async responseForOperation() {
@@ -146,11 +156,30 @@ export class Edge {
     };
   }
 
+  /**
+   * The guard on one resolved operation: limits, then what the caller may see, then the
+   * price of what is left. Throws the refusal; otherwise says what to plan and its cost.
+   * The plugin runs it for every operation; benchmarks call it directly.
+   */
+  check(input: GuardInput): { prepared: Prepared; requestedQueryCost: number } {
+    const prepared = this.prepare(input);
+    if (prepared.refusal) throw prepared.refusal;
+    const requestedQueryCost = this.estimate(prepared, prepared.filtered.document, input.variables, input.operationName);
+    if (requestedQueryCost > this.options.maxCost) {
+      throw new ShopError(
+        'COST_ESTIMATED_TOO_EXPENSIVE',
+        `The operation is estimated to cost ${requestedQueryCost}; at most ${this.options.maxCost} is allowed.`,
+        { requestedQueryCost, maxCost: this.options.maxCost, http: { status: 400 } },
+      );
+    }
+    return { prepared, requestedQueryCost };
+  }
+
   /** Limits and filtering for this operation and caller, from the cache when seen before. */
-  private prepare(requestContext: GraphQLRequestContextDidResolveOperation<RouterContext>): Prepared {
-    const { document, operation, queryHash, operationName, schema } = requestContext;
+  private prepare(input: GuardInput): Prepared {
+    const { document, operation, queryHash, operationName, schema } = input;
     if (!operation) throw new Error('the guard runs once the operation is resolved');
-    const caller = callerOf(requestContext.contextValue.viewer);
+    const caller = callerOf(input.viewer);
     const key = `${queryHash}\0${operationName ?? ''}\0${caller.authenticated ? caller.scopes.join(' ') || '-' : ''}`;
     const known = this.prepared.get(key);
     if (known) return known;

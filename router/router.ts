@@ -45,6 +45,11 @@ export interface RouterOptions {
   introspection?: boolean;
   /** Leave schema details ("Did you mean …" suggestions) out of validation errors; default false. */
   hideSchemaDetails?: boolean;
+  /**
+   * Run the edge's guard (limits, auth filtering, cost); default true. Benchmarks turn it off
+   * to measure what it costs; nothing a deployment configures does.
+   */
+  guard?: boolean;
 }
 
 export interface RunningRouter extends RunningService {
@@ -124,7 +129,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
     stopOnTerminationSignals: false,
     logger,
-    plugins: [graphqlMetricsPlugin<RouterContext>('router'), edge.plugin()],
+    plugins: [graphqlMetricsPlugin<RouterContext>('router'), ...(options.guard === false ? [] : [edge.plugin()])],
   });
   const service = await startService<RouterContext>({
     apollo,

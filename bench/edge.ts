@@ -1,0 +1,191 @@
+/**
+ * What the edge's guard (limits, auth filtering, cost) costs per operation, on the
+ * README's query over all six subgraphs:
+ *   1. the guard alone, in microseconds: the first time an operation text is seen (measure,
+ *      filter and price it) and repeated (its work cached);
+ *   2. the router's throughput and latency on that query with the guard on and off, in one
+ *      run, alternating A B A B over the same subgraphs.
+ *
+ *   npx tsx bench/edge.ts [--seconds 8] [--connections 16] [--rounds 2]
+ */
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { getOperationAST, parse, type DocumentNode } from 'graphql';
+import { ApolloGateway } from '@apollo/gateway';
+import { startTestShop } from '../embedded/testing';
+import { composeSupergraph } from '../schema/compose';
+import { CostCalculator } from '../router/cost';
+import { Edge } from '../router/edge';
+import { DEFAULT_OPERATION_LIMITS } from '../router/operation-limits';
+import { plannerSupergraph, startRouter } from '../router/router';
+import type { Viewer } from '../platform/auth';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '8' },
+    connections: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '2' },
+  },
+});
+const SECONDS = Number(values.seconds);
+const CONNECTIONS = Number(values.connections);
+const ROUNDS = Number(values.rounds);
+
+/** The README's query over all six subgraphs. */
+const SHOP_QUERY = `{
+  me {
+    name
+    recommendations(first: 3) { name price { formatted } }
+    orders(first: 2) {
+      id status placedAt total { formatted }
+      payment { status method { brand last4 } }
+      lines {
+        quantity lineTotal { formatted }
+        product { name brand { name } availableQuantity recommendations(first: 2) { name } }
+      }
+    }
+  }
+}`;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function apiSchema(supergraphSdl: string) {
+  const gateway = new ApolloGateway({ supergraphSdl: plannerSupergraph(supergraphSdl) });
+  const { schema } = await gateway.load();
+  await gateway.stop();
+  return schema;
+}
+
+/** Microseconds per call of `work`, over `iterations` calls after as many warm-up calls. */
+function perCall(iterations: number, work: (i: number) => void): number {
+  for (let i = 0; i < iterations; i++) work(i);
+  const started = performance.now();
+  for (let i = iterations; i < 2 * iterations; i++) work(i);
+  return ((performance.now() - started) * 1000) / iterations;
+}
+
+async function guardAlone(supergraphSdl: string) {
+  const schema = await apiSchema(supergraphSdl);
+  const cost = new CostCalculator(supergraphSdl);
+  const signedIn: Viewer = { kind: 'customer', customerId: 'c1', scopes: ['customer'] };
+  const anonymous: Viewer = { kind: 'anonymous' };
+  const input = (document: DocumentNode, queryHash: string, viewer: Viewer) => ({
+    document,
+    operation: getOperationAST(document) ?? undefined,
+    queryHash,
+    operationName: null,
+    schema,
+    viewer,
+    variables: {},
+  });
+  const edge = new Edge({ supergraphSdl, limits: DEFAULT_OPERATION_LIMITS, maxCost: 5000, cost, cacheSize: 100_000 });
+  // First time: every call brings a text the edge has not seen (its own document and hash).
+  const count = 2000;
+  const documents = Array.from({ length: 2 * count }, () => parse(SHOP_QUERY));
+  const first = perCall(count, (i) => edge.check(input(documents[i]!, `signed-in-${i}`, signedIn)));
+  const firstAnonymous = perCall(count, (i) => edge.check(input(documents[i]!, `anonymous-${i}`, anonymous)));
+  // Repeated: the same text from the same kind of caller.
+  const repeated = perCall(50_000, () => edge.check(input(documents[0]!, 'signed-in-0', signedIn)));
+  return { first, repeated, firstAnonymous };
+}
+
+interface LoadResult {
+  requests: number;
+  errors: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+async function load(url: string, token: string): Promise<LoadResult> {
+  const body = JSON.stringify({ query: SHOP_QUERY });
+  const latencies: number[] = [];
+  let errors = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < deadline) {
+        const started = performance.now();
+        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+        const json = (await response.json()) as { errors?: unknown[] };
+        latencies.push(performance.now() - started);
+        if (json.errors?.length) errors += 1;
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { requests: latencies.length, errors, perSecond: latencies.length / SECONDS, p50: at(0.5), p99: at(0.99) };
+}
+
+async function main() {
+  const supergraphSdl = composeSupergraph();
+  log('guard alone…');
+  const alone = await guardAlone(supergraphSdl);
+
+  log('starting the shop (small demo, embedded stores)…');
+  const shop = await startTestShop();
+  const customer = shop.data.customers.find((c) => !c.admin && shop.data.orders.some((o) => o.customerId === c.id))!;
+  const token = await shop.login(customer.email);
+  const subgraphUrls = Object.fromEntries([...shop.subgraphs].map(([name, { service }]) => [name, service.url]));
+  const common = {
+    supergraphSdl: composeSupergraph(),
+    subgraphUrls,
+    host: '127.0.0.1',
+    port: 0,
+    logger: shop.deps.logger,
+    tokens: shop.deps.tokens,
+    maxBodyBytes: 1024 * 1024,
+    graceMs: 500,
+  };
+  const routers = { on: await startRouter({ ...common }), off: await startRouter({ ...common, guard: false }) };
+  const results: Record<'on' | 'off', LoadResult[]> = { on: [], off: [] };
+  try {
+    for (const which of ['on', 'off'] as const) {
+      log(`warm-up, guard ${which}…`);
+      await load(routers[which].url, token);
+    }
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const which of ['on', 'off'] as const) {
+        log(`round ${round}, guard ${which}…`);
+        results[which].push(await load(routers[which].url, token));
+      }
+    }
+  } finally {
+    await routers.on.stop();
+    await routers.off.stop();
+    await shop.close();
+  }
+
+  const summary = (list: LoadResult[]) => ({
+    perSecond: list.reduce((n, r) => n + r.perSecond, 0) / list.length,
+    p50: list.reduce((n, r) => n + r.p50, 0) / list.length,
+    p99: list.reduce((n, r) => n + r.p99, 0) / list.length,
+    errors: list.reduce((n, r) => n + r.errors, 0),
+  });
+  const on = summary(results.on);
+  const off = summary(results.off);
+  const lines = [
+    `Node ${process.version}, ${SECONDS} s per measurement, ${CONNECTIONS} connections, ${ROUNDS} rounds (A B A B)`,
+    '',
+    'guard alone, the README query over six subgraphs:',
+    `  first time (measure, filter, price), signed in   ${alone.first.toFixed(1)} µs`,
+    `  first time, anonymous (me removed)               ${alone.firstAnonymous.toFixed(1)} µs`,
+    `  repeated (cached per text and caller)            ${alone.repeated.toFixed(2)} µs`,
+    '',
+    'router, same query, signed in:',
+    '  guard | req/s  | p50 ms | p99 ms | errors',
+    `  on    | ${on.perSecond.toFixed(0).padStart(6)} | ${on.p50.toFixed(1).padStart(6)} | ${on.p99.toFixed(1).padStart(6)} | ${on.errors}`,
+    `  off   | ${off.perSecond.toFixed(0).padStart(6)} | ${off.p50.toFixed(1).padStart(6)} | ${off.p99.toFixed(1).padStart(6)} | ${off.errors}`,
+    `  on/off throughput ${(on.perSecond / off.perSecond).toFixed(3)}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+void main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
