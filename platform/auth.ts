@@ -124,23 +124,50 @@ export class AccessTokens {
 /** Longest delay `setTimeout` honours; a later expiry is re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** How often a long-lived connection looks whether its token's session has ended, in ms. */
+export const SESSION_CHECK_MS = 1000;
+
+/** Why a connection's credentials stopped being good. */
+export type CredentialsEnd = 'expired' | 'session-ended';
+
 /**
- * Runs `onExpired` once the viewer's token has expired (never for one without an expiry or
- * for anonymous callers): long-lived connections end when their credentials do. Returns a
- * function that cancels it.
+ * Runs `onEnd` once the viewer's credentials stop being good (never for anonymous callers):
+ * when the token expires, or, given the process's `revocations`, when its session ends
+ * (looked up in memory every SESSION_CHECK_MS). Long-lived connections end when their
+ * credentials do. Returns a function that cancels it.
  */
-export function whenExpired(viewer: Viewer, onExpired: () => void): () => void {
-  const at = viewer.kind === 'customer' ? viewer.expiresAt?.getTime() : undefined;
-  if (at === undefined) return () => {};
+export function whenExpired(viewer: Viewer, onEnd: (why: CredentialsEnd) => void, revocations?: Pick<SessionRevocations, 'hasEnded'>): () => void {
+  if (viewer.kind !== 'customer') return () => {};
   let timer: NodeJS.Timeout | undefined;
+  let check: NodeJS.Timeout | undefined;
+  let ended = false;
+  const end = (why: CredentialsEnd) => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    clearInterval(check);
+    onEnd(why);
+  };
+  const at = viewer.expiresAt?.getTime();
   const arm = () => {
+    if (at === undefined) return;
     const delay = at - Date.now();
-    if (delay <= 0) return onExpired();
+    if (delay <= 0) return end('expired');
     timer = setTimeout(arm, Math.min(delay, MAX_TIMER_MS));
     timer.unref();
   };
   arm();
-  return () => clearTimeout(timer);
+  const { sessionId } = viewer;
+  if (revocations && sessionId !== undefined && !ended) {
+    check = setInterval(() => {
+      if (revocations.hasEnded(sessionId)) end('session-ended');
+    }, SESSION_CHECK_MS);
+    check.unref();
+  }
+  return () => {
+    clearTimeout(timer);
+    clearInterval(check);
+  };
 }
 
 /** The signed-in customer, or UNAUTHENTICATED. */

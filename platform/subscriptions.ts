@@ -17,7 +17,7 @@ import {
 } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
-import { whenExpired, type AccessTokens, type Viewer } from './auth';
+import { SESSION_ENDED, whenExpired, type AccessTokens, type CredentialsEnd, type Viewer } from './auth';
 import { requestIdOf, validRequestId, type RequestContext } from './context';
 import { ShopError, unauthenticated } from './errors';
 import type { LiveSubscription } from './pubsub';
@@ -233,14 +233,15 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
     });
   });
 
-  /** Ends every subscription of a connection whose token expired, then closes it. */
-  const expire = (connection: Connection) => {
+  /** Ends every subscription of a connection whose token expired or whose session ended, then closes it. */
+  const expire = (connection: Connection, why: CredentialsEnd = 'expired') => {
     connection.expired = true;
-    connection.viewer = { kind: 'invalid', reason: 'The access token has expired.' };
-    const error = unauthenticated('The access token has expired; sign in again and subscribe again.');
+    const reason = why === 'expired' ? 'The access token has expired.' : SESSION_ENDED;
+    connection.viewer = { kind: 'invalid', reason };
+    const error = unauthenticated(why === 'expired' ? 'The access token has expired; sign in again and subscribe again.' : SESSION_ENDED);
     const ending = [...connection.subscriptions];
     for (const results of ending) results.interrupt({ errors: [error] });
-    connection.logger.info({ subscriptions: ending.length }, 'access token expired; subscriptions ended');
+    connection.logger.info({ subscriptions: ending.length, why }, 'credentials ended; subscriptions ended');
     // The errors and `complete` frames go out first: they are queued before the close frame.
     setTimeout(() => connection.socket.close(UNAUTHORIZED, 'Unauthorized'), 50).unref();
   };
@@ -267,7 +268,7 @@ export function attachSubgraphSubscriptions<C extends RequestContext>(server: ht
         connection.viewer = viewer;
         connection.requestId = validRequestId(params['x-request-id']) ?? connection.requestId;
         connection.logger = logger.child({ requestId: connection.requestId });
-        connection.cancelExpiry = whenExpired(viewer, () => expire(connection));
+        connection.cancelExpiry = whenExpired(viewer, (why) => expire(connection, why), options.tokens.revocations);
         return true;
       },
       onSubscribe: (ctx, _id, payload) => {

@@ -5,7 +5,7 @@ import { GraphQLError, parse, type DocumentNode, type ExecutionArgs, type Execut
 import { createClient, type Client } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
-import { whenExpired, type AccessTokens, type Viewer } from '../platform/auth';
+import { SESSION_ENDED, whenExpired, type AccessTokens, type CredentialsEnd, type Viewer } from '../platform/auth';
 import { requestIdOf } from '../platform/context';
 import { ShopError, unauthenticated } from '../platform/errors';
 import type { Logger } from '../platform/logger';
@@ -198,14 +198,15 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
   });
 
   /** Ends every subscription of a connection whose token expired with UNAUTHENTICATED, then closes it. */
-  const expire = (connection: Connection) => {
+  const expire = (connection: Connection, why: CredentialsEnd = 'expired') => {
     connection.expired = true;
+    const message = why === 'expired' ? TOKEN_EXPIRED : SESSION_ENDED;
     const ending = [...connection.subscriptions.values()];
     for (const subscription of ending) {
-      subscription.stream.push({ errors: [unauthenticated(TOKEN_EXPIRED)] });
+      subscription.stream.push({ errors: [unauthenticated(message)] });
       subscription.stream.end();
     }
-    connection.logger.info({ subscriptions: ending.length }, 'access token expired; subscriptions ended');
+    connection.logger.info({ subscriptions: ending.length, why }, 'credentials ended; subscriptions ended');
     // Upstream connections carry the same token: close them rather than wait for each subgraph to.
     connection.close();
     // The errors and `complete` frames go out first: they are queued before the close frame.
@@ -308,7 +309,7 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
         }
         connection.authorization = authorization;
         connection.viewer = viewer;
-        connection.cancelExpiry = whenExpired(viewer, () => expire(connection));
+        connection.cancelExpiry = whenExpired(viewer, (why) => expire(connection, why), options.tokens.revocations);
         return true;
       },
       onSubscribe: (ctx, id, payload) => {

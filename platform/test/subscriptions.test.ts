@@ -58,4 +58,43 @@ describe("a subgraph's WebSocket subscriptions", () => {
       await server.stop();
     }
   });
+
+  it('ends the subscriptions of a connection whose session ended, and closes it with 4401', async () => {
+    /** A tick every 50 ms until the subscription is released. */
+    const ticking = (): AsyncIterableIterator<{ ticks: number }> => {
+      let count = 0;
+      const iterator: AsyncIterableIterator<{ ticks: number }> = {
+        next: () => new Promise((resolve) => setTimeout(() => resolve({ value: { ticks: ++count }, done: false }), 50)),
+        return: async () => ({ value: undefined, done: true }),
+        [Symbol.asyncIterator]: () => iterator,
+      };
+      return iterator;
+    };
+    const server = await serveTestSubgraph<RequestContext>(
+      {
+        name: 'recommendation',
+        typeDefs: parse(`type Query { ok: Boolean } type Subscription { ticks: Int! }`),
+        resolvers: { Subscription: { ticks: { subscribe: ticking } } } as never,
+        stores: [],
+        context: (base) => base,
+      },
+      deps,
+    );
+    const { token } = await deps.tokens.issue('customer-9', ['customer'], 'session-9');
+    const client = liveClient(server.url, { authorization: `Bearer ${token}` }, { lazy: false });
+    try {
+      const ticks = client.subscribe(`subscription { ticks }`);
+      await ticks.waitFor(2);
+      const endedAt = Date.now();
+      await deps.revocations.revoke(['session-9'], new Date(Date.now() + 60_000));
+      await ticks.ended();
+      expect(Date.now() - endedAt).toBeLessThan(2500);
+      expect(ticks.payloads.at(-1)).toEqual({ data: null, errors: [expect.objectContaining({ extensions: { code: 'UNAUTHENTICATED' } })] });
+      await waitFor('the socket to close', () => client.closes.length > 0);
+      expect(client.closes).toEqual([4401]);
+    } finally {
+      await client.dispose();
+      await server.stop();
+    }
+  });
 });

@@ -8,6 +8,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { AccessTokens, generateTokenKeys } from '../../platform/auth';
 import { silentLogger } from '../../platform/logger';
+import { EndedSessions } from '../../platform/revocations';
 import { liveClient, metricSample, waitFor } from '../../platform/testing';
 import { startService, type RunningService } from '../../platform/server';
 import { EventStream } from '../event-stream';
@@ -501,6 +502,30 @@ describe('federated subscriptions through the router', () => {
       // The upstream subscription, opened with the same token, is released too.
       await waitFor('the things subgraph to release the subscription', () => topic.watching('e1') === 0);
       await expiring.dispose();
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('ends the subscriptions of a connection whose session ended, within seconds, and closes it with 4401', async () => {
+    const ended = new EndedSessions();
+    const tokens = new AccessTokens(await generateTokenKeys(), { issuer: 'test-shop', ttlSeconds: 900 });
+    tokens.useRevocations({ hasEnded: (id) => ended.hasEnded(id), revoke: async () => {} });
+    const own = await start({ tokens });
+    try {
+      prices.set('r1', 3);
+      const signedIn = liveClient(own.url, { authorization: `Bearer ${(await tokens.issue('ann', ['customer'], 'session-r1')).token}` }, { lazy: false });
+      const watch = signedIn.subscribe(SUBSCRIPTION, { id: 'r1' });
+      await waitFor('the subscription', () => topic.watching('r1') === 1);
+      const endedAt = Date.now();
+      ended.add(['session-r1'], Date.now() + 60_000);
+      await watch.ended(5000);
+      expect(Date.now() - endedAt).toBeLessThan(2500);
+      expect(watch.payloads).toEqual([{ data: null, errors: [expect.objectContaining({ extensions: { code: 'UNAUTHENTICATED' } })] }]);
+      await waitFor('the socket to close', () => signedIn.closes.length > 0);
+      expect(signedIn.closes).toEqual([4401]);
+      await waitFor('the things subgraph to release the subscription', () => topic.watching('r1') === 0);
+      await signedIn.dispose();
     } finally {
       await own.stop();
     }
