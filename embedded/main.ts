@@ -42,8 +42,12 @@ void runProcess('shop', async (config, logger) => {
       '',
     ].join('\n') + '\n',
   );
+  // SIGHUP reads the persisted query manifest again; requests keep being served meanwhile.
+  const reload = () => void shop.router.reloadDocuments();
+  process.on('SIGHUP', reload);
   return {
     stop: async () => {
+      process.off('SIGHUP', reload);
       await shop.stop();
       await deps.release();
     },

@@ -13,6 +13,7 @@ import type { RequestContext } from '../platform/context';
 import { startRouter, type RunningRouter } from '../router/router';
 import type { SubscriptionLimits } from '../router/subscriptions';
 import type { EdgeSettings } from '../router/router';
+import { partnerSettingsFrom } from '../router/partner';
 import { createCustomerSubgraph } from '../subgraphs/customer/subgraph';
 import { createProductSearchSubgraph } from '../subgraphs/product-search/subgraph';
 import { createInventorySubgraph } from '../subgraphs/inventory/subgraph';
@@ -59,7 +60,7 @@ export interface ShopOptions {
   subscriptions?: Partial<SubscriptionLimits>;
   /** Who may read `/metrics` on every port; default open. */
   metrics?: MetricsAccess;
-  /** The router's edge: operation limits, demand control, introspection; defaults otherwise. */
+  /** The router's edge: operation limits, demand control, introspection, persisted operations; defaults otherwise. */
   edge?: EdgeSettings;
 }
 
@@ -136,6 +137,7 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
       ...(options.subscriptions ? { subscriptions: options.subscriptions } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...options.edge,
+      partners: partnerSettingsFrom(deps.config, await deps.pubsub()),
     });
   } catch (error) {
     await stopAll().catch(() => {});

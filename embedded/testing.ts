@@ -6,6 +6,7 @@ import { postGraphQL, testDeps, TEST_DATABASE_URL, TEST_REDIS_URL, type GraphQLR
 import { generateDemoShop, SMALL_SIZE, type DemoShopSize } from './demo-shop';
 import type { DemoShop } from './demo-shop-types';
 import { startShop, type RunningShop } from './shop';
+import { documentSettingsFrom } from '../router/documents';
 
 /** A small demo shop: every kind of record, quick to seed. */
 export const SMALL_SHOP: DemoShopSize = SMALL_SIZE;
@@ -73,6 +74,8 @@ export async function startTestShop(options: TestShopOptions = {}): Promise<Test
     seed: { shop: data, password: TEST_PASSWORD, nodeEnv: 'test' },
     maxBodyBytes: 1024 * 1024,
     graceMs: 1000,
+    // Persisted operations as configured (the apps' manifest, SAFELIST_CLIENTS, APQ); the rest of the edge at its defaults.
+    edge: { documents: documentSettingsFrom(deps.config) },
   });
   const url = shop.router.url;
   const events: EventEnvelope[] = [];

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { SUBGRAPHS, envPrefix, type SubgraphName } from '../schema/subgraphs';
 import { CURRENCY_CODE } from './money';
@@ -25,6 +26,11 @@ const base = z.object({
   DATA_DIR: z.string().default('.data'),
   /** Router port; default 4000. */
   ROUTER_PORT: port.default(4000),
+  /** Router processes sharing its port (node:cluster); `auto` is one per core; default 1. */
+  ROUTER_WORKERS: z
+    .union([z.literal('auto'), z.coerce.number().int().min(1).max(64)])
+    .default(1)
+    .transform((n) => (n === 'auto' ? availableParallelism() : n)),
   /** The composed supergraph the router serves; default `schema/supergraph.graphql`. */
   SUPERGRAPH_PATH: z.string().default('schema/supergraph.graphql'),
   /** Ed25519 private key (PKCS#8 PEM) the customer subgraph signs access tokens with. */
@@ -52,6 +58,22 @@ const base = z.object({
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Redis server holding recommendations as sorted sets; without it they live in the subgraph's PostgreSQL store. */
   RECOMMENDATION_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** Redis server caching catalog products for every product-search replica; without it each process keeps an LRU. */
+  PRODUCT_CACHE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  /** How long a cached product lives, in seconds (writes invalidate it sooner); default 300. */
+  PRODUCT_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(300),
+  /** Products the in-process cache holds at most (without PRODUCT_CACHE_REDIS_URL); default 10000. */
+  PRODUCT_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(10_000),
+  /**
+   * Token processes show each other on internal endpoints (the routers reading partner API
+   * keys from the customer subgraph). Required in production; elsewhere one is generated
+   * under DATA_DIR.
+   */
+  SERVICE_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** How often a router reloads the partner API keys from the customer subgraph, in ms; default 4000. */
+  API_KEY_RESYNC_MS: z.coerce.number().int().min(100).default(4000),
+  /** How often a router reports when partner API keys were last used, in ms; default 5000. */
+  API_KEY_USE_FLUSH_MS: z.coerce.number().int().min(100).default(5000),
   /** Prefix of the Redis stream keys, so several shops can share one Redis; default `shop`. */
   EVENT_STREAM_PREFIX: z.string().regex(/^[\w.-]+$/).default('shop'),
   /**
@@ -110,6 +132,26 @@ const base = z.object({
   SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(20),
   /** Largest subscription event sent to a client, in bytes; a larger one becomes an error; default 1 MiB. */
   SUBSCRIPTION_MAX_EVENT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+
+  // Persisted operations at the router: trusted documents of the apps, APQ for the web.
+  /** The apps' persisted query manifest (`npm run operations`), reloaded on SIGHUP; default `schema/operations/manifest.json`. */
+  PERSISTED_QUERIES_PATH: z.string().default('schema/operations/manifest.json'),
+  /**
+   * Client names (`apollographql-client-name`) that may run only manifest operations, comma-separated;
+   * default `ios,android`. Empty: every client may send any operation.
+   */
+  SAFELIST_CLIENTS: z
+    .string()
+    .default('ios,android')
+    .transform((v) => v.split(',').map((c) => c.trim()).filter(Boolean)),
+  /** Automatic persisted queries (APQ) for clients not on the safelist; default on. Manifest ids work either way. */
+  APQ: flag.default(true),
+  /** How long a registered APQ text is kept, in seconds; a client whose text expired registers it again; default 86400. */
+  APQ_TTL_SECONDS: z.coerce.number().int().min(1).default(86_400),
+  /** Bytes of APQ texts kept in the router's memory when REDIS_URL is not set; default 16 MiB. */
+  APQ_CACHE_BYTES: z.coerce.number().int().min(1024).default(16 * 1024 * 1024),
+  /** `max-age` of anonymous persisted queries sent by GET (`cache-control: public`), in seconds; default 60. 0: never cached. */
+  PERSISTED_QUERY_MAX_AGE_SECONDS: z.coerce.number().int().min(0).default(60),
 
   // Sessions and sign-in throttling (customer subgraph).
   /** How long a refresh token can be used, in days; each refresh issues a new one for as long again; default 30. */

@@ -17,6 +17,11 @@ export const ERROR_CODES = {
   OPERATION_RESOLUTION_FAILURE: { level: 'info', description: 'The operation name does not match an operation in the document.' },
   PERSISTED_QUERY_NOT_FOUND: { level: 'debug', description: 'The persisted query hash is unknown; send the full query.' },
   PERSISTED_QUERY_NOT_SUPPORTED: { level: 'info', description: 'Persisted queries are not enabled on this endpoint.' },
+  PERSISTED_QUERY_NOT_IN_LIST: {
+    level: 'info',
+    description: 'This client may run only the operations of its manifest, sent by id; the operation sent is not one of them.',
+  },
+  PERSISTED_QUERY_HASH_MISMATCH: { level: 'info', description: 'The persisted query hash is not the SHA-256 of the query text sent with it.' },
   UNAUTHENTICATED: { level: 'info', description: 'No valid access token was sent, or the credentials are wrong.' },
   FORBIDDEN: { level: 'warn', description: 'The caller is authenticated but may not see or change this resource.' },
   NOT_FOUND: { level: 'info', description: 'A resource a mutation refers to does not exist.' },

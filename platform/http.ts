@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { HeaderMap, type ApolloServer, type BaseContext, type HTTPGraphQLRequest } from '@apollo/server';
 import { timingSafeEqual } from 'node:crypto';
 import { requestIdOf } from './context';
 import type { Logger } from './logger';
@@ -16,7 +16,27 @@ export interface GraphQLHttpOptions<C extends BaseContext> {
   logger: Logger;
   /** `/metrics` (Prometheus text); default open, as in development. */
   metrics?: MetricsAccess;
+  /** More GraphQL endpoints on the port, by path (the router's `/partner/graphql`): each its own server and context. */
+  graphqlEndpoints?: Record<string, GraphQLEndpoint<C>>;
+  /** Plain HTTP endpoints by path (the partner SDL, a subgraph's internal API). */
+  routes?: Record<string, HttpRoute>;
+  /** Runs before Apollo Server on every `/graphql` request (the router's document step); default none. */
+  beforeApollo?: GraphQLEndpoint<C>['beforeApollo'];
 }
+
+/** What a step in front of Apollo Server decides: the request to run, or an answer sent as it is. */
+export type GraphQLHttpStep = { request: HTTPGraphQLRequest } | { answer: { status: number; headers: Record<string, string>; body: unknown } };
+
+/** A GraphQL server at a path of its own. */
+export interface GraphQLEndpoint<C extends BaseContext> {
+  apollo: ApolloServer<C>;
+  context(req: IncomingMessage, requestId: string): Promise<C>;
+  /** Runs before Apollo Server on each request of the endpoint; default none. */
+  beforeApollo?(request: HTTPGraphQLRequest, req: IncomingMessage): Promise<GraphQLHttpStep>;
+}
+
+/** Answers one plain HTTP request; what it throws is logged and answered with 500. */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 class HttpError extends Error {
   constructor(
@@ -27,7 +47,7 @@ class HttpError extends Error {
   }
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+export function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) return reject(new HttpError(413, `Request body is larger than ${limit} bytes.`));
@@ -47,7 +67,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
@@ -71,7 +91,7 @@ function metricsAllowed(req: IncomingMessage, access: MetricsAccess): boolean {
  * (the process is alive), `/ready` (its stores answer) and `/metrics` (Prometheus).
  */
 export function createGraphQLHttpHandler<C extends BaseContext>(options: GraphQLHttpOptions<C>) {
-  const { apollo, logger } = options;
+  const { logger } = options;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
@@ -92,7 +112,11 @@ export function createGraphQLHttpHandler<C extends BaseContext>(options: GraphQL
         res.end(body);
         return;
       }
-      if (url.pathname !== '/graphql') return sendJson(res, 404, { error: 'Not found' });
+      const endpoint = url.pathname === '/graphql' ? options : options.graphqlEndpoints?.[url.pathname];
+      if (!endpoint) {
+        const route = options.routes?.[url.pathname];
+        return route ? await route(req, res) : sendJson(res, 404, { error: 'Not found' });
+      }
       if (req.method !== 'GET' && req.method !== 'POST') {
         res.setHeader('allow', 'GET, POST');
         return sendError(res, 405, 'Use GET or POST.');
@@ -118,9 +142,18 @@ export function createGraphQLHttpHandler<C extends BaseContext>(options: GraphQL
       for (const [key, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
       }
-      const result = await apollo.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: { method: req.method, headers, search: url.search, body },
-        context: () => options.context(req, requestId),
+      let httpGraphQLRequest: HTTPGraphQLRequest = { method: req.method, headers, search: url.search, body };
+      if (endpoint.beforeApollo) {
+        const step = await endpoint.beforeApollo(httpGraphQLRequest, req);
+        if ('answer' in step) {
+          for (const [key, value] of Object.entries(step.answer.headers)) res.setHeader(key, value);
+          return sendJson(res, step.answer.status, step.answer.body);
+        }
+        httpGraphQLRequest = step.request;
+      }
+      const result = await endpoint.apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest,
+        context: () => endpoint.context(req, requestId),
       });
       for (const [key, value] of result.headers) res.setHeader(key, value);
       res.statusCode = result.status ?? 200;

@@ -13,14 +13,24 @@ import { PeerDirectory, startSubgraph, type SeedOptions, type SubgraphDefinition
 import { FULL_SIZE, generateDemoShop, SMALL_SIZE } from '../embedded/demo-shop';
 import type { RequestContext } from './context';
 
+/** What ends a process: calls `stop` with a reason (a signal's name) whenever it should stop. */
+export type StopTrigger = (stop: (reason: string) => void) => void;
+
+/** SIGTERM and SIGINT: how an orchestrator or a terminal stops a process. */
+export const onTerminationSignals: StopTrigger = (stop) => {
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+};
+
 /**
  * Runs a process: config → logger → `start` (stores, servers, listen); on SIGTERM or
- * SIGINT its `stop` runs exactly once and the process exits 0. A bad configuration
- * lists every problem and exits 1.
+ * SIGINT (or what `stopOn` says) its `stop` runs exactly once and the process exits 0.
+ * A bad configuration lists every problem and exits 1.
  */
 export async function runProcess(
   name: string,
   start: (config: Config, logger: Logger) => Promise<{ stop(): Promise<void> }>,
+  stopOn: StopTrigger = onTerminationSignals,
 ): Promise<void> {
   let config: Config;
   try {
@@ -56,8 +66,7 @@ export async function runProcess(
       }
     })();
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  stopOn(shutdown);
   starting = start(config, logger);
   try {
     await starting;

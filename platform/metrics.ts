@@ -73,6 +73,30 @@ export const subgraphRequests = new Counter({
   registers,
 });
 
+export const persistedOperations = new Counter({
+  name: 'shop_router_persisted_operations_total',
+  help:
+    'Persisted operations at the router, by client name and version (apollographql-client-* headers) and outcome: ' +
+    'manifest_hit, apq_hit, miss (unknown id), registered (APQ text stored), refused (not in a safelisted client’s manifest).',
+  labelNames: ['client_name', 'client_version', 'outcome'] as const,
+  registers,
+});
+
+/** Client name and version pairs counted separately; later ones count as `other`, so callers cannot grow the series without bound. */
+const MAX_CLIENT_LABELS = 200;
+const clientLabelPairs = new Set<string>();
+
+/** Metric labels of a client as it names itself: short printable names, at most MAX_CLIENT_LABELS pairs. */
+export function clientLabels(name: string | undefined, version: string | undefined): { client_name: string; client_version: string } {
+  const clean = (value: string | undefined) => (value && /^[\w.+@-]{1,64}$/.test(value) ? value : value ? 'other' : 'none');
+  const labels = { client_name: clean(name), client_version: clean(version) };
+  const key = `${labels.client_name}\0${labels.client_version}`;
+  if (clientLabelPairs.has(key)) return labels;
+  if (clientLabelPairs.size >= MAX_CLIENT_LABELS) return { client_name: 'other', client_version: 'other' };
+  clientLabelPairs.add(key);
+  return labels;
+}
+
 export const eventsPublished = new Counter({
   name: 'shop_events_published_total',
   help: 'Domain events the outbox relays handed to the bus, by type.',
@@ -84,6 +108,41 @@ export const eventsHandled = new Counter({
   name: 'shop_events_handled_total',
   help: 'Domain events consumers handled, by consumer group and outcome (failed deliveries are retried, then dead-lettered).',
   labelNames: ['group', 'outcome'] as const,
+  registers,
+});
+
+export const partnerOperations = new Counter({
+  name: 'shop_partner_operations_total',
+  help: 'Operations on the partner endpoint, by API key id and outcome (ok: no errors).',
+  labelNames: ['key', 'outcome'] as const,
+  registers,
+});
+
+export const partnerErrors = new Counter({
+  name: 'shop_partner_errors_total',
+  help: 'Errors in partner endpoint responses, by API key id and registry code.',
+  labelNames: ['key', 'code'] as const,
+  registers,
+});
+
+export const partnerCost = new Counter({
+  name: 'shop_partner_cost_total',
+  help: 'Cost points partner operations spent (their actual cost), by API key id.',
+  labelNames: ['key'] as const,
+  registers,
+});
+
+export const partnerThrottled = new Counter({
+  name: 'shop_partner_throttled_total',
+  help: 'Partner operations refused because the API key’s cost bucket held too little (THROTTLED), by API key id.',
+  labelNames: ['key'] as const,
+  registers,
+});
+
+export const productCacheLookups = new Counter({
+  name: 'shop_product_cache_lookups_total',
+  help: 'Products looked up in the product cache, by outcome: hit, miss, or error (the cache did not answer; read from the catalog).',
+  labelNames: ['outcome'] as const,
   registers,
 });
 
@@ -114,7 +173,20 @@ export function graphqlMetricsPlugin<C extends BaseContext>(service: string): Ap
   };
 }
 
-/** The Prometheus text of every metric of the process. */
-export async function metricsText(): Promise<{ contentType: string; body: string }> {
-  return { contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() };
+/** Prometheus text and its content type, as `/metrics` serves it. */
+export type MetricsText = { contentType: string; body: string };
+
+let metricsSource = async (): Promise<MetricsText> => ({ contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() });
+
+/**
+ * Where `/metrics` reads from; default this process's registry. A router worker reads the
+ * whole router's, summed over its workers by the cluster primary (router/workers.ts).
+ */
+export function serveMetricsFrom(source: () => Promise<MetricsText>): void {
+  metricsSource = source;
+}
+
+/** The Prometheus text of every metric of the process (or of its cluster, see `serveMetricsFrom`). */
+export async function metricsText(): Promise<MetricsText> {
+  return metricsSource();
 }

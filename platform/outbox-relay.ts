@@ -15,6 +15,13 @@ export interface OutboxRelayOptions {
   logger: Logger;
   /** How often to look for unpublished events, in ms. */
   pollMs: number;
+  /**
+   * Longest pause between looks while the outbox stays empty, in ms: each empty look doubles
+   * the pause from `pollMs` up to this, and a notify or a published event brings it back to
+   * `pollMs`. Writes in this process notify at once, so the pause only delays what another
+   * replica wrote and could not publish itself. Default 5000 (never below `pollMs`).
+   */
+  idlePollMs?: number;
   /** With a bus that does not survive the process, how far back to publish again on start, in s; default 300. */
   republishWindowSeconds?: number;
   /** Events published per transaction; default 100. */
@@ -36,11 +43,14 @@ export class OutboxRelay implements Worker {
   private stopped = true;
   /** The last attempt failed because the store is down. */
   private storeDown = false;
+  /** The pause before the next look: `pollMs`, doubling while the outbox is found empty. */
+  private pauseMs = 0;
 
   constructor(private readonly options: OutboxRelayOptions) {}
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.pauseMs = this.options.pollMs;
     const bus = await this.options.bus();
     if (!bus.durable) await this.republishRecent();
     this.schedule(0);
@@ -64,6 +74,7 @@ export class OutboxRelay implements Worker {
   /** Publish soon: called after a transaction that wrote to the outbox commits. */
   notify(): void {
     if (this.stopped) return;
+    this.pauseMs = this.options.pollMs;
     if (this.ticking) this.again = true;
     else this.schedule(0);
   }
@@ -101,12 +112,13 @@ export class OutboxRelay implements Worker {
   private async tick(): Promise<void> {
     if (this.stopped || this.ticking) return;
     let failed = false;
+    let published = 0;
     this.ticking = (async () => {
       do {
         this.again = false;
         try {
           // Stops between batches once stopping, so nothing runs after `stop` resolves.
-          await this.publishWaiting(() => this.stopped);
+          published += await this.publishWaiting(() => this.stopped);
           if (this.storeDown) this.options.logger.info('outbox relay: store answers again');
           this.storeDown = false;
         } catch (err) {
@@ -120,7 +132,10 @@ export class OutboxRelay implements Worker {
     })();
     await this.ticking;
     this.ticking = undefined;
-    if (!this.stopped) this.schedule(this.options.pollMs);
+    const { pollMs, idlePollMs = 5000 } = this.options;
+    // Busy or failing: look again soon. Empty: look less and less often while nothing is written.
+    this.pauseMs = published > 0 || failed ? pollMs : Math.min(Math.max(this.pauseMs * 2, pollMs), Math.max(idlePollMs, pollMs));
+    if (!this.stopped) this.schedule(this.pauseMs);
   }
 
   private async publishBatch(): Promise<number> {

@@ -1,5 +1,5 @@
 /** What every Redis connection of a process needs: errors logged without flooding, and a bounded quit. */
-import Redis from 'ioredis';
+import Redis, { type RedisOptions } from 'ioredis';
 import type { Logger } from './logger';
 
 /** How often one connection's errors are logged during an outage, at most. */
@@ -10,8 +10,16 @@ const ERROR_LOG_INTERVAL_MS = 10_000;
  * an error event that has no listener; here each connection logs, once per interval, and
  * reconnects as ioredis does.
  */
-export function redisConnection(source: string | Redis, name: string, logger: Logger, role: string): Redis {
-  const connection = typeof source === 'string' ? new Redis(source, { connectionName: name }) : source.duplicate({ connectionName: name });
+export function redisConnection(
+  source: string | Redis,
+  name: string,
+  logger: Logger,
+  role: string,
+  /** More ioredis options (timeouts, offline queue); default none. */
+  options: RedisOptions = {},
+): Redis {
+  const connection =
+    typeof source === 'string' ? new Redis(source, { ...options, connectionName: name }) : source.duplicate({ ...options, connectionName: name });
   let lastLogged = 0;
   connection.on('error', (err: Error) => {
     if (Date.now() - lastLogged < ERROR_LOG_INTERVAL_MS) return;

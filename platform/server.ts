@@ -47,7 +47,9 @@ export interface ServiceOptions<C extends BaseContext> extends Omit<GraphQLHttpO
 /** Starts Apollo, then listens: stores are already open, so the first request can be served. */
 export async function startService<C extends BaseContext>(options: ServiceOptions<C>): Promise<RunningService> {
   const { apollo, logger, stores } = options;
-  await apollo.start();
+  // The other endpoints may stand on the first one's schema (the partner contract on the router's gateway).
+  const servers = [apollo, ...Object.values(options.graphqlEndpoints ?? {}).map((e) => e.apollo)];
+  for (const server of servers) await server.start();
   const handler = createGraphQLHttpHandler({
     ...options,
     ready: async () => {
@@ -82,7 +84,7 @@ export async function startService<C extends BaseContext>(options: ServiceOption
       const timer = setTimeout(() => server.closeAllConnections(), options.graceMs);
       await closed;
       clearTimeout(timer);
-      await apollo.stop();
+      for (const server of [...servers].reverse()) await server.stop();
       for (const store of [...stores].reverse()) {
         await store.close().catch((err) => logger.error({ err }, 'store close failed'));
       }

@@ -16,6 +16,7 @@ import type { Logger } from './logger';
 import type { PubSub } from './pubsub';
 import { attachSubgraphSubscriptions } from './subscriptions';
 import { graphqlMetricsPlugin, type MetricsAccess } from './metrics';
+import type { HttpRoute } from './http';
 import { startService, type RunningService, type StoreHandle } from './server';
 
 /** What a subgraph is: its schema, resolvers, per-request context and the stores it owns. */
@@ -36,6 +37,8 @@ export interface SubgraphDefinition<C extends RequestContext = RequestContext> {
   seed?(options: SeedOptions): Promise<boolean>;
   /** Started after the server listens, stopped before it drains. */
   workers?: Worker[];
+  /** Plain HTTP endpoints beside `/graphql`, by path (internal APIs for other processes). */
+  routes?: Record<string, HttpRoute>;
 }
 
 export interface SeedOptions {
@@ -168,6 +171,7 @@ export async function startSubgraph<C extends RequestContext>(
     host: runtime.host,
     port: runtime.port,
     stores: definition.stores,
+    ...(definition.routes ? { routes: definition.routes } : {}),
     maxBodyBytes: runtime.maxBodyBytes,
     graceMs: runtime.graceMs,
     context: async (req) => definition.context(await baseContext(req, runtime.tokens, logger)),

@@ -86,6 +86,7 @@ export async function testDeps(
     DATA_DIR: '/nonexistent',
     JWT_PRIVATE_KEY: keys.privateKey,
     JWT_PUBLIC_KEY: keys.publicKey,
+    SERVICE_TOKEN: randomBytes(24).toString('base64url'),
     ...overrides,
   };
   let database: { url: string; drop(): Promise<void> } | undefined;

@@ -1,5 +1,7 @@
+import type { ActiveApiKey } from '../platform/api-keys';
 import type { Viewer } from '../platform/auth';
 import type { Logger } from '../platform/logger';
+import type { ResolvedDocument } from './documents';
 
 /** What the router keeps of one client request. */
 export interface RouterContext {
@@ -10,5 +12,9 @@ export interface RouterContext {
   clientAddress?: string;
   /** The caller, from the access token verified once for this request. */
   viewer: Viewer;
+  /** The partner key the request came with (partner endpoint only). */
+  partner?: ActiveApiKey;
   logger: Logger;
+  /** What the document step decided for an operation sent by id or by a safelisted client; absent for free text. */
+  document?: ResolvedDocument | undefined;
 }

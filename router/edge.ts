@@ -7,7 +7,7 @@
  * Work that depends only on the operation text and the caller's rights is cached.
  */
 import { createHash } from 'node:crypto';
-import type { ApolloServerPlugin } from '@apollo/server';
+import { HeaderMap, type ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { Viewer } from '../platform/auth';
@@ -15,6 +15,7 @@ import { ShopError } from '../platform/errors';
 import { AuthPolicy, filterOperation, restoreRemoved, type Caller, type FilteredOperation } from './auth-filter';
 import type { RouterContext } from './context';
 import { CostError } from './cost';
+import type { BucketLimit, CostBudget, Take, ThrottleStatus } from './rate-limit';
 import { limitExceeded, measureOperation, tokenLimitExceeded, type OperationLimits } from './operation-limits';
 import { tokenCount } from './tokens';
 
@@ -32,6 +33,14 @@ export interface EdgeOptions {
   cost: QueryCost;
   /** Operations whose guard work is kept; default 1000. */
   cacheSize?: number;
+  /**
+   * Cost buckets of partner keys: an operation of a caller with a partner key
+   * (`RouterContext.partner`) takes its requested cost before it is planned, or is refused
+   * with THROTTLED, and gets back what its actual cost left unused. Default none.
+   */
+  budget?: CostBudget;
+  /** Told every response's cost once it is final (metrics); default nothing. */
+  onCost?: (context: RouterContext, cost: CostReport) => void;
 }
 
 /** The guard's work on one operation text for one kind of caller, kept between requests. */
@@ -63,6 +72,8 @@ export function callerOf(viewer: Viewer): Caller {
 export interface CostReport {
   requestedQueryCost: number;
   actualQueryCost?: number;
+  /** The partner key's bucket after this operation (partner endpoint only). */
+  throttleStatus?: ThrottleStatus;
 }
 
 /** Attached to a refused document's error so the formatter can say how many tokens it had. */
@@ -86,6 +97,28 @@ export function tokenLimitError(formatted: GraphQLFormattedError, error: unknown
   return { message: refusal.message, extensions: { code: refusal.code, limit, measured } };
 }
 
+/**
+ * The refusal of an operation its partner's bucket cannot pay for now: THROTTLED (429) with
+ * when to retry, or, when even a full bucket could not, COST_ESTIMATED_TOO_EXPENSIVE.
+ */
+function throttled(limit: BucketLimit, requestedQueryCost: number, take: Take & { taken: false }): ShopError {
+  if (requestedQueryCost > limit.maximumAvailable) {
+    return new ShopError(
+      'COST_ESTIMATED_TOO_EXPENSIVE',
+      `The operation is estimated to cost ${requestedQueryCost}; this API key allows at most ${limit.maximumAvailable}.`,
+      { requestedQueryCost, maxCost: limit.maximumAvailable, http: { status: 400 } },
+    );
+  }
+  return new ShopError(
+    'THROTTLED',
+    `The operation is estimated to cost ${requestedQueryCost}; this API key has ${take.status.currentlyAvailable} available. Retry after ${take.retryAfterSeconds} s.`,
+    {
+      retryAfterSeconds: take.retryAfterSeconds,
+      http: { status: 429, headers: new HeaderMap([['retry-after', String(take.retryAfterSeconds)]]) },
+    },
+  );
+}
+
 export class Edge {
   private readonly policy: AuthPolicy;
   private readonly prepared: LRUCache<string, Prepared>;
@@ -105,6 +138,8 @@ export class Edge {
       async requestDidStart() {
         let prepared: Prepared | undefined;
         let cost: CostReport | undefined;
+        /** The partner key whose bucket this operation took its cost from. */
+        let spent: BucketLimit | undefined;
         return {
           async didEncounterErrors({ errors, source }) {
             // A document the parser gave up on: count its tokens without building anything.
@@ -124,6 +159,13 @@ export class Edge {
             });
             prepared = checked.prepared;
             cost = { requestedQueryCost: checked.requestedQueryCost };
+            const partner = requestContext.contextValue.partner;
+            if (edge.options.budget && partner) {
+              const take = await edge.options.budget.take(partner, checked.requestedQueryCost);
+              cost.throttleStatus = take.status;
+              if (!take.taken) throw throttled(partner, checked.requestedQueryCost, take);
+              spent = partner;
+            }
             if (checked.prepared.filtered.removed) {
               // The gateway plans `document` under `queryHash`: the filtered shape gets a plan of its own.
               const writable = requestContext as unknown as { document: DocumentNode; queryHash: string };
@@ -136,7 +178,7 @@ export class Edge {
             if (!prepared?.filtered.nothingLeft) return null;
             return { http: { status: undefined, headers: new Map() } as never, body: { kind: 'single', singleResult: { data: {} } } };
           },
-          async willSendResponse({ response, request, operationName }) {
+          async willSendResponse({ response, request, operationName, contextValue }) {
             if (response.body.kind !== 'single') return;
             const result = response.body.singleResult;
             const removed = prepared?.filtered.removed;
@@ -149,6 +191,10 @@ export class Edge {
             if (result.data && prepared) {
               cost.actualQueryCost = edge.options.cost.actual(prepared.filtered.document, request.variables ?? {}, operationName ?? null, result.data);
             }
+            // What the operation did not use goes back to the partner's bucket.
+            const unused = cost.requestedQueryCost - (cost.actualQueryCost ?? 0);
+            if (spent && edge.options.budget && unused > 0) cost.throttleStatus = await edge.options.budget.refund(spent, unused);
+            edge.options.onCost?.(contextValue, cost);
             result.extensions = { ...result.extensions, cost };
           },
         };

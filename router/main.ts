@@ -4,12 +4,15 @@
  * Subgraph URLs are taken from the supergraph file. Defaults: SUPERGRAPH_PATH, ROUTER_PORT.
  */
 import { parseArgs } from 'node:util';
-import { accessTokens, runProcess } from '../platform/main';
-import { openRevocations } from '../platform/revocations';
+import { accessTokens } from '../platform/main';
+import { openPubSub } from '../platform/pubsub';
+import { revocationsOn } from '../platform/revocations';
+import { partnerSettingsFrom } from './partner';
 import { metricsAccess } from '../platform/metrics';
 import { edgeSettingsFrom, readSupergraph, startRouter, subscriptionLimitsFrom } from './router';
+import { runRouter, workerResponseHeaders } from './workers';
 
-void runProcess('router', async (config, logger) => {
+runRouter(async (config, logger) => {
   const { values } = parseArgs({
     options: { supergraph: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } },
     strict: true,
@@ -18,7 +21,9 @@ void runProcess('router', async (config, logger) => {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got ${values.port}`);
   // Access tokens of ended sessions are refused here too, as soon as the customer subgraph announces the end.
   const tokens = await accessTokens(config);
-  const revocations = await openRevocations(config, logger);
+  // One pub/sub for ended sessions and partner API key changes.
+  const pubsub = openPubSub(config, logger);
+  const revocations = await revocationsOn(config, logger, pubsub, { ownsPubSub: true });
   tokens.useRevocations(revocations);
   const router = await startRouter({
     supergraphSdl: readSupergraph(values.supergraph ?? config.SUPERGRAPH_PATH),
@@ -30,13 +35,19 @@ void runProcess('router', async (config, logger) => {
     metrics: metricsAccess(config),
     graceMs: config.SHUTDOWN_GRACE_MS,
     subscriptions: subscriptionLimitsFrom(config),
+    responseHeaders: workerResponseHeaders(),
+    partners: partnerSettingsFrom(config, pubsub),
     ...edgeSettingsFrom(config),
   }).catch(async (error: unknown) => {
     await revocations.close();
     throw error;
   });
+  // SIGHUP reads the persisted query manifest again; requests keep being served meanwhile.
+  const reload = () => void router.reloadDocuments();
+  process.on('SIGHUP', reload);
   return {
     stop: async () => {
+      process.off('SIGHUP', reload);
       await router.stop();
       await revocations.close();
     },

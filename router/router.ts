@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type http from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import type { GraphQLFormattedError } from 'graphql';
@@ -13,6 +14,8 @@ import { SubgraphDataSource } from './data-source';
 import { CostCalculator, DEFAULT_LIST_SIZE } from './cost';
 import { Edge, tokenLimitError, type QueryCost } from './edge';
 import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './operation-limits';
+import { documentSettingsFrom, openPersistedDocuments, type DocumentSettings } from './documents';
+import { openPartnerEndpoint, PARTNER_GRAPHQL_PATH, type PartnerEndpoint, type PartnerSettings } from './partner';
 import { SubscriptionPlanner } from './subscription-plan';
 import { attachSubscriptionServer, DEFAULT_SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './subscriptions';
 
@@ -50,11 +53,26 @@ export interface RouterOptions {
    * to measure what it costs; nothing a deployment configures does.
    */
   guard?: boolean;
+  /** Headers set on every HTTP response (`x-router-worker` when ROUTER_WORKERS runs several); default none. */
+  responseHeaders?: Record<string, string>;
+  /** Trusted documents, the safelist and APQ (router/documents.ts); default: no manifest, no safelist, APQ in memory. */
+  documents?: DocumentSettings;
+  /** Serve partners at `/partner/graphql` (router/partner.ts) when the graph has a customer subgraph; default off. */
+  partners?: PartnerSettings;
+}
+
+/** Sets `headers` on every HTTP response the server sends, before its handler runs. */
+function withResponseHeaders(server: http.Server, headers: Record<string, string> | undefined): http.Server {
+  const entries = Object.entries(headers ?? {});
+  if (entries.length) server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => entries.forEach(([name, value]) => res.setHeader(name, value)));
+  return server;
 }
 
 export interface RunningRouter extends RunningService {
   /** Requests sent to each subgraph since start (batching tests, metrics). */
   subgraphFetches: Map<string, number>;
+  /** Reads the persisted query manifest again (SIGHUP); a bad file keeps the current one and says false. */
+  reloadDocuments(): Promise<boolean>;
 }
 
 /**
@@ -118,8 +136,34 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   gateway.onSchemaLoadOrUpdate(() => {
     loaded = true;
   });
+  const documents = await openPersistedDocuments(options.documents ?? {}, logger);
+  const customerUrl = planner.subgraphUrls.get('customer');
+  let partner: PartnerEndpoint | undefined;
+  if (options.partners && customerUrl) {
+    partner = await openPartnerEndpoint({
+      supergraphSdl: options.supergraphSdl,
+      gateway,
+      customerUrl,
+      settings: options.partners,
+      edge: { supergraphSdl: options.supergraphSdl, limits, maxCost: options.maxCost ?? 5000, cost },
+      formatError,
+      introspection: options.introspection ?? true,
+      hideSchemaDetails: options.hideSchemaDetails ?? false,
+      maxTokens: limits.tokens,
+      logger,
+    }).catch(async (error: unknown) => {
+      await documents.close();
+      throw error;
+    });
+  } else if (options.partners) {
+    logger.info('no customer subgraph in the graph: no partner endpoint');
+  }
   const apollo = new ApolloServer<RouterContext>({
     gateway,
+    // The document step (router/documents.ts) does APQ before Apollo Server sees the request.
+    persistedQueries: false,
+    // The apps name themselves in a header browsers cannot send without a preflight, so it guards GET as well.
+    csrfPrevention: { requestHeaders: ['x-apollo-operation-name', 'apollo-require-preflight', 'apollographql-client-name'] },
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: options.introspection ?? true,
@@ -129,7 +173,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
     stopOnTerminationSignals: false,
     logger,
-    plugins: [graphqlMetricsPlugin<RouterContext>('router'), ...(options.guard === false ? [] : [edge.plugin()])],
+    plugins: [graphqlMetricsPlugin<RouterContext>('router'), documents.plugin(), ...(options.guard === false ? [] : [edge.plugin()])],
   });
   const service = await startService<RouterContext>({
     apollo,
@@ -141,9 +185,11 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     ready: async () => loaded,
     maxBodyBytes: options.maxBodyBytes,
     graceMs: options.graceMs,
+    beforeApollo: (request, req) => documents.http(request, req),
     onServer: (server) =>
-      attachSubscriptionServer(server, {
+      attachSubscriptionServer(withResponseHeaders(server, options.responseHeaders), {
         planner,
+        documents,
         tokens: options.tokens,
         services: () => serviceMap,
         formatError,
@@ -161,13 +207,26 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
       // Verified once here: the guard decides what the caller may see before anything is planned.
       viewer: await options.tokens.viewerFromAuthorization(req.headers.authorization),
       logger: logger.child({ requestId }),
+      document: documents.decidedFor(req),
     }),
+    ...(partner ? { graphqlEndpoints: { [PARTNER_GRAPHQL_PATH]: partner.endpoint }, routes: partner.routes } : {}),
+  }).catch(async (error: unknown) => {
+    await partner?.close();
+    await documents.close();
+    throw error;
   });
-  return { ...service, subgraphFetches };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await service.stop();
+      await partner?.close();
+      await documents.close();
+    })());
+  return { ...service, stop, subgraphFetches, reloadDocuments: () => documents.reload() };
 }
 
 /** The router's edge settings: operation limits, demand control, production posture. */
-export type EdgeSettings = Pick<RouterOptions, 'limits' | 'maxCost' | 'defaultListSize' | 'introspection' | 'hideSchemaDetails'>;
+export type EdgeSettings = Pick<RouterOptions, 'limits' | 'maxCost' | 'defaultListSize' | 'introspection' | 'hideSchemaDetails' | 'documents'>;
 
 /** The edge settings the configuration sets. */
 export function edgeSettingsFrom(config: Config): EdgeSettings {
@@ -184,6 +243,7 @@ export function edgeSettingsFrom(config: Config): EdgeSettings {
     defaultListSize: config.COST_DEFAULT_LIST_SIZE,
     introspection: config.INTROSPECTION ?? !production,
     hideSchemaDetails: production,
+    documents: documentSettingsFrom(config),
   };
 }
 

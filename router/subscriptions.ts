@@ -12,6 +12,7 @@ import type { Logger } from '../platform/logger';
 import { activeSubscriptions, subscriptionPayloads, websocketConnections } from '../platform/metrics';
 import type { Closeable } from '../platform/server';
 import type { RouterContext } from './context';
+import { clientIdentity, type ClientIdentity, type PersistedDocuments, type ResolvedDocument } from './documents';
 import { EventStream } from './event-stream';
 import { SharedEventRuns, subscriberGroup } from './shared-events';
 import type { PlannedSubscription, SubscriptionPlanner } from './subscription-plan';
@@ -67,6 +68,8 @@ export interface SubscriptionServerOptions {
   /** Formats every error a client receives (registry codes pass, anything else is masked). */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   limits: SubscriptionLimits;
+  /** The document step (persisted ids, the safelist), as over HTTP; default none: every subscription is sent as text. */
+  documents?: Pick<PersistedDocuments, 'resolve'>;
   /** How long shutdown waits for subscriptions to complete and sockets to close, in ms. */
   graceMs: number;
   logger: Logger;
@@ -107,6 +110,8 @@ class Connection {
   authorization: string | undefined;
   /** Who the client is, from the token verified on `connection_init`. */
   viewer: Viewer = { kind: 'anonymous' };
+  /** The app the client says it is, from `connectionParams` or the upgrade request's headers. */
+  client: ClientIdentity = {};
   /** Set once the client's token has expired: nothing more is served to it. */
   expired = false;
   /** Cancels the expiry timer of the client's token. */
@@ -309,10 +314,11 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
         }
         connection.authorization = authorization;
         connection.viewer = viewer;
+        connection.client = clientIdentity((name) => params[name] ?? ctx.extra.request.headers[name]);
         connection.cancelExpiry = whenExpired(viewer, (why) => expire(connection, why), options.tokens.revocations);
         return true;
       },
-      onSubscribe: (ctx, id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const connection = connections.get(ctx.extra.socket);
         if (!connection || closing) return [new ShopError('SUBGRAPH_UNAVAILABLE', 'The router is shutting down; subscribe again.')];
         if (connection.expired) return [unauthenticated(TOKEN_EXPIRED)];
@@ -320,15 +326,23 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
         if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerConnection) {
           return [new ShopError('SUBSCRIPTION_LIMIT', `A connection may hold at most ${limits.maxSubscriptionsPerConnection} subscriptions; complete one first.`)];
         }
+        let resolved: ResolvedDocument | null = null;
+        try {
+          resolved = (await options.documents?.resolve(payload, connection.client)) ?? null;
+        } catch (error) {
+          if (error instanceof ShopError) return [error];
+          throw error;
+        }
         let document: DocumentNode;
         try {
-          document = parse(payload.query);
+          document = parse(resolved?.query ?? payload.query);
         } catch (error) {
           const syntax = error as GraphQLError;
           return [new GraphQLError(syntax.message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
         }
         const planned = planner.plan(document, payload.operationName ?? undefined, payload.variables ?? {});
         if (Array.isArray(planned)) return planned as GraphQLError[];
+        resolved?.register?.().catch((err: unknown) => connection.logger.warn({ err }, 'APQ registration failed'));
         const start: SubscriptionStart = { connection, id, planned: planned as PlannedSubscription };
         const args: ExecutionArgs = { schema: planner.apiSchema, document, contextValue: start, rootValue: null };
         return args;

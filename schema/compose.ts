@@ -1,12 +1,14 @@
 /**
  * `npm run compose`: composes every subgraph's `schema.graphql` into
- * `schema/supergraph.graphql` with `@apollo/composition`. The committed file is what
- * the router serves; a test fails when it is stale.
+ * `schema/supergraph.graphql` with `@apollo/composition`, and cuts the partner contract
+ * out of it into `schema/partner.graphql`. The committed files are what the router serves
+ * and what partners read; a test fails when they are stale.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
-import { parse } from 'graphql';
+import { parse, printSchema } from 'graphql';
+import { contractSchema } from '../router/contract';
 import { SUBGRAPHS } from './subgraphs';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -14,6 +16,8 @@ const ROOT = path.resolve(__dirname, '..');
 export const SUPERGRAPH_FILE = path.join(ROOT, 'schema', 'supergraph.graphql');
 /** The same graph for `docker compose`: each subgraph reached by its service name. */
 export const COMPOSE_SUPERGRAPH_FILE = path.join(ROOT, 'schema', 'supergraph.compose.graphql');
+/** The partner contract (`@tag(name: "partner")`) as partners see it at `/partner/schema.graphql`. */
+export const PARTNER_CONTRACT_FILE = path.join(ROOT, 'schema', 'partner.graphql');
 
 /** Where the router reaches each subgraph in the embedded shop; containers override with their own file. */
 export function defaultSubgraphUrl(port: number, host = 'localhost'): string {
@@ -35,11 +39,13 @@ export function composeSupergraph(urls: (name: string, port: number) => string =
   return result.supergraphSdl;
 }
 
-/** Both committed supergraphs, keyed by file. */
+/** Both committed supergraphs and the partner contract, keyed by file. */
 export function composeSupergraphFiles(): Map<string, string> {
+  const supergraph = composeSupergraph();
   return new Map([
-    [SUPERGRAPH_FILE, composeSupergraph()],
+    [SUPERGRAPH_FILE, supergraph],
     [COMPOSE_SUPERGRAPH_FILE, composeSupergraph((name, port) => defaultSubgraphUrl(port, name))],
+    [PARTNER_CONTRACT_FILE, `${printSchema(contractSchema(supergraph))}\n`],
   ]);
 }
 

@@ -13,12 +13,18 @@ export const resolvers: Resolvers = {
     createdAt: (session) => session.createdAt.toISOString(),
     lastUsedAt: (session) => session.lastUsedAt.toISOString(),
   },
+  ApiKey: {
+    createdAt: (key) => key.createdAt.toISOString(),
+    lastUsedAt: (key) => key.lastUsedAt?.toISOString() ?? null,
+    revokedAt: (key) => key.revokedAt?.toISOString() ?? null,
+  },
   AuthPayload: {
     expiresAt: (payload) => payload.expiresAt.toISOString(),
     refreshExpiresAt: (payload) => payload.refreshExpiresAt.toISOString(),
   },
   Query: {
     me: (_root, _args, { customers, viewer, loaders }) => customers.me(viewer, loaders),
+    apiKeys: (_root, _args, { apiKeys, viewer }) => apiKeys.list(viewer),
   },
   Mutation: {
     register: (_root, { input }, { customers, client }) => customers.register(input, client),
@@ -28,6 +34,8 @@ export const resolvers: Resolvers = {
     logoutEverywhere: (_root, _args, { customers, viewer }) => customers.logoutEverywhere(viewer),
     changePassword: (_root, { input }, { customers, viewer, client }) => customers.changePassword(viewer, input, client),
     revokeCustomerSessions: (_root, { customerId }, { customers, viewer }) => customers.revokeCustomerSessions(viewer, customerId),
+    createApiKey: (_root, { input }, { apiKeys, viewer }) => apiKeys.create(viewer, input),
+    revokeApiKey: (_root, { id }, { apiKeys, viewer }) => apiKeys.revoke(viewer, id),
     addAddress: (_root, { input }, { customers, viewer, loaders }) => customers.addAddress(viewer, input, loaders),
   },
 };

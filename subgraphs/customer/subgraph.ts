@@ -1,7 +1,11 @@
+import { serviceToken } from '../../platform/api-keys';
 import { periodicWorker } from '../../platform/periodic';
+import type { PubSub } from '../../platform/pubsub';
 import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDefinition } from '../../platform/subgraph';
 import type { CustomerContext } from './context';
+import { ApiKeyService } from './api-keys';
 import { CustomerService } from './customer-service';
+import { apiKeyRoutes } from './internal-api';
 import { openLoginThrottle, type LoginThrottle } from './login-throttle';
 import type { PasswordHasher } from './password-hasher';
 import { resolvers } from './resolvers';
@@ -22,10 +26,11 @@ export async function openCustomerStore(deps: SubgraphDeps): Promise<CustomerSto
  * The customer subgraph on a given store; `service` is what seeding calls.
  * Passwords are hashed by `hasher`; default argon2id with OWASP parameters. Failed
  * sign-ins are counted by `throttle`; default on Redis with REDIS_URL, else in process.
+ * Partner API key changes are announced on `deps.announce` when given.
  */
 export function customerSubgraph(
   store: CustomerStore,
-  deps: Pick<SubgraphDeps, 'tokens' | 'config' | 'logger'>,
+  deps: Pick<SubgraphDeps, 'tokens' | 'config' | 'logger'> & { announce?: PubSub },
   hasher?: PasswordHasher,
   throttle: LoginThrottle = openLoginThrottle(deps.config, deps.logger),
 ): SubgraphDefinition<CustomerContext> & { service: CustomerService } {
@@ -47,12 +52,14 @@ export function customerSubgraph(
     },
     hasher,
   );
+  const apiKeys = new ApiKeyService(store, { ...(deps.announce ? { announce: deps.announce } : {}), logger });
   return {
     name: 'customer',
     typeDefs,
     resolvers,
     stores: [store, throttle],
-    context: (base) => ({ ...base, customers, loaders: customers.loaders() }),
+    context: (base) => ({ ...base, customers, apiKeys, loaders: customers.loaders() }),
+    routes: apiKeyRoutes(apiKeys, serviceToken(deps.config)),
     service: customers,
     seed: ({ shop, password, nodeEnv }) => seedCustomers(customers, shop, password, nodeEnv),
     workers: [
@@ -69,5 +76,5 @@ export function customerSubgraph(
 }
 
 export async function createCustomerSubgraph(deps: SubgraphDeps) {
-  return customerSubgraph(await openCustomerStore(deps), deps);
+  return customerSubgraph(await openCustomerStore(deps), { ...deps, announce: await deps.pubsub() });
 }

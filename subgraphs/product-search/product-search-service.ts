@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type DataLoader from 'dataloader';
+import DataLoader from 'dataloader';
 import { requireAdmin, type Viewer } from '../../platform/auth';
 import { badUserInput, notFound } from '../../platform/errors';
 import { recordLoader } from '../../platform/loaders';
 import { money, type Money } from '../../platform/money';
+import { CachedProducts } from './cached-products';
+import { buildPredictiveQuery, highlightRanges, type PredictiveArgs, type TextRange } from './predictive-query';
 import { parseProductChanges, parseProductFields, type CreateProductInput, type UpdateProductInput } from './product-input';
 import { buildSearchQuery, encodeCursor, type SearchArgs } from './search-query';
 import {
@@ -16,6 +18,7 @@ import {
   type ProductRecord,
   type ProductSearchIndex,
 } from './store/port';
+import { memoryProductCache } from './store/cache-memory';
 
 /** Most ids `Query.products` accepts at once. */
 export const MAX_PRODUCT_IDS = 100;
@@ -37,6 +40,14 @@ export interface SearchResult {
     brands: FacetCount[];
     priceBands: { min: Money; max: Money | null; count: number }[];
   };
+}
+
+/** Suggestions for typed text as the schema's `PredictiveSearchResult` reads them. */
+export interface PredictiveSearchResult {
+  query: string;
+  products: { product: ProductRecord; highlights: TextRange[] }[];
+  categories: { category: CategoryRecord; highlights: TextRange[] }[];
+  brands: { brand: BrandRecord; highlights: TextRange[] }[];
 }
 
 /** A demo or imported catalog; prices are minor units of `currency`. */
@@ -65,11 +76,13 @@ export class ProductSearchService {
     private readonly index: ProductSearchIndex,
     /** ISO 4217 code new prices are in (SHOP_CURRENCY). */
     private readonly currency: string,
+    /** Products read through the product cache; default an in-process LRU of its own. */
+    private readonly cachedProducts = new CachedProducts({ catalog, cache: memoryProductCache() }),
   ) {}
 
   loaders(): ProductSearchLoaders {
     return {
-      products: recordLoader((ids) => this.catalog.productsByIds(ids), (p) => p.id),
+      products: new DataLoader((ids) => this.cachedProducts.byIds(ids), { maxBatchSize: 1000 }),
       categories: recordLoader((ids) => this.catalog.categoriesByIds(ids), (c) => c.id),
       brands: recordLoader((ids) => this.catalog.brandsByIds(ids), (b) => b.id),
     };
@@ -130,6 +143,30 @@ export class ProductSearchService {
     };
   }
 
+  /** Suggestions for what a shopper has typed so far, each with the parts of its name that match. */
+  async predictiveSearch(args: PredictiveArgs, loaders: ProductSearchLoaders): Promise<PredictiveSearchResult> {
+    const { text, query } = buildPredictiveQuery(args);
+    if (query === null) return { query: text, products: [], categories: [], brands: [] };
+    const found = await this.index.suggest(query);
+    const [products, categories, brands] = await Promise.all([
+      loaders.products.loadMany(found.productIds),
+      loaders.categories.loadMany(found.categoryIds),
+      loaders.brands.loadMany(found.brandIds),
+    ]);
+    const present = <T>(records: (T | Error | null)[]): T[] =>
+      records.flatMap((record) => {
+        if (record instanceof Error) throw record;
+        // An index kept apart from the catalog can briefly name a record the catalog no longer has.
+        return record === null ? [] : [record];
+      });
+    return {
+      query: text,
+      products: present(products).map((product) => ({ product, highlights: highlightRanges(product.name, query.words) })),
+      categories: present(categories).map((category) => ({ category, highlights: highlightRanges(category.name, query.words) })),
+      brands: present(brands).map((brand) => ({ brand, highlights: highlightRanges(brand.name, query.words) })),
+    };
+  }
+
   /** BAD_USER_INPUT unless the category and brand a product names exist. */
   private async requireReferences(
     refs: { categoryId?: string; brandId?: string },
@@ -150,6 +187,7 @@ export class ProductSearchService {
     const result = await this.catalog.createProduct({ id: randomUUID(), ...fields, currency: this.currency });
     if (isRefusal(result)) throw refusalError(result, fields.sku);
     await this.index.indexProducts([result]);
+    // Nothing to invalidate: the id is new, and unknown ids are never cached.
     loaders.products.prime(result.id, result);
     return result;
   }
@@ -177,6 +215,7 @@ export class ProductSearchService {
     if (result === null) throw notFound(`Product ${id}`);
     if (isRefusal(result)) throw refusalError(result, changes.sku);
     await this.index.indexProducts([result]);
+    await this.cachedProducts.invalidate([result]);
     loaders.products.clear(id).prime(id, result);
     return result;
   }

@@ -29,6 +29,7 @@ export const resolvers: Resolvers = {
     categories: (_root, _args, { productSearch }) => productSearch.listCategories(),
     brands: (_root, _args, { productSearch }) => productSearch.listBrands(),
     searchProducts: (_root, args, { productSearch, loaders }) => productSearch.search(args, loaders),
+    predictiveSearch: (_root, args, { productSearch, loaders }) => productSearch.predictiveSearch(args, loaders),
   },
   Mutation: {
     createProduct: (_root, { input }, { productSearch, viewer, loaders }) =>

@@ -60,6 +60,28 @@ export type RefreshOutcome =
   | { kind: 'inactive' }
   | { kind: 'unknown' };
 
+/** A partner's API key as admins see it; the secret itself is never stored. */
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  /** The first characters of the secret, so a key can be recognised. */
+  prefix: string;
+  /** Cost points the key's bucket holds when full. */
+  maximumAvailable: number;
+  /** Cost points the bucket regains per second. */
+  restoreRate: number;
+  createdAt: Date;
+  /** Latest use the router reported; null before the first. */
+  lastUsedAt: Date | null;
+  /** When it was revoked; null while it works. */
+  revokedAt: Date | null;
+}
+
+/** An API key with the SHA-256 of its secret (base64url): what is written, and what the router checks against. */
+export interface StoredApiKey extends ApiKeyRecord {
+  secretHash: string;
+}
+
 /** An insert the store refused because the id or the email (case-insensitively) is taken. */
 export interface Duplicate {
   kind: 'duplicate';
@@ -122,6 +144,17 @@ export interface CustomerStore extends StoreHandle {
    * before `endedBefore`, with their retired tokens; returns how many sessions it deleted.
    */
   deleteStaleSessions(now: Date, endedBefore: Date): Promise<number>;
+
+  /** Records a new API key. */
+  createApiKey(key: StoredApiKey): Promise<ApiKeyRecord>;
+  /** Every API key, revoked ones too, newest first. */
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** The keys not revoked, with their secret hashes (the router's key ring). */
+  activeApiKeys(): Promise<StoredApiKey[]>;
+  /** Revokes a key at `now`; a key revoked before keeps its time. Null when there is no such key. */
+  revokeApiKey(id: string, now: Date): Promise<ApiKeyRecord | null>;
+  /** Records when keys were last used, in one statement; an earlier time never replaces a later one. */
+  recordApiKeyUse(usage: readonly { id: string; at: Date }[]): Promise<void>;
 
   /** Statements sent to the store so far (batching tests, metrics). */
   statementCount(): number;

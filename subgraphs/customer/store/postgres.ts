@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { and, asc, eq, gt, inArray, isNotNull, isNull, lt, ne, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { Database } from '../../../platform/db';
-import type { CustomerRecord, CustomerStore, SessionRecord, StoredCustomer } from './port';
-import { customers, retiredRefreshTokens, sessions, type CustomerDocument } from './schema';
+import type { ApiKeyRecord, CustomerRecord, CustomerStore, SessionRecord, StoredCustomer } from './port';
+import { apiKeys, customers, retiredRefreshTokens, sessions, type CustomerDocument } from './schema';
 
 export const CUSTOMER_SCHEMA = 'customer';
 export const CUSTOMER_MIGRATIONS = path.join(__dirname, 'migrations');
@@ -14,6 +14,12 @@ type Row = typeof customers.$inferSelect;
 type SessionRow = typeof sessions.$inferSelect;
 
 function toSession({ refreshHash: _hash, ...row }: SessionRow): SessionRecord {
+  return row;
+}
+
+type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+function toApiKey({ secretHash: _hash, ...row }: ApiKeyRow): ApiKeyRecord {
   return row;
 }
 
@@ -203,6 +209,43 @@ export function postgresCustomerStore(database: Database): CustomerStore {
         .where(or(lt(sessions.refreshExpiresAt, now), lt(sessions.endedAt, endedBefore)))
         .returning({ id: sessions.id });
       return deleted.length;
+    },
+
+    async createApiKey(key) {
+      const [row] = await db.insert(apiKeys).values(key).returning();
+      return toApiKey(row!);
+    },
+
+    async listApiKeys() {
+      const rows = await db.select().from(apiKeys).orderBy(desc(apiKeys.createdAt), asc(apiKeys.id));
+      return rows.map(toApiKey);
+    },
+
+    activeApiKeys() {
+      return db.select().from(apiKeys).where(isNull(apiKeys.revokedAt));
+    },
+
+    async revokeApiKey(id, now) {
+      // name: revoke-api-key — the first revocation's time stays.
+      const [row] = await db
+        .update(apiKeys)
+        .set({ revokedAt: sql`coalesce(${apiKeys.revokedAt}, ${now.toISOString()}::timestamptz)` })
+        .where(eq(apiKeys.id, id))
+        .returning();
+      return row ? toApiKey(row) : null;
+    },
+
+    async recordApiKeyUse(usage) {
+      if (usage.length === 0) return;
+      const values = sql.join(
+        usage.map(({ id, at }) => sql`(${id}, ${at.toISOString()}::timestamptz)`),
+        sql`, `,
+      );
+      // name: record-api-key-use — every key of the batch in one UPDATE; a later time wins.
+      await db.execute(sql`
+        update ${apiKeys} set last_used_at = greatest(${apiKeys.lastUsedAt}, used.at)
+        from (values ${values}) as used(id, at)
+        where ${apiKeys.id} = used.id`);
     },
 
     async insertMany(list) {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, jsonb, pgSchema, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { index, integer, jsonb, pgSchema, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { Scope } from '../../../platform/auth';
 import type { AddressRecord } from './port';
 
@@ -65,4 +65,24 @@ export const retiredRefreshTokens = customer.table(
     retiredAt: at('retired_at').notNull(),
   },
   (t) => [index('retired_refresh_tokens_session_idx').on(t.sessionId)],
+);
+
+/**
+ * Keys partners send as `X-Api-Key` to the router's partner endpoint. Only the SHA-256 of
+ * the secret is kept; `prefix` is its first characters, so an admin can tell keys apart.
+ */
+export const apiKeys = customer.table(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    prefix: text('prefix').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    maximumAvailable: integer('maximum_available').notNull(),
+    restoreRate: integer('restore_rate').notNull(),
+    createdAt: at('created_at').notNull(),
+    lastUsedAt: at('last_used_at'),
+    revokedAt: at('revoked_at'),
+  },
+  (t) => [uniqueIndex('api_keys_secret_hash_unique').on(t.secretHash)],
 );

@@ -1,4 +1,4 @@
-import type { AddressRecord, CustomerStore, NewSession, StoredCustomer } from '../store/port';
+import type { AddressRecord, CustomerStore, NewSession, StoredApiKey, StoredCustomer } from '../store/port';
 
 function customer(id: string, overrides: Partial<StoredCustomer> = {}): StoredCustomer {
   return {
@@ -29,6 +29,21 @@ function session(id: string, customerId: string, overrides: Partial<NewSession> 
     userAgent: `agent of ${id}`,
     refreshHash: `hash-${id}-0`,
     refreshExpiresAt: later(30 * DAY),
+    ...overrides,
+  };
+}
+
+function apiKey(id: string, overrides: Partial<StoredApiKey> = {}): StoredApiKey {
+  return {
+    id,
+    name: `Partner ${id}`,
+    prefix: `sk_live_${id}`,
+    secretHash: `hash-of-${id}`,
+    maximumAvailable: 1000,
+    restoreRate: 50,
+    createdAt: T0,
+    lastUsedAt: null,
+    revokedAt: null,
     ...overrides,
   };
 }
@@ -252,6 +267,51 @@ export function customerStoreContract(open: () => Promise<{ store: CustomerStore
       expect(await store.rotateRefreshToken('hash-s8-expired-0', { hash: 'y', expiresAt: later(40 * DAY) }, later(5 * DAY))).toEqual({
         kind: 'unknown',
       });
+    });
+  });
+  describe('API keys', () => {
+    it('keeps a key without showing its hash, lists keys newest first and the active ones with their hashes', async () => {
+      const created = await store.createApiKey(apiKey('k1'));
+      expect(created).toEqual({
+        id: 'k1',
+        name: 'Partner k1',
+        prefix: 'sk_live_k1',
+        maximumAvailable: 1000,
+        restoreRate: 50,
+        createdAt: T0,
+        lastUsedAt: null,
+        revokedAt: null,
+      });
+      expect(created).not.toHaveProperty('secretHash');
+      await store.createApiKey(apiKey('k2', { createdAt: later(1000), maximumAvailable: 40, restoreRate: 2 }));
+      expect((await store.listApiKeys()).map((k) => k.id)).toEqual(['k2', 'k1']);
+      const active = await store.activeApiKeys();
+      expect(active.find((k) => k.id === 'k2')).toMatchObject({ secretHash: 'hash-of-k2', maximumAvailable: 40, restoreRate: 2 });
+    });
+
+    it('revokes a key once: it leaves the active ones and keeps its first revocation time', async () => {
+      await store.createApiKey(apiKey('k3'));
+      expect(await store.revokeApiKey('k3', later(5000))).toMatchObject({ id: 'k3', revokedAt: later(5000) });
+      expect(await store.revokeApiKey('k3', later(9000))).toMatchObject({ revokedAt: later(5000) });
+      expect((await store.activeApiKeys()).map((k) => k.id)).not.toContain('k3');
+      expect(await store.revokeApiKey('no-such-key', later(5000))).toBeNull();
+    });
+
+    it('records when keys were used in one statement, never going back in time', async () => {
+      await store.createApiKey(apiKey('k4'));
+      await store.createApiKey(apiKey('k5'));
+      const before = store.statementCount();
+      await store.recordApiKeyUse([
+        { id: 'k4', at: later(2000) },
+        { id: 'k5', at: later(3000) },
+        { id: 'unknown', at: later(3000) },
+      ]);
+      expect(store.statementCount() - before).toBe(1);
+      await store.recordApiKeyUse([{ id: 'k4', at: later(1000) }]);
+      await store.recordApiKeyUse([]);
+      const keys = await store.listApiKeys();
+      expect(keys.find((k) => k.id === 'k4')?.lastUsedAt).toEqual(later(2000));
+      expect(keys.find((k) => k.id === 'k5')?.lastUsedAt).toEqual(later(3000));
     });
   });
 }

@@ -168,6 +168,64 @@ export type PriceBandFacet = {
   count: Scalars['Int']['output'];
 };
 
+/**
+ * Suggestions for text a shopper is still typing, for a search box's drop-down: products,
+ * categories and brands whose names have a word starting with every typed word (so "oak ta"
+ * suggests "Rustic Oak Coffee Table"), then names the text resembles (so "tabel" suggests
+ * tables). Each list is best first.
+ */
+export type PredictiveSearchResult = {
+  __typename?: 'PredictiveSearchResult';
+  /** The text the suggestions are for: trimmed, spaces collapsed; empty when nothing was typed. */
+  query: Scalars['String']['output'];
+  /** Suggested products: names starting with the text first, then names resembling it. */
+  products: Array<ProductSuggestion>;
+  /** Suggested categories, in the same order. */
+  categories: Array<CategorySuggestion>;
+  /** Suggested brands, in the same order. */
+  brands: Array<BrandSuggestion>;
+};
+
+/** A product suggested for typed text, with the parts of its name that match. */
+export type ProductSuggestion = {
+  __typename?: 'ProductSuggestion';
+  /** The suggested product. */
+  product: Product;
+  /** Parts of `product.name` that match the typed words, to show highlighted; in order, never overlapping, empty when only the whole name resembles the text. */
+  highlights: Array<TextRange>;
+};
+
+/** A category suggested for typed text, with the parts of its name that match. */
+export type CategorySuggestion = {
+  __typename?: 'CategorySuggestion';
+  /** The suggested category. */
+  category: Category;
+  /** Parts of `category.name` that match the typed words, to show highlighted; in order, never overlapping. */
+  highlights: Array<TextRange>;
+};
+
+/** A brand suggested for typed text, with the parts of its name that match. */
+export type BrandSuggestion = {
+  __typename?: 'BrandSuggestion';
+  /** The suggested brand. */
+  brand: Brand;
+  /** Parts of `brand.name` that match the typed words, to show highlighted; in order, never overlapping. */
+  highlights: Array<TextRange>;
+};
+
+/**
+ * A part of a text, such as a name, counted in UTF-16 code units: the units JavaScript,
+ * Java, Kotlin and Swift's `utf16` view index strings in, so `name.substr(start, length)`
+ * (or `slice(start, start + length)`) is the part.
+ */
+export type TextRange = {
+  __typename?: 'TextRange';
+  /** Offset of the first unit of the part, from 0. */
+  start: Scalars['Int']['output'];
+  /** Units in the part; at least 1. */
+  length: Scalars['Int']['output'];
+};
+
 /** A new product for the catalog. */
 export type CreateProductInput = {
   /** Stock-keeping unit: 1 to 64 letters, digits, dots, dashes or underscores; unique in the catalog. */
@@ -217,6 +275,13 @@ export type Query = {
    * such as "tabel" still finds tables. Without text it lists the catalog.
    */
   searchProducts: ProductSearchResult;
+  /**
+   * Suggestions while a shopper types, fast enough to ask on every keystroke: products,
+   * categories and brands whose names start with the typed words or resemble the text
+   * (typos forgiven from three letters on), with the matching parts marked. Blank text,
+   * or text without letters or digits, suggests nothing.
+   */
+  predictiveSearch: PredictiveSearchResult;
 };
 
 
@@ -239,6 +304,13 @@ export type QuerySearchProductsArgs = {
   sort?: InputMaybe<ProductSort>;
   first?: InputMaybe<Scalars['Int']['input']>;
   after?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/** Reading the catalog: products, categories, brands and search. */
+export type QueryPredictiveSearchArgs = {
+  query: Scalars['String']['input'];
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 /** Changing the catalog. Admin only. */
@@ -383,6 +455,11 @@ export type ResolversTypes = ResolversObject<{
   CategoryFacet: ResolverTypeWrapper<CategoryFacetModel>;
   BrandFacet: ResolverTypeWrapper<BrandFacetModel>;
   PriceBandFacet: ResolverTypeWrapper<Omit<PriceBandFacet, 'min' | 'max'> & { min: ResolversTypes['Money'], max?: Maybe<ResolversTypes['Money']> }>;
+  PredictiveSearchResult: ResolverTypeWrapper<Omit<PredictiveSearchResult, 'products' | 'categories' | 'brands'> & { products: Array<ResolversTypes['ProductSuggestion']>, categories: Array<ResolversTypes['CategorySuggestion']>, brands: Array<ResolversTypes['BrandSuggestion']> }>;
+  ProductSuggestion: ResolverTypeWrapper<Omit<ProductSuggestion, 'product'> & { product: ResolversTypes['Product'] }>;
+  CategorySuggestion: ResolverTypeWrapper<Omit<CategorySuggestion, 'category'> & { category: ResolversTypes['Category'] }>;
+  BrandSuggestion: ResolverTypeWrapper<Omit<BrandSuggestion, 'brand'> & { brand: ResolversTypes['Brand'] }>;
+  TextRange: ResolverTypeWrapper<TextRange>;
   CreateProductInput: CreateProductInput;
   UpdateProductInput: UpdateProductInput;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -407,6 +484,11 @@ export type ResolversParentTypes = ResolversObject<{
   CategoryFacet: CategoryFacetModel;
   BrandFacet: BrandFacetModel;
   PriceBandFacet: Omit<PriceBandFacet, 'min' | 'max'> & { min: ResolversParentTypes['Money'], max?: Maybe<ResolversParentTypes['Money']> };
+  PredictiveSearchResult: Omit<PredictiveSearchResult, 'products' | 'categories' | 'brands'> & { products: Array<ResolversParentTypes['ProductSuggestion']>, categories: Array<ResolversParentTypes['CategorySuggestion']>, brands: Array<ResolversParentTypes['BrandSuggestion']> };
+  ProductSuggestion: Omit<ProductSuggestion, 'product'> & { product: ResolversParentTypes['Product'] };
+  CategorySuggestion: Omit<CategorySuggestion, 'category'> & { category: ResolversParentTypes['Category'] };
+  BrandSuggestion: Omit<BrandSuggestion, 'brand'> & { brand: ResolversParentTypes['Brand'] };
+  TextRange: TextRange;
   CreateProductInput: CreateProductInput;
   UpdateProductInput: UpdateProductInput;
   Query: Record<PropertyKey, never>;
@@ -485,12 +567,40 @@ export type PriceBandFacetResolvers<ContextType = ProductSearchContext, ParentTy
   count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
+export type PredictiveSearchResultResolvers<ContextType = ProductSearchContext, ParentType extends ResolversParentTypes['PredictiveSearchResult'] = ResolversParentTypes['PredictiveSearchResult']> = ResolversObject<{
+  query?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  products?: Resolver<Array<ResolversTypes['ProductSuggestion']>, ParentType, ContextType>;
+  categories?: Resolver<Array<ResolversTypes['CategorySuggestion']>, ParentType, ContextType>;
+  brands?: Resolver<Array<ResolversTypes['BrandSuggestion']>, ParentType, ContextType>;
+}>;
+
+export type ProductSuggestionResolvers<ContextType = ProductSearchContext, ParentType extends ResolversParentTypes['ProductSuggestion'] = ResolversParentTypes['ProductSuggestion']> = ResolversObject<{
+  product?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
+  highlights?: Resolver<Array<ResolversTypes['TextRange']>, ParentType, ContextType>;
+}>;
+
+export type CategorySuggestionResolvers<ContextType = ProductSearchContext, ParentType extends ResolversParentTypes['CategorySuggestion'] = ResolversParentTypes['CategorySuggestion']> = ResolversObject<{
+  category?: Resolver<ResolversTypes['Category'], ParentType, ContextType>;
+  highlights?: Resolver<Array<ResolversTypes['TextRange']>, ParentType, ContextType>;
+}>;
+
+export type BrandSuggestionResolvers<ContextType = ProductSearchContext, ParentType extends ResolversParentTypes['BrandSuggestion'] = ResolversParentTypes['BrandSuggestion']> = ResolversObject<{
+  brand?: Resolver<ResolversTypes['Brand'], ParentType, ContextType>;
+  highlights?: Resolver<Array<ResolversTypes['TextRange']>, ParentType, ContextType>;
+}>;
+
+export type TextRangeResolvers<ContextType = ProductSearchContext, ParentType extends ResolversParentTypes['TextRange'] = ResolversParentTypes['TextRange']> = ResolversObject<{
+  start?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  length?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type QueryResolvers<ContextType = ProductSearchContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'id'>>;
   products?: Resolver<Array<Maybe<ResolversTypes['Product']>>, ParentType, ContextType, RequireFields<QueryProductsArgs, 'ids'>>;
   categories?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   brands?: Resolver<Array<ResolversTypes['Brand']>, ParentType, ContextType>;
   searchProducts?: Resolver<ResolversTypes['ProductSearchResult'], ParentType, ContextType, RequireFields<QuerySearchProductsArgs, 'first'>>;
+  predictiveSearch?: Resolver<ResolversTypes['PredictiveSearchResult'], ParentType, ContextType, RequireFields<QueryPredictiveSearchArgs, 'query' | 'first'>>;
 }>;
 
 export type MutationResolvers<ContextType = ProductSearchContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
@@ -510,6 +620,11 @@ export type Resolvers<ContextType = ProductSearchContext> = ResolversObject<{
   CategoryFacet?: CategoryFacetResolvers<ContextType>;
   BrandFacet?: BrandFacetResolvers<ContextType>;
   PriceBandFacet?: PriceBandFacetResolvers<ContextType>;
+  PredictiveSearchResult?: PredictiveSearchResultResolvers<ContextType>;
+  ProductSuggestion?: ProductSuggestionResolvers<ContextType>;
+  CategorySuggestion?: CategorySuggestionResolvers<ContextType>;
+  BrandSuggestion?: BrandSuggestionResolvers<ContextType>;
+  TextRange?: TextRangeResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
 }>;

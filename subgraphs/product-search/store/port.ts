@@ -169,6 +169,28 @@ export interface SearchPage {
   facets: SearchFacets;
 }
 
+/** Predictive search as the index runs it: what a shopper has typed so far, validated. */
+export interface PredictiveQuery {
+  /** The typed words, lower-cased, letters and digits only; at least one. */
+  words: readonly string[];
+  /** The words as a `to_tsquery` text in which each is a prefix: `'oak':* & 'tab':*`. */
+  prefix: string;
+  /** The words joined by spaces, for names that resemble them (typos); null when too short to be worth it. */
+  fuzzy: string | null;
+  /** Suggestions of each kind at most. */
+  limit: number;
+}
+
+/**
+ * What typed text matches, best first in each list: names with a word starting with every
+ * typed word, then names resembling the text.
+ */
+export interface Suggestions {
+  productIds: string[];
+  categoryIds: string[];
+  brandIds: string[];
+}
+
 /**
  * Full-text search over the catalog (Elasticsearch in production, PostgreSQL
  * full-text and trigram search embedded). Answers with ids; records come from the catalog.
@@ -176,6 +198,8 @@ export interface SearchPage {
 export interface ProductSearchIndex extends StoreHandle {
   /** One ordered page of matching product ids, with the total and facets of the whole result. */
   search(query: SearchQuery): Promise<SearchPage>;
+  /** Products, categories and brands whose names match text being typed, for suggestions. */
+  suggest(query: PredictiveQuery): Promise<Suggestions>;
   /**
    * Makes written products searchable. An index kept apart from the catalog copies
    * them here; one that reads the catalog's own rows has nothing to do.

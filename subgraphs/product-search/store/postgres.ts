@@ -1,11 +1,13 @@
 import path from 'node:path';
 import { asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import { rowsOf, type Database } from '../../../platform/db';
 import { FUZZY_NAME_THRESHOLD, SORT_FIELDS, type SortFieldName } from '../search-query';
 import type {
   CatalogRefusal,
   CatalogStore,
   FacetCount,
+  PredictiveQuery,
   ProductCatalog,
   ProductSearchIndex,
   SearchPage,
@@ -131,6 +133,10 @@ export function postgresProductCatalog(database: Database): ProductCatalog {
           await tx.insert(products).values(chunk);
         }
       });
+      // Statistics of the imported rows, so the planner uses the search indexes from the
+      // first query on rather than scanning (PGlite has no autovacuum to gather them).
+      // name: analyze-imported-catalog
+      await database.rows(sql`analyze ${products}, ${categories}, ${brands}`);
     },
 
     async isEmpty() {
@@ -262,6 +268,67 @@ function searchStatement(query: SearchQuery): SQL {
               from matched group by 1) f) as price_bands`;
 }
 
+/**
+ * Whether, for every typed word, a word of the name starts with it. The `simple`
+ * configuration: no stemming and no stop words, as letters are typed.
+ */
+function startsWords(query: PredictiveQuery, name: AnyPgColumn): SQL {
+  return sql`to_tsvector('simple', ${name}) @@ to_tsquery('simple', ${query.prefix})`;
+}
+
+/**
+ * Ids of the best `limit` rows of `table` whose name matches typed text. Names with a word
+ * starting with every typed word come first, shortest first (the text covers more of them),
+ * then by name. Only when they are fewer than `limit` are names resembling the text looked
+ * for, most similar first: similarity is costly to compute, and while a shopper types a
+ * prefix there are nearly always enough names that start with it.
+ */
+function suggestionIds(query: PredictiveQuery, table: typeof products | typeof categories | typeof brands): SQL {
+  const columns = (tier: number, resemblance: SQL) =>
+    sql`${table.id} as id, ${sql.raw(String(tier))} as tier, ${resemblance} as resemblance,
+      length(${table.name}) as len, ${nameSortKey(table.name)} as name_key`;
+  const starting = sql`select ${columns(1, sql`0::real`)} from ${table}
+    where ${startsWords(query, table.name)} order by len, name_key, id limit ${query.limit}`;
+  const ranked = (rows: SQL) =>
+    sql`(select coalesce(json_agg(id order by tier, resemblance desc, len, name_key, id), '[]'::json) from (${rows}) hits)`;
+  if (query.fuzzy === null) return ranked(starting);
+  const resembling = sql`select ${columns(2, sql`word_similarity(${query.fuzzy}, ${table.name})`)} from ${table}
+    where (select count(*) from starting) < ${query.limit}
+      and ${query.fuzzy} <% ${table.name} and not ${startsWords(query, table.name)}
+    order by resemblance desc, len, name_key, id limit ${query.limit}`;
+  return ranked(sql`with starting as (${starting}), resembling as (${resembling})
+    select * from (select * from starting union all select * from resembling) found
+    order by tier, resemblance desc, len, name_key, id limit ${query.limit}`);
+}
+
+/** Predictive search in one statement: suggested products, categories and brands over one snapshot. */
+function suggestStatement(query: PredictiveQuery): SQL {
+  return sql`
+    -- name: predictive-search
+    select ${suggestionIds(query, products)} as products,
+      ${suggestionIds(query, categories)} as categories,
+      ${suggestionIds(query, brands)} as brands`;
+}
+
+interface SuggestRow {
+  products: unknown;
+  categories: unknown;
+  brands: unknown;
+}
+
+/** Runs `statement` in a read-only transaction in which `<%` uses the fuzzy name threshold. */
+async function withFuzzyThreshold<T>(database: Database, statement: SQL): Promise<T | undefined> {
+  return database.db.transaction(
+    async (tx) => {
+      // The `<%` operator reads its threshold from this setting; local to this transaction.
+      // name: set-fuzzy-threshold
+      await tx.execute(sql`select set_config('pg_trgm.word_similarity_threshold', ${String(FUZZY_NAME_THRESHOLD)}, true)`);
+      return rowsOf<T>(await tx.execute(statement))[0];
+    },
+    { accessMode: 'read only' },
+  );
+}
+
 interface SearchRow {
   total: number;
   hits: unknown;
@@ -272,7 +339,6 @@ interface SearchRow {
 
 /** Search over the catalog tables: PostgreSQL full text plus trigram similarity on names. */
 export function postgresSearchIndex(database: Database): ProductSearchIndex {
-  const { db } = database;
   return {
     ready: () => database.ready(),
     close: () => database.close(),
@@ -283,20 +349,10 @@ export function postgresSearchIndex(database: Database): ProductSearchIndex {
 
     async search(query): Promise<SearchPage> {
       const statement = searchStatement(query);
-      const [row] =
+      const row =
         query.text === null
-          ? await database.rows<SearchRow>(statement)
-          : await db.transaction(
-              async (tx) => {
-                // The `<%` operator reads its threshold from this setting; local to this transaction.
-                // name: set-fuzzy-threshold
-                await tx.execute(
-                  sql`select set_config('pg_trgm.word_similarity_threshold', ${String(FUZZY_NAME_THRESHOLD)}, true)`,
-                );
-                return rowsOf<SearchRow>(await tx.execute(statement));
-              },
-              { accessMode: 'read only' },
-            );
+          ? (await database.rows<SearchRow>(statement))[0]
+          : await withFuzzyThreshold<SearchRow>(database, statement);
       if (!row) throw new Error('search returned no row');
       const hits = jsonOf<{ id: string; values: string[] }[]>(row.hits);
       const byBand = new Map(jsonOf<[number, number][]>(row.price_bands));
@@ -311,6 +367,20 @@ export function postgresSearchIndex(database: Database): ProductSearchIndex {
           // width_bucket numbers the bands from 1; prices below the first floor would be 0.
           priceBands: query.priceBands.map((band, i) => ({ ...band, count: byBand.get(i + 1) ?? 0 })),
         },
+      };
+    },
+
+    async suggest(query) {
+      const statement = suggestStatement(query);
+      const row =
+        query.fuzzy === null
+          ? (await database.rows<SuggestRow>(statement))[0]
+          : await withFuzzyThreshold<SuggestRow>(database, statement);
+      if (!row) throw new Error('predictive search returned no row');
+      return {
+        productIds: jsonOf<string[]>(row.products),
+        categoryIds: jsonOf<string[]>(row.categories),
+        brandIds: jsonOf<string[]>(row.brands),
       };
     },
   };

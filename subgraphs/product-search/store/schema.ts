@@ -55,9 +55,15 @@ export const products = catalog.table(
   },
   (t) => [
     check('products_price_amount_non_negative', sql.raw('price_amount >= 0')),
-    index('products_search_idx').using('gin', t.search),
+    // The GIN indexes write each row into the index at once (no fastupdate pending list): a
+    // catalog is written rarely and read on every keystroke, and a pending list of a bulk
+    // import is scanned row by row by every query until a vacuum merges it.
+    index('products_search_idx').using('gin', t.search).with({ fastupdate: false }),
     // Serves the typo-tolerant `<%` word-similarity match on names.
-    index('products_name_trgm_idx').using('gin', t.name.op('gin_trgm_ops')),
+    index('products_name_trgm_idx').using('gin', t.name.op('gin_trgm_ops')).with({ fastupdate: false }),
+    // Serves predictive search's word-prefix match on names (`to_tsquery('simple', 'oak:*')`);
+    // without it every keystroke computes the name vector of every product.
+    index('products_name_words_idx').using('gin', sql`to_tsvector('simple', ${t.name})`).with({ fastupdate: false }),
     index('products_category_idx').on(t.categoryId),
     index('products_brand_idx').on(t.brandId),
     // Keyset pages of the browse sorts (no search text) walk these in order.

@@ -214,6 +214,52 @@ describe.each(storeBackends())('product-search subgraph over HTTP on %s', (backe
     });
   });
 
+  describe('predictive search', () => {
+    const PREDICT = `query($query: String!, $first: Int) { predictiveSearch(query: $query, first: $first) {
+      query
+      products { product { name price { formatted } } highlights { start length } }
+      categories { category { slug name } highlights { start length } }
+      brands { brand { name } highlights { start length } } } }`;
+    type Range = { start: number; length: number };
+    const marked = (name: string, highlights: Range[]) => highlights.map(({ start, length }) => name.slice(start, start + length));
+
+    it('suggests products, categories and brands for a typed prefix, the matching parts marked', async () => {
+      const res = await server.query(PREDICT, { query: ' oak  ta', first: 3 });
+      expect(res.errors).toBeUndefined();
+      const result = res.data!.predictiveSearch;
+      expect(result.query).toBe('oak ta');
+      expect(result.products.map((s: { product: { name: string } }) => s.product.name)).toEqual([
+        'Modern Oak Table',
+        'Rustic Oak Table',
+        'Classic Oak Table',
+      ]);
+      for (const { product, highlights } of result.products) expect(marked(product.name, highlights)).toEqual(['Oak', 'Ta']);
+      expect(result.products[0].product.price.formatted).toMatch(/^\$/);
+    });
+
+    it('forgives a typo and marks the word it meant', async () => {
+      const result = (await server.query(PREDICT, { query: 'tabel' })).data!.predictiveSearch;
+      expect(result.products).toHaveLength(5);
+      for (const { product, highlights } of result.products) expect(marked(product.name, highlights)).toEqual(['Table']);
+      expect(result.categories).toEqual([{ category: { slug: 'tables', name: 'Tables' }, highlights: [{ start: 0, length: 5 }] }]);
+    });
+
+    it('suggests brands by name', async () => {
+      const result = (await server.query(PREDICT, { query: 'Lum' })).data!.predictiveSearch;
+      expect(result.brands).toEqual([{ brand: { name: 'Lumen' }, highlights: [{ start: 0, length: 3 }] }]);
+    });
+
+    it('suggests nothing for blank text', async () => {
+      const res = await server.query(PREDICT, { query: '   ' });
+      expect(res).toEqual({ data: { predictiveSearch: { query: '', products: [], categories: [], brands: [] } } });
+    });
+
+    it('refuses more than 20 suggestions of a kind', async () => {
+      const res = await server.query(PREDICT, { query: 'oak', first: 21 });
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
+    });
+  });
+
   describe('admin mutations', () => {
     const CREATE = `mutation($input: CreateProductInput!) { createProduct(input: $input) {
       id sku name price { amount currency } category { slug } brand { slug } createdAt } }`;

@@ -1,3 +1,4 @@
+import { buildPredictiveQuery } from '../predictive-query';
 import { parseSearchText, priceBandIndex, priceBands, SEARCH_SORTS } from '../search-query';
 import type { ProductCatalog, ProductSearchIndex, SearchFilter, SearchQuery, SearchSort } from '../store/port';
 import { catalogFixture, compareBytes, type FixtureProduct } from './catalog-fixture';
@@ -222,5 +223,70 @@ export function productSearchIndexContract(
     await index.indexProducts([changed]);
     const page = await index.search(query({ text: 'zeppelin', sort: 'RELEVANCE' }));
     expect(page.hits.map((h) => h.id)).toEqual([changed.id]);
+  });
+
+  describe('predictive search', () => {
+    /** Suggestions for typed text, as the service asks for them. */
+    async function suggest(text: string, limit = 20) {
+      const built = buildPredictiveQuery({ query: text, first: limit }).query;
+      if (!built) throw new Error(`nothing to suggest for ${text}`);
+      const found = await index.suggest(built);
+      return { ...found, products: names(found.productIds) };
+    }
+
+    it('suggests names with a word starting with every typed word, shortest first, then by name', async () => {
+      const found = await suggest('oak ta');
+      expect(found.products.slice(0, 3)).toEqual(['Modern Oak Table', 'Rustic Oak Table', 'Classic Oak Table']);
+    });
+
+    it('suggests names that resemble the text only after those starting with it', async () => {
+      const found = await suggest('lamp', 20);
+      const starting = fixture.products.filter((p) => /\bLamp/.test(p.name)).length;
+      expect(found.products.slice(0, starting).every((name) => /\bLamp/.test(name))).toBe(true);
+      const typo = await suggest('lampp', 20);
+      expect(typo.products.length).toBe(starting);
+      expect(typo.products.every((name) => /\bLamp/.test(name))).toBe(true);
+    });
+
+    it('matches whole words as prefixes too, whatever the letter case', async () => {
+      const found = await suggest('NESTING');
+      expect(found.products[0]).toBe('Nesting Tables');
+    });
+
+    it('forgives a typo from three letters on', async () => {
+      const found = await suggest('tabel');
+      expect(found.products.length).toBeGreaterThan(0);
+      expect(found.products.every((name) => /Table/.test(name))).toBe(true);
+      expect(found.categoryIds).toEqual(['cat-tables']);
+    });
+
+    it('matches one or two letters only as prefixes', async () => {
+      const found = await suggest('ch');
+      expect(found.products.length).toBeGreaterThan(0);
+      expect(found.products.every((name) => /\bCh/.test(name))).toBe(true);
+      expect(found.categoryIds).toEqual(['cat-chairs']);
+      expect(found.brandIds).toEqual([]);
+    });
+
+    it('suggests brands and categories by their names', async () => {
+      expect((await suggest('lum')).brandIds).toEqual(['brand-lumen']);
+      expect((await suggest('oak')).brandIds).toEqual(['brand-oakline']);
+      expect((await suggest('sof')).categoryIds).toEqual(['cat-sofas']);
+    });
+
+    it('answers at most the limit of each kind, the best ones', async () => {
+      const all = await suggest('c', 20);
+      const two = await suggest('c', 2);
+      expect(two.productIds).toEqual(all.productIds.slice(0, 2));
+      expect(two.categoryIds.length).toBeLessThanOrEqual(2);
+    });
+
+    it('suggests nothing for text no name starts with or resembles', async () => {
+      expect(await suggest('qqxz')).toEqual({ productIds: [], categoryIds: [], brandIds: [], products: [] });
+    });
+
+    it('treats tsquery syntax as word breaks, not as syntax', async () => {
+      expect(await suggest("oak' & !:* (ta)|")).toEqual(await suggest('oak ta'));
+    });
   });
 }

@@ -1,0 +1,431 @@
+/**
+ * Checkout throughput: many customers placing orders at once through the router, each
+ * filling a cart and placing it in a loop with a fresh idempotency key (`tok_visa`), and
+ * following the order over `orderUpdated` until it is CONFIRMED. Prints confirmed orders a
+ * second, p50/p99 from `placeOrder` sent to CONFIRMED seen, and the CPU the shop spent (sum
+ * of utime+stime from /proc/<pid>/stat over each process tree), first for the idle shop
+ * and then under load; then checks that nothing was lost or oversold.
+ *
+ *   npm run bench:checkout                                   # both targets
+ *   npx tsx bench/checkout.ts --target topology --customers 64 --seconds 30
+ *
+ * Targets: `topology`, the production topology on this machine (embedded/topology.ts: a
+ * PostgreSQL and a Redis server of its own, every subgraph and the router in a process of
+ * its own), whose stores are read at the end for every invariant of the fault tests; and
+ * `embedded`, the one-process shop (`embedded/main.ts`, PGlite, in-process events) in a
+ * child process, reconciled through the graph (every order confirmed with an authorized
+ * payment of its total, availability down by exactly the units ordered). Loopback only.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { startProcess, type ServiceProcess } from '../platform/test-processes';
+import { freePort } from '../platform/test-servers';
+import { sleep } from '../platform/testing';
+import { envPrefix, SUBGRAPHS } from '../schema/subgraphs';
+import { generateDemoShop, SMALL_SIZE } from '../embedded/demo-shop';
+import { DEMO_PASSWORD, startShopTopology, type ShopTopology } from '../embedded/topology';
+import { RouterClient, type KeyRecord, type PlacedOrder, type Shopper } from '../embedded/test/fault-load';
+
+const { values: args } = parseArgs({
+  options: {
+    target: { type: 'string', default: 'topology,embedded' },
+    customers: { type: 'string', default: '48' },
+    seconds: { type: 'string', default: '20' },
+    'max-orders': { type: 'string', default: '20000' },
+    'idle-seconds': { type: 'string', default: '20' },
+    'router-workers': { type: 'string', default: '1' },
+  },
+  strict: true,
+});
+const CUSTOMERS = Number(args.customers);
+const SECONDS = Number(args.seconds);
+const MAX_ORDERS = Number(args['max-orders']);
+const IDLE_SECONDS = Number(args['idle-seconds']);
+/** Units each product is counted to before the run, so orders confirm rather than run out. */
+const STOCK = 1_000_000;
+const ADDRESS = { line1: '1 Canal Street', city: 'Amsterdam', postalCode: '1012 AB', country: 'NL' };
+const TERMINAL = new Set(['CONFIRMED', 'PAYMENT_FAILED', 'CANCELLED', 'EXPIRED', 'OUT_OF_STOCK']);
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// --- CPU from /proc -------------------------------------------------------------------
+
+interface ProcEntry {
+  ppid: number;
+  ticks: number;
+  cmdline: string;
+}
+
+function procTable(): Map<number, ProcEntry> {
+  const table = new Map<number, ProcEntry>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      // The command name is in parentheses and may hold spaces: fields start after the last `)`.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      table.set(Number(name), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), cmdline });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return table;
+}
+
+/** A named set of processes: the trees under its root pids. */
+interface CpuGroup {
+  name: string;
+  roots: (table: Map<number, ProcEntry>) => number[];
+}
+
+/** Ticks per process of every group's trees, so processes that come and go during a run are counted from when they were seen. */
+function sampleGroups(groups: CpuGroup[]): Map<string, Map<number, number>> {
+  const table = procTable();
+  const children = new Map<number, number[]>();
+  for (const [pid, entry] of table) children.set(entry.ppid, [...(children.get(entry.ppid) ?? []), pid]);
+  const sample = new Map<string, Map<number, number>>();
+  for (const group of groups) {
+    const ticks = new Map<number, number>();
+    const queue = group.roots(table);
+    while (queue.length) {
+      const pid = queue.shift()!;
+      if (ticks.has(pid) || !table.has(pid)) continue;
+      ticks.set(pid, table.get(pid)!.ticks);
+      queue.push(...(children.get(pid) ?? []));
+    }
+    sample.set(group.name, ticks);
+  }
+  return sample;
+}
+
+/** CPU seconds per group between two samples. */
+function cpuBetween(before: Map<string, Map<number, number>>, after: Map<string, Map<number, number>>): Map<string, number> {
+  const spent = new Map<string, number>();
+  for (const [name, ticks] of after) {
+    let total = 0;
+    for (const [pid, now] of ticks) total += now - (before.get(name)?.get(pid) ?? 0);
+    spent.set(name, total / CLOCK_TICKS);
+  }
+  return spent;
+}
+
+const byCmdline = (match: (cmdline: string) => boolean) => (table: Map<number, ProcEntry>) =>
+  [...table].filter(([, e]) => match(e.cmdline)).map(([pid]) => pid);
+
+// --- The shop under test -------------------------------------------------------------
+
+interface Target {
+  name: string;
+  url: string;
+  groups: CpuGroup[];
+  productIds: string[];
+  /** Every product and warehouse with stock. */
+  stock: { productId: string; warehouseId: string }[];
+  login(email: string): Promise<Shopper>;
+  register(email: string): Promise<Shopper>;
+  /** Problems with the shop's records after the run; empty when everything reconciles. */
+  check(run: RunRecord, admin: Shopper): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+interface RunRecord {
+  keys: Map<string, KeyRecord>;
+  orders: Map<string, PlacedOrder & { productId: string; total?: number }>;
+  stockBaseline?: Map<string, number>;
+  availableBefore: Map<string, number>;
+}
+
+async function topologyTarget(): Promise<Target & { topology: ShopTopology }> {
+  const workers = args['router-workers']!;
+  const topology = await startShopTopology({ name: 'bench-checkout', routerEnv: { ROUTER_WORKERS: workers } });
+  const pgPort = topology.pg.port;
+  const redisPort = topology.redis.port;
+  const service = (name: string) => (table: Map<number, ProcEntry>) => {
+    void table;
+    const pid = topology.allProcesses().find((s) => s.name === name)?.pid;
+    return pid ? [pid] : [];
+  };
+  return {
+    topology,
+    name: 'PostgreSQL + Redis, a process per subgraph',
+    url: topology.router!.url,
+    groups: [
+      { name: 'router', roots: service('router') },
+      ...SUBGRAPHS.map(({ name }) => ({ name, roots: service(name) })),
+      { name: 'postgres', roots: byCmdline((c) => c.includes('postgres') && c.includes(`\0-p\0${pgPort}\0`)) },
+      { name: 'redis', roots: byCmdline((c) => c.startsWith('redis-server') && c.includes(`:${redisPort}`)) },
+    ],
+    productIds: topology.shop.products.map((p) => p.id),
+    stock: topology.shop.stock.map((s) => ({ productId: s.productId, warehouseId: s.warehouseId })),
+    login: (email) => topology.login(email),
+    register: (email) => topology.register(email, 'Bench Customer'),
+    check: async (run) => {
+      const open = await topology.settle();
+      return [...open.map((o) => `not settled: ${o}`), ...(await topology.brokenInvariants(run))];
+    },
+    close: () => topology.close(),
+  };
+}
+
+async function embeddedTarget(): Promise<Target> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-embedded-'));
+  const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_SIZE: 'small', SEED_DEMO: 'true', NODE_ENV: 'test', SHUTDOWN_GRACE_MS: '2000' };
+  env.ROUTER_PORT = String(await freePort());
+  for (const { name } of SUBGRAPHS) env[`${envPrefix(name)}_PORT`] = String(await freePort());
+  const shop: ServiceProcess = await startProcess('embedded/main.ts', [], env, 180_000);
+  while (!shop.output().includes('The shop is open')) await sleep(100);
+  const url = `http://127.0.0.1:${env.ROUTER_PORT}/graphql`;
+  const client = new RouterClient(url);
+  // The shop seeds the small demo shop, generated the same way every time.
+  const demo = generateDemoShop(SMALL_SIZE);
+  const session = async (operation: 'login' | 'register', input: Record<string, string>) => {
+    const res = await client.send(operation, `mutation ($input: ${operation === 'login' ? 'LoginInput' : 'RegisterInput'}!) { ${operation}(input: $input) { accessToken customer { id } } }`, { input });
+    const answer = res.data?.[operation];
+    if (!answer) throw new Error(`${input.email} cannot ${operation}: ${res.codes.join(', ')}`);
+    return { email: input.email!, token: answer.accessToken as string, customerId: answer.customer.id as string };
+  };
+  return {
+    name: 'embedded (one process, PGlite, in-process events)',
+    url,
+    groups: [{ name: 'shop', roots: () => (shop.child.pid ? [shop.child.pid] : []) }],
+    productIds: demo.products.map((p) => p.id),
+    stock: demo.stock.map((s) => ({ productId: s.productId, warehouseId: s.warehouseId })),
+    login: (email) => session('login', { email, password: DEMO_PASSWORD }),
+    register: (email) => session('register', { email, password: DEMO_PASSWORD, name: 'Bench Customer' }),
+    check: (run, admin) => reconcileThroughGraph(client, run, admin),
+    close: async () => {
+      await shop.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Stock levels per product and warehouse are not readable from outside the one-process shop: reconcile what the graph says. */
+async function reconcileThroughGraph(client: RouterClient, run: RunRecord, admin: Shopper): Promise<string[]> {
+  const problems: string[] = [];
+  const orders = [...run.orders.values()];
+  const units = new Map<string, number>();
+  for (let i = 0; i < orders.length; i += 20) {
+    const batch = orders.slice(i, i + 20);
+    const query = `{ ${batch.map((o, n) => `o${n}: order(id: "${o.id}") { status total { amount } payment { status amount { amount } } }`).join(' ')} }`;
+    const res = await client.send('order', query, {}, admin.token);
+    batch.forEach((o, n) => {
+      const seen = res.data?.[`o${n}`];
+      if (!seen) return void problems.push(`order ${o.id} cannot be read: ${res.codes.join(', ')}`);
+      if (seen.status !== 'CONFIRMED') problems.push(`order ${o.id} is ${seen.status}`);
+      else if (seen.payment?.status !== 'AUTHORIZED' || seen.payment.amount.amount !== seen.total.amount) {
+        problems.push(`order ${o.id}: payment ${seen.payment?.status} of ${seen.payment?.amount?.amount} for ${seen.total.amount}`);
+      } else units.set(o.productId, (units.get(o.productId) ?? 0) + 1);
+    });
+  }
+  const after = await availability(client, [...run.availableBefore.keys()]);
+  for (const [productId, before] of run.availableBefore) {
+    const sold = units.get(productId) ?? 0;
+    if (after.get(productId) !== before - sold) problems.push(`${productId}: available ${after.get(productId)}, was ${before} less ${sold} ordered`);
+  }
+  return problems;
+}
+
+async function availability(client: RouterClient, productIds: string[]): Promise<Map<string, number>> {
+  const available = new Map<string, number>();
+  for (let i = 0; i < productIds.length; i += 20) {
+    const batch = productIds.slice(i, i + 20);
+    const res = await client.send('order', `{ ${batch.map((id, n) => `p${n}: product(id: "${id}") { availableQuantity }`).join(' ')} }`, {});
+    batch.forEach((id, n) => available.set(id, res.data?.[`p${n}`]?.availableQuantity));
+  }
+  return available;
+}
+
+// --- The load --------------------------------------------------------------------------
+
+const ADD = `mutation ($input: CartLineInput!) { addToCart(input: $input) { id } }`;
+const PLACE = `mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id status total { amount } } }`;
+const WATCH = `subscription ($orderId: ID!) { orderUpdated(orderId: $orderId) { id status } }`;
+
+/** Resolves the first terminal status `orderUpdated` says for the order (its first payload is the order as it is). */
+function confirmation(ws: Client, orderId: string, timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (status: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(status);
+    };
+    const timer = setTimeout(() => finish('TIMED_OUT'), timeoutMs);
+    const unsubscribe = ws.subscribe<{ orderUpdated: { status: string } }>(
+      { query: WATCH, variables: { orderId } },
+      {
+        next: (result) => {
+          const status = result.data?.orderUpdated?.status;
+          if (status && TERMINAL.has(status)) finish(status);
+          else if (result.errors) finish(`ERROR ${result.errors[0]?.message}`);
+        },
+        error: (error) => finish(`ERROR ${String((error as Error).message ?? error)}`),
+        complete: () => finish('COMPLETED_WITHOUT_STATUS'),
+      },
+    );
+  });
+}
+
+interface LoadResult {
+  seconds: number;
+  placed: number;
+  confirmed: number;
+  latenciesMs: number[];
+  outcomes: Record<string, number>;
+  errors: Record<string, number>;
+}
+
+async function runLoad(target: Target, customers: Shopper[], run: RunRecord): Promise<LoadResult> {
+  const client = new RouterClient(target.url);
+  const wsUrl = target.url.replace(/^http/, 'ws');
+  const deadline = Date.now() + SECONDS * 1000;
+  const latencies: number[] = [];
+  const outcomes: Record<string, number> = {};
+  const errors: Record<string, number> = {};
+  let placed = 0;
+  let lastConfirmedAt = 0;
+  const started = Date.now();
+  const shopper = async (customer: Shopper, index: number) => {
+    const ws = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${customer.token}` }, lazy: false, retryAttempts: 0 });
+    let n = 0;
+    try {
+      while (Date.now() < deadline && placed < MAX_ORDERS) {
+        const productId = target.productIds[(index * 7 + n++) % target.productIds.length]!;
+        const added = await client.send('addToCart', ADD, { input: { productId, quantity: 1 } }, customer.token);
+        if (added.codes.length) {
+          for (const code of added.codes) errors[`addToCart ${code}`] = (errors[`addToCart ${code}`] ?? 0) + 1;
+          await sleep(100);
+          continue;
+        }
+        const key = `bench-${index}-${n}-${randomBytes(3).toString('hex')}`;
+        const sentAt = Date.now();
+        const sent = performance.now();
+        const record: KeyRecord = { key, customerId: customer.customerId, sends: 1, orderIds: new Set(), firstSentAt: sentAt };
+        run.keys.set(key, record);
+        const answer = await client.send('placeOrder', PLACE, { input: { idempotencyKey: key, shippingAddress: ADDRESS, paymentToken: 'tok_visa' } }, customer.token);
+        const orderId = answer.data?.placeOrder?.id as string | undefined;
+        if (!orderId) {
+          for (const code of answer.codes) errors[`placeOrder ${code}`] = (errors[`placeOrder ${code}`] ?? 0) + 1;
+          await sleep(100);
+          continue;
+        }
+        placed += 1;
+        record.orderIds.add(orderId);
+        const order = { id: orderId, key, phase: 'checkout benchmark', sentAt, productId };
+        run.orders.set(orderId, order);
+        const status = await confirmation(ws, orderId);
+        Object.assign(order, { lastSeenStatus: status });
+        outcomes[status] = (outcomes[status] ?? 0) + 1;
+        if (status === 'CONFIRMED') {
+          latencies.push(performance.now() - sent);
+          lastConfirmedAt = Date.now();
+        }
+      }
+    } finally {
+      await ws.dispose();
+    }
+  };
+  await Promise.all(customers.map((c, i) => shopper(c, i)));
+  const seconds = ((lastConfirmedAt || Date.now()) - started) / 1000;
+  return { seconds, placed, confirmed: latencies.length, latenciesMs: latencies, outcomes, errors };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function cpuLine(spent: Map<string, number>, seconds: number): string {
+  const total = [...spent.values()].reduce((a, b) => a + b, 0);
+  const parts = [...spent].map(([name, s]) => `${name} ${((s / seconds) * 100).toFixed(1)}%`);
+  return `${total.toFixed(2)} CPU s over ${seconds.toFixed(1)} s = ${((total / seconds) * 100).toFixed(1)}% of one core (${parts.join(', ')})`;
+}
+
+async function bench(makeTarget: () => Promise<Target>): Promise<void> {
+  log('starting the shop…');
+  const target = await makeTarget();
+  try {
+    log(`${target.name}: ${target.url}`);
+    const admin = await target.login('admin@demo.shop');
+    // Idle: nothing but the shop's own background work.
+    await sleep(3000);
+    const idleBefore = sampleGroups(target.groups);
+    await sleep(IDLE_SECONDS * 1000);
+    const idle = cpuBetween(idleBefore, sampleGroups(target.groups));
+
+    const client = new RouterClient(target.url);
+    const counts = target.stock.length ? target.stock : [];
+    for (let i = 0; i < counts.length; i += 16) {
+      await Promise.all(
+        counts.slice(i, i + 16).map(async (s) => {
+          const res = await client.send('order', `mutation ($input: SetStockInput!) { setStock(input: $input) { onHand } }`, { input: { ...s, onHand: STOCK } }, admin.token);
+          if (res.codes.length) throw new Error(`setStock failed: ${res.codes.join(', ')}`);
+        }),
+      );
+    }
+    const run: RunRecord = { keys: new Map(), orders: new Map(), availableBefore: new Map() };
+    if ('topology' in target) run.stockBaseline = await (target as { topology: ShopTopology }).topology.stockBaselineNow();
+    else run.availableBefore = await availability(client, target.productIds);
+
+    const customers: Shopper[] = [];
+    for (let i = 0; i < CUSTOMERS; i += 8) {
+      customers.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(8, CUSTOMERS - i) }, (_, j) => target.register(`bench-${i + j}-${randomBytes(3).toString('hex')}@example.com`)),
+        )),
+      );
+    }
+    log(`${customers.length} customers; checking out for ${SECONDS} s…`);
+    const before = sampleGroups(target.groups);
+    const clientBefore = process.cpuUsage();
+    const load = await runLoad(target, customers, run);
+    const spent = cpuBetween(before, sampleGroups(target.groups));
+    const clientCpu = process.cpuUsage(clientBefore);
+    const problems = await target.check(run, admin);
+
+    const sorted = [...load.latenciesMs].sort((a, b) => a - b);
+    const totalCpu = [...spent.values()].reduce((a, b) => a + b, 0);
+    process.stdout.write(
+      [
+        '',
+        `## ${target.name}`,
+        `node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${CUSTOMERS} customers, ${SECONDS} s` +
+          (args['router-workers'] !== '1' && 'topology' in target ? `, ROUTER_WORKERS=${args['router-workers']}` : ''),
+        `idle: ${cpuLine(idle, IDLE_SECONDS)}`,
+        `load: ${load.confirmed} confirmed of ${load.placed} placed in ${load.seconds.toFixed(1)} s = ${(load.confirmed / load.seconds).toFixed(1)} orders/s; ` +
+          `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms`,
+        `outcomes: ${JSON.stringify(load.outcomes)}${Object.keys(load.errors).length ? `, errors: ${JSON.stringify(load.errors)}` : ''}`,
+        `cpu: ${cpuLine(spent, load.seconds)}; ${((totalCpu / Math.max(load.confirmed, 1)) * 1000).toFixed(1)} CPU ms per order; load generator ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} CPU s`,
+        problems.length ? `BROKEN:\n${problems.map((p) => `  - ${p}`).join('\n')}` : 'invariants hold: no order lost, pending or oversold; payments and stock reconciled',
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    await target.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const targets = args.target!.split(',');
+  if (targets.includes('topology')) await bench(topologyTarget);
+  if (targets.includes('embedded')) await bench(embeddedTarget);
+}
+
+void main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
