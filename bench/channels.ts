@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ManifestOperation } from '../schema/manifest';
 import { MANIFEST_FILE } from '../schema/operations';
+import { benchRedisUrl, rateLimiterLatency } from './rate-limit';
 import { startTestShop } from '../embedded/testing';
 
 const { values } = parseArgs({
@@ -105,6 +106,9 @@ async function main() {
   } finally {
     await shop.close();
   }
+  // The partners' channel: what the cost-based rate limiter adds to each request.
+  const redisUrl = benchRedisUrl();
+  process.stdout.write(redisUrl ? `\n${await rateLimiterLatency(redisUrl)}` : '\nrate limiter: set REDIS_URL (or TEST_REDIS_URL) to measure it on Redis\n');
 }
 
 main().then(

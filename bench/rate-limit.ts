@@ -15,9 +15,8 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function main(): Promise<void> {
-  const url = process.env.REDIS_URL ?? process.env.TEST_REDIS_URL;
-  if (!url) throw new Error('set REDIS_URL or TEST_REDIS_URL');
+/** Times take and refund on the Redis at `url`; resolves with the lines to print. */
+export async function rateLimiterLatency(url: string): Promise<string> {
   const prefix = `bench-${randomBytes(6).toString('hex')}`;
   const budget = redisBudget({ url, prefix, logger: silentLogger() });
   // A bucket that never runs dry, so every take succeeds and every refund has something to give back.
@@ -44,12 +43,23 @@ async function main(): Promise<void> {
     const sorted = [...values].sort((a, b) => a - b);
     return `  ${name.padEnd(16)} p50 ${percentile(sorted, 50).toFixed(3)} ms   p99 ${percentile(sorted, 99).toFixed(3)} ms`;
   };
-  process.stdout.write(
-    [`partner rate limiter on Redis (${url.replace(/\/\/[^@]*@/, '//')}), ${REQUESTS} requests in sequence:`, line('take', takes), line('refund', refunds), line('take + refund', both), ''].join('\n'),
-  );
+  return [`partner rate limiter on Redis (${url.replace(/\/\/[^@]*@/, '//')}), ${REQUESTS} requests in sequence:`, line('take', takes), line('refund', refunds), line('take + refund', both), ''].join('\n');
 }
 
-void main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).message}\n`);
-  process.exit(1);
-});
+/** The Redis to measure on: REDIS_URL, else TEST_REDIS_URL. */
+export const benchRedisUrl = () => process.env.REDIS_URL ?? process.env.TEST_REDIS_URL;
+
+if (require.main === module) {
+  const url = benchRedisUrl();
+  if (!url) {
+    process.stderr.write('set REDIS_URL or TEST_REDIS_URL\n');
+    process.exit(1);
+  }
+  rateLimiterLatency(url).then(
+    (text) => process.stdout.write(text),
+    (error: unknown) => {
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -146,6 +146,52 @@ export const productCacheLookups = new Counter({
   registers,
 });
 
+export const clientOperations = new Counter({
+  name: 'shop_router_client_operations_total',
+  help: 'Operations the router answered, by client name and version (apollographql-client-* headers) and outcome (ok: no errors).',
+  labelNames: ['client_name', 'client_version', 'outcome'] as const,
+  registers,
+});
+
+export const clientErrors = new Counter({
+  name: 'shop_router_client_errors_total',
+  help: 'Errors in the router’s responses, by client name and version and registry code.',
+  labelNames: ['client_name', 'client_version', 'code'] as const,
+  registers,
+});
+
+export const clientCost = new Counter({
+  name: 'shop_router_client_cost_total',
+  help: 'Cost the router’s responses spent (extensions.cost.actualQueryCost), by client name and version.',
+  labelNames: ['client_name', 'client_version'] as const,
+  registers,
+});
+
+/**
+ * Counts what each client (as it names itself) asks of the router: operations, errors by
+ * code, and the cost spent. Runs after the guard, whose `extensions.cost` it reads.
+ */
+export function clientMetricsPlugin<C extends BaseContext>(): ApolloServerPlugin<C> {
+  return {
+    async requestDidStart({ request }) {
+      const labels = clientLabels(request.http?.headers.get('apollographql-client-name') ?? undefined, request.http?.headers.get('apollographql-client-version') ?? undefined);
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') return;
+          const { errors, extensions } = response.body.singleResult;
+          clientOperations.inc({ ...labels, outcome: errors?.length ? 'error' : 'ok' });
+          for (const error of errors ?? []) {
+            const code = error.extensions?.code;
+            clientErrors.inc({ ...labels, code: isErrorCode(code) ? code : 'INTERNAL_SERVER_ERROR' });
+          }
+          const spent = (extensions?.cost as { actualQueryCost?: unknown } | undefined)?.actualQueryCost;
+          if (typeof spent === 'number' && spent > 0) clientCost.inc(labels, spent);
+        },
+      };
+    },
+  };
+}
+
 /** Counts and times every GraphQL operation a service answers, and the codes of its errors. */
 export function graphqlMetricsPlugin<C extends BaseContext>(service: string): ApolloServerPlugin<C> {
   return {

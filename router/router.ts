@@ -7,7 +7,7 @@ import type { AccessTokens } from '../platform/auth';
 import type { Config } from '../platform/config';
 import { createErrorFormatter } from '../platform/errors';
 import type { Logger } from '../platform/logger';
-import { graphqlMetricsPlugin, subgraphRequests, type MetricsAccess } from '../platform/metrics';
+import { clientMetricsPlugin, graphqlMetricsPlugin, subgraphRequests, type MetricsAccess } from '../platform/metrics';
 import { startService, type RunningService } from '../platform/server';
 import type { RouterContext } from './context';
 import { SubgraphDataSource } from './data-source';
@@ -173,7 +173,13 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     // The process owns shutdown (platform/main.ts): stop in reverse order, exactly once.
     stopOnTerminationSignals: false,
     logger,
-    plugins: [graphqlMetricsPlugin<RouterContext>('router'), documents.plugin(), ...(options.guard === false ? [] : [edge.plugin()])],
+    plugins: [
+      graphqlMetricsPlugin<RouterContext>('router'),
+      documents.plugin(),
+      ...(options.guard === false ? [] : [edge.plugin()]),
+      // After the guard: it reads the cost the guard put on the response.
+      clientMetricsPlugin<RouterContext>(),
+    ],
   });
   const service = await startService<RouterContext>({
     apollo,

@@ -8,7 +8,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, importPKCS8 } from 'jose';
 import { AccessTokens, loadTokenKeys } from '../../platform/auth';
 import { composeSupergraph } from '../../schema/compose';
-import { postGraphQL, type GraphQLResponse } from '../../platform/testing';
+import { metricSample, postGraphQL, type GraphQLResponse } from '../../platform/testing';
 import { startRouter, type RunningRouter } from '../../router/router';
 import { startTestShop, TEST_PASSWORD, type TestShop } from '../testing';
 
@@ -294,6 +294,28 @@ describe('fields the caller may not see', () => {
     expect(someoneElses).toBeDefined();
     const res = await shop.query(`query ($id: ID!) { order(id: $id) { id } }`, { id: someoneElses }, customerToken);
     expect(codes(res)).toEqual(['FORBIDDEN']);
+  });
+});
+
+describe('metrics per client', () => {
+  it('counts operations, errors by code and the cost spent, by the name and version the client gives', async () => {
+    const headers = { 'apollographql-client-name': 'storefront-web', 'apollographql-client-version': '4.2.0' };
+    const labels = { client_name: 'storefront-web', client_version: '4.2.0' };
+    const metrics = async () => (await fetch(shop.url.replace(/\/graphql$/, '/metrics'))).text();
+    const before = await metrics();
+    const ok = await postGraphQL(shop.url, `{ searchProducts(query: "chair", first: 3) { edges { node { name } } } }`, undefined, headers);
+    expect(ok.errors).toBeUndefined();
+    const refusedDeep = await postGraphQL(shop.url, deepQuery(16), { id: productId }, headers);
+    expect(codes(refusedDeep)).toEqual(['MAX_DEPTH_LIMIT']);
+    const after = await metrics();
+    const delta = (name: string, extra: Record<string, string> = {}) =>
+      metricSample(after, name, { ...labels, ...extra }) - metricSample(before, name, { ...labels, ...extra });
+    expect(delta('shop_router_client_operations_total', { outcome: 'ok' })).toBe(1);
+    expect(delta('shop_router_client_operations_total', { outcome: 'error' })).toBe(1);
+    expect(delta('shop_router_client_errors_total', { code: 'MAX_DEPTH_LIMIT' })).toBe(1);
+    const spent = (ok as { extensions?: { cost?: { actualQueryCost: number } } }).extensions!.cost!.actualQueryCost;
+    expect(spent).toBeGreaterThan(0);
+    expect(delta('shop_router_client_cost_total')).toBe(spent);
   });
 });
 
