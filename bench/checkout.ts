@@ -28,7 +28,7 @@ import { startProcess, type ServiceProcess } from '../platform/test-processes';
 import { freePort } from '../platform/test-servers';
 import { sleep } from '../platform/testing';
 import { envPrefix, SUBGRAPHS } from '../schema/subgraphs';
-import { generateDemoShop, SMALL_SIZE } from '../embedded/demo-shop';
+import { generateDemoShop, SMALL_SIZE } from '../platform/demo-shop';
 import { DEMO_PASSWORD, startShopTopology, type ShopTopology } from '../embedded/topology';
 import { RouterClient, type KeyRecord, type PlacedOrder, type Shopper } from '../embedded/test/fault-load';
 

@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { FULL_SIZE } from '../embedded/demo-shop';
+import { FULL_SIZE } from '../platform/demo-shop';
 import { startTestShop } from '../embedded/testing';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '10' } } });

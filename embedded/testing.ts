@@ -3,8 +3,8 @@ import { composeSupergraph } from '../schema/compose';
 import { randomBytes } from 'node:crypto';
 import { EVENT_TYPES, type EventEnvelope } from '../platform/events';
 import { postGraphQL, testDeps, TEST_DATABASE_URL, TEST_REDIS_URL, type GraphQLResponse, type StoreBackend, type TestDeps } from '../platform/testing';
-import { generateDemoShop, SMALL_SIZE, type DemoShopSize } from './demo-shop';
-import type { DemoShop } from './demo-shop-types';
+import { generateDemoShop, SMALL_SIZE, type DemoShopSize } from '../platform/demo-shop';
+import type { DemoShop } from '../platform/demo-shop-types';
 import { startShop, type RunningShop } from './shop';
 import { documentSettingsFrom } from '../router/documents';
 

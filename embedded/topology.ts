@@ -19,8 +19,8 @@ import { startTestPostgres, startTestRedis, type TestPostgresServer, type TestRe
 import { sleep, waitFor } from '../platform/testing';
 import { composeSupergraph } from '../schema/compose';
 import { envPrefix, SUBGRAPHS, type SubgraphName } from '../schema/subgraphs';
-import { generateDemoShop, SMALL_SIZE } from './demo-shop';
-import type { DemoShop } from './demo-shop-types';
+import { generateDemoShop, SMALL_SIZE } from '../platform/demo-shop';
+import type { DemoShop } from '../platform/demo-shop-types';
 import { RouterClient, type KeyRecord, type PlacedOrder, type Shopper } from './test/fault-load';
 
 export const DEMO_PASSWORD = 'demo-password-1';

@@ -10,7 +10,7 @@ import type { EventBus } from './events';
 import { openPubSub, type PubSub } from './pubsub';
 import { revocationsOn } from './revocations';
 import { PeerDirectory, startSubgraph, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from './subgraph';
-import { FULL_SIZE, generateDemoShop, SMALL_SIZE } from '../embedded/demo-shop';
+import { FULL_SIZE, generateDemoShop, SMALL_SIZE } from './demo-shop';
 import type { RequestContext } from './context';
 
 /** What ends a process: calls `stop` with a reason (a signal's name) whenever it should stop. */

@@ -5,7 +5,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { parse, type DocumentNode } from 'graphql';
 import type { SubgraphName } from '../schema/subgraphs';
-import type { DemoShop } from '../embedded/demo-shop-types';
+import type { DemoShop } from './demo-shop-types';
 import type { AccessTokens } from './auth';
 import type { Config } from './config';
 import { baseContext, type RequestContext } from './context';

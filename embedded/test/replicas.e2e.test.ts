@@ -12,7 +12,7 @@ import { AccessTokens, generateTokenPems, loadTokenKeys } from '../../platform/a
 import { createTestDatabase, liveClient, postGraphQL, TEST_DATABASE_URL } from '../../platform/testing';
 import { startProcess, type ServiceProcess } from '../../platform/test-processes';
 import { typeDefs as inventoryTypeDefs } from '../../subgraphs/inventory/subgraph';
-import { generateDemoShop } from '../demo-shop';
+import { generateDemoShop } from '../../platform/demo-shop';
 import { TEST_REDIS_URL } from '../testing';
 
 const run = TEST_DATABASE_URL && TEST_REDIS_URL ? describe : describe.skip;

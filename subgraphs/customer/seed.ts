@@ -1,4 +1,4 @@
-import type { DemoShop } from '../../embedded/demo-shop-types';
+import type { DemoShop } from '../../platform/demo-shop-types';
 import type { CustomerService } from './customer-service';
 
 /** The demo accounts' default password: public, so never good enough for a real shop. */

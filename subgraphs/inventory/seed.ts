@@ -1,4 +1,4 @@
-import type { DemoShop } from '../../embedded/demo-shop-types';
+import type { DemoShop } from '../../platform/demo-shop-types';
 import type { InventoryService } from './inventory-service';
 
 /** Writes the demo warehouses and stock counts into an empty inventory; false when it has data. */

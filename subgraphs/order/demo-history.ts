@@ -5,7 +5,7 @@
  * live order sends. Nothing is written around the domain services.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { DemoOrder, DemoShop } from '../../embedded/demo-shop-types';
+import type { DemoOrder, DemoShop } from '../../platform/demo-shop-types';
 import type { Viewer } from '../../platform/auth';
 import type { Logger } from '../../platform/logger';
 import type { Worker } from '../../platform/subgraph';

@@ -1,4 +1,4 @@
-import type { DemoShop } from '../../embedded/demo-shop-types';
+import type { DemoShop } from '../../platform/demo-shop-types';
 import type { ProductSearchService } from './product-search-service';
 
 /**

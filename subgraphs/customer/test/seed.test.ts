@@ -1,4 +1,4 @@
-import type { DemoCustomer, DemoShop } from '../../../embedded/demo-shop-types';
+import type { DemoCustomer, DemoShop } from '../../../platform/demo-shop-types';
 import { testDeps, type TestDeps } from '../../../platform/testing';
 import type { CustomerService } from '../customer-service';
 import { DEFAULT_DEMO_PASSWORD, seedCustomers } from '../seed';

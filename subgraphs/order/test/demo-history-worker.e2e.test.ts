@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
-import { generateDemoShop, SMALL_SIZE } from '../../../embedded/demo-shop';
+import { generateDemoShop, SMALL_SIZE } from '../../../platform/demo-shop';
 import { TEST_REDIS_URL } from '../../../embedded/testing';
 import { generateTokenPems } from '../../../platform/auth';
 import { startProcess, type ServiceProcess } from '../../../platform/test-processes';

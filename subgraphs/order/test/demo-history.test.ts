@@ -1,4 +1,4 @@
-import { generateDemoShop, SMALL_SIZE } from '../../../embedded/demo-shop';
+import { generateDemoShop, SMALL_SIZE } from '../../../platform/demo-shop';
 import { testDeps } from '../../../platform/testing';
 import { demoHistoryWorker, HistoryClock } from '../demo-history';
 import { createOrderSubgraph } from '../subgraph';

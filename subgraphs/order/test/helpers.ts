@@ -1,6 +1,6 @@
 /** Test fixtures built by code: a real product-search catalog to price from, and outbox readers. */
 import { asc, eq } from 'drizzle-orm';
-import type { DemoProduct, DemoShop } from '../../../embedded/demo-shop-types';
+import type { DemoProduct, DemoShop } from '../../../platform/demo-shop-types';
 import type { EventType } from '../../../platform/events';
 import { serveTestSubgraph, type TestDeps } from '../../../platform/testing';
 import { seedCatalog } from '../../product-search/seed';

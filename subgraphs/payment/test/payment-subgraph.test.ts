@@ -1,4 +1,4 @@
-import type { DemoOrder, DemoShop } from '../../../embedded/demo-shop-types';
+import type { DemoOrder, DemoShop } from '../../../platform/demo-shop-types';
 import { domainEvent, type EventEnvelope, type EventType } from '../../../platform/events';
 import { metricSample, serveTestSubgraph, testDeps, waitFor, type TestDeps } from '../../../platform/testing';
 import { orderAmount, paymentIdForOrder } from '../payments';

@@ -3,7 +3,7 @@
  * relevance, typos, stemming and description matches have known answers, prices
  * and dates with ties so the id tiebreak is exercised.
  */
-import type { DemoShop } from '../../../embedded/demo-shop-types';
+import type { DemoShop } from '../../../platform/demo-shop-types';
 import type { BrandRecord, CategoryRecord } from '../store/port';
 
 export interface FixtureProduct {

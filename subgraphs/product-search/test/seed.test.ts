@@ -1,4 +1,4 @@
-import type { DemoProduct } from '../../../embedded/demo-shop-types';
+import type { DemoProduct } from '../../../platform/demo-shop-types';
 import { testDeps, type TestDeps } from '../../../platform/testing';
 import { buildSearchQuery } from '../search-query';
 import { seedCatalog } from '../seed';
