@@ -175,6 +175,9 @@ for (const { name, port: defaultPort } of SUBGRAPHS) {
   subgraphFields[`${prefix}_URL`] = z.url().optional();
 }
 
+/** Every environment variable the configuration reads (deployment files are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = [...Object.keys(base.shape), ...Object.keys(subgraphFields)];
+
 const schema = base.extend(subgraphFields).superRefine((env, ctx) => {
   if (env.NODE_ENV === 'production') {
     // Every process verifies tokens; only the customer subgraph signs them (see AccessTokens.canIssue).
