@@ -114,6 +114,12 @@ const base = z.object({
   COST_DEFAULT_LIST_SIZE: z.coerce.number().int().min(0).default(10),
   /** Answer introspection at the router; default on, except with NODE_ENV=production. */
   INTROSPECTION: flag.optional(),
+  /**
+   * Proxies in front of the router that append to X-Forwarded-For (a load balancer: 1); the
+   * client's address (sign-in throttling, sessions) is read that many entries from the right.
+   * Default 0: the router's own socket peer.
+   */
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
   /** How long shutdown waits for in-flight requests, in ms; default 10000. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /**

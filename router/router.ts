@@ -11,6 +11,7 @@ import { clientMetricsPlugin, graphqlMetricsPlugin, subgraphRequests, type Metri
 import { startService, type RunningService } from '../platform/server';
 import type { RouterContext } from './context';
 import { SubgraphDataSource } from './data-source';
+import { clientAddressOf } from './client-address';
 import { CostCalculator, DEFAULT_LIST_SIZE } from './cost';
 import { Edge, tokenLimitError, type QueryCost } from './edge';
 import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './operation-limits';
@@ -48,6 +49,12 @@ export interface RouterOptions {
   introspection?: boolean;
   /** Leave schema details ("Did you mean …" suggestions) out of validation errors; default false. */
   hideSchemaDetails?: boolean;
+  /**
+   * Proxies in front of the router that append the address they received from to
+   * X-Forwarded-For (load balancers); the client's address is read that many entries from the
+   * right. Default 0: the socket's peer.
+   */
+  trustedProxyHops?: number;
   /**
    * Run the edge's guard (limits, auth filtering, cost); default true. Benchmarks turn it off
    * to measure what it costs; nothing a deployment configures does.
@@ -122,6 +129,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   const limits = { ...DEFAULT_OPERATION_LIMITS, ...options.limits };
   const cost = options.cost ?? new CostCalculator(options.supergraphSdl, { defaultListSize: options.defaultListSize ?? DEFAULT_LIST_SIZE });
   const edge = new Edge({ supergraphSdl: options.supergraphSdl, limits, maxCost: options.maxCost ?? 5000, cost });
+  const clientAddress = (req: http.IncomingMessage) => clientAddressOf(req, options.trustedProxyHops ?? 0);
   const gateway = new ApolloGateway({
     supergraphSdl: plannedSdl,
     buildService: ({ name, url }) => dataSourceFor(name, url!),
@@ -209,7 +217,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
         authorization: req.headers.authorization,
         'user-agent': req.headers['user-agent'],
       },
-      ...(req.socket.remoteAddress ? { clientAddress: req.socket.remoteAddress } : {}),
+      ...(clientAddress(req) ? { clientAddress: clientAddress(req) } : {}),
       // Verified once here: the guard decides what the caller may see before anything is planned.
       viewer: await options.tokens.viewerFromAuthorization(req.headers.authorization),
       logger: logger.child({ requestId }),
@@ -232,7 +240,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
 }
 
 /** The router's edge settings: operation limits, demand control, production posture. */
-export type EdgeSettings = Pick<RouterOptions, 'limits' | 'maxCost' | 'defaultListSize' | 'introspection' | 'hideSchemaDetails' | 'documents'>;
+export type EdgeSettings = Pick<RouterOptions, 'limits' | 'maxCost' | 'defaultListSize' | 'introspection' | 'hideSchemaDetails' | 'documents' | 'trustedProxyHops'>;
 
 /** The edge settings the configuration sets. */
 export function edgeSettingsFrom(config: Config): EdgeSettings {
@@ -250,6 +258,7 @@ export function edgeSettingsFrom(config: Config): EdgeSettings {
     introspection: config.INTROSPECTION ?? !production,
     hideSchemaDetails: production,
     documents: documentSettingsFrom(config),
+    trustedProxyHops: config.TRUSTED_PROXY_HOPS,
   };
 }
 

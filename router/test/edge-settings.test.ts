@@ -21,7 +21,9 @@ describe('the edge settings the configuration sets', () => {
         redisKeyPrefix: 'shop',
         maxAgeSeconds: 60,
       },
+      trustedProxyHops: 0,
     });
+    expect(edgeSettingsFrom(loadConfig({ TRUSTED_PROXY_HOPS: '1' })).trustedProxyHops).toBe(1);
   });
 
   it('in production answers no introspection unless INTROSPECTION=true, and hides schema details always', () => {
