@@ -203,6 +203,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     onServer: (server) =>
       attachSubscriptionServer(withResponseHeaders(server, options.responseHeaders), {
         planner,
+        ...(options.guard === false ? {} : { guard: edge }),
         documents,
         tokens: options.tokens,
         services: () => serviceMap,

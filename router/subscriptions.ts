@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServiceMap } from '@apollo/gateway';
-import { GraphQLError, parse, type DocumentNode, type ExecutionArgs, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, getOperationAST, parse, validate, type DocumentNode, type ExecutionArgs, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -11,8 +12,10 @@ import { ShopError, unauthenticated } from '../platform/errors';
 import type { Logger } from '../platform/logger';
 import { activeSubscriptions, subscriptionPayloads, websocketConnections } from '../platform/metrics';
 import type { Closeable } from '../platform/server';
+import { restoreRemoved, type RemovalTree } from './auth-filter';
 import type { RouterContext } from './context';
 import { clientIdentity, type ClientIdentity, type PersistedDocuments, type ResolvedDocument } from './documents';
+import type { Edge } from './edge';
 import { EventStream } from './event-stream';
 import { SharedEventRuns, subscriberGroup } from './shared-events';
 import type { PlannedSubscription, SubscriptionPlanner } from './subscription-plan';
@@ -68,6 +71,8 @@ export interface SubscriptionServerOptions {
   /** Formats every error a client receives (registry codes pass, anything else is masked). */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   limits: SubscriptionLimits;
+  /** The edge's guard (limits, fields the caller may not see, cost), as over HTTP; default none. */
+  guard?: Pick<Edge, 'check'>;
   /** The document step (persisted ids, the safelist), as over HTTP; default none: every subscription is sent as text. */
   documents?: Pick<PersistedDocuments, 'resolve'>;
   /** How long shutdown waits for subscriptions to complete and sockets to close, in ms. */
@@ -141,6 +146,8 @@ interface SubscriptionStart {
   connection: Connection;
   id: string;
   planned: PlannedSubscription;
+  /** Fields the guard removed for this caller: each event gets them back as nulls with their errors. */
+  removed: RemovalTree | null;
 }
 
 function asErrors(reason: unknown, subgraph: string): GraphQLError[] {
@@ -340,10 +347,37 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
           const syntax = error as GraphQLError;
           return [new GraphQLError(syntax.message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
         }
+        let removed: RemovalTree | null = null;
+        if (options.guard) {
+          // The same guard as over HTTP, after validation and before planning: limits, what the
+          // caller may see, cost. A refusal opens nothing upstream.
+          const invalid = validate(planner.apiSchema, document);
+          if (invalid.length > 0) return invalid.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+          const text = resolved?.query ?? payload.query;
+          try {
+            const { prepared } = options.guard.check({
+              document,
+              operation: getOperationAST(document, payload.operationName ?? undefined) ?? undefined,
+              queryHash: createHash('sha256').update(text).digest('hex'),
+              operationName: payload.operationName ?? null,
+              schema: planner.apiSchema,
+              viewer: connection.viewer,
+              variables: payload.variables ?? {},
+            });
+            if (prepared.filtered.nothingLeft) {
+              return restoreRemoved({}, prepared.filtered.removed!).errors.map((e) => new GraphQLError(e.message, { extensions: e.extensions }));
+            }
+            removed = prepared.filtered.removed;
+            document = prepared.filtered.document;
+          } catch (error) {
+            if (error instanceof GraphQLError) return [error];
+            throw error;
+          }
+        }
         const planned = planner.plan(document, payload.operationName ?? undefined, payload.variables ?? {});
         if (Array.isArray(planned)) return planned as GraphQLError[];
         resolved?.register?.().catch((err: unknown) => connection.logger.warn({ err }, 'APQ registration failed'));
-        const start: SubscriptionStart = { connection, id, planned: planned as PlannedSubscription };
+        const start: SubscriptionStart = { connection, id, planned: planned as PlannedSubscription, removed };
         const args: ExecutionArgs = { schema: planner.apiSchema, document, contextValue: start, rootValue: null };
         return args;
       },
@@ -366,6 +400,12 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
           data: result.data ?? null,
           ...(result.extensions ? { extensions: result.extensions } : {}),
         };
+        const removed = (_args.contextValue as SubscriptionStart | undefined)?.removed;
+        if (removed && formatted.data) {
+          // Results are shared between subscribers: the nulls go into a copy.
+          const restored = restoreRemoved(structuredClone(formatted.data) as Record<string, unknown>, removed);
+          formatted = { ...formatted, data: restored.data, errors: [...(formatted.errors ?? []), ...restored.errors] };
+        }
         const size = Buffer.byteLength(JSON.stringify(formatted));
         if (size > limits.maxEventBytes) {
           logger.warn({ subscriptionId: id, size, limit: limits.maxEventBytes }, 'subscription event too large, replaced by an error');

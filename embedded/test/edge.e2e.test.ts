@@ -8,7 +8,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, importPKCS8 } from 'jose';
 import { AccessTokens, loadTokenKeys } from '../../platform/auth';
 import { composeSupergraph } from '../../schema/compose';
-import { metricSample, postGraphQL, type GraphQLResponse } from '../../platform/testing';
+import { liveClient, metricSample, postGraphQL, waitFor, type GraphQLResponse } from '../../platform/testing';
 import { startRouter, type RunningRouter } from '../../router/router';
 import { startTestShop, TEST_PASSWORD, type TestShop } from '../testing';
 
@@ -316,6 +316,57 @@ describe('metrics per client', () => {
     const spent = (ok as { extensions?: { cost?: { actualQueryCost: number } } }).extensions!.cost!.actualQueryCost;
     expect(spent).toBeGreaterThan(0);
     expect(delta('shop_router_client_cost_total')).toBe(spent);
+  });
+});
+
+describe('subscriptions through the guard', () => {
+  const activeAt = async (service: string) =>
+    metricSample(await (await fetch(shop.url.replace(/\/graphql$/, '/metrics'))).text(), 'shop_subscriptions_active', { service });
+
+  it('refuses an anonymous order watch before anything opens upstream', async () => {
+    const before = await activeAt('order');
+    const client = liveClient(shop.url);
+    try {
+      const watch = client.subscribe(`subscription { orderUpdated(orderId: "${shop.data.orders[0]!.id}") { id status } }`);
+      await watch.ended();
+      expect(watch.error).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'UNAUTHENTICATED' }) })]);
+      expect(await activeAt('order')).toBe(before);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('refuses a subscription over the depth limit', async () => {
+    const client = liveClient(shop.url);
+    try {
+      let inner = 'id';
+      for (let level = 0; level < 15; level++) inner = `recommendations(first: 1) { ${inner} }`;
+      const watch = client.subscribe(`subscription ($id: ID!) { stockChanged(productId: $id) { ${inner} } }`, { id: productId });
+      await watch.ended();
+      expect(watch.error).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'MAX_DEPTH_LIMIT' }) })]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('sends an anonymous stock watcher nulls and errors for the admin-only fields of each event', async () => {
+    const client = liveClient(shop.url);
+    try {
+      const watch = client.subscribe(`subscription ($id: ID!) { stockChanged(productId: $id) { id availableQuantity stockLevels { onHand } } }`, { id: productId });
+      await waitFor('the subscription to reach inventory', async () => (await activeAt('inventory')) > 0);
+      const warehouse = shop.data.warehouses[0]!;
+      const set = await shop.query(
+        `mutation ($input: SetStockInput!) { setStock(input: $input) { onHand } }`,
+        { input: { productId, warehouseId: warehouse.id, onHand: 42 } },
+        adminToken,
+      );
+      expect(set.errors).toBeUndefined();
+      const [event] = await watch.waitFor(1);
+      // stockLevels is non-null on a non-null Product: the null reaches the root.
+      expect(event).toEqual({ data: null, errors: [expect.objectContaining({ path: ['stockChanged', 'stockLevels'], extensions: { code: 'UNAUTHENTICATED' } })] });
+    } finally {
+      await client.dispose();
+    }
   });
 });
 
