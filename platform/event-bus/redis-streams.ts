@@ -33,6 +33,12 @@ export interface RedisStreamsEventBusOptions {
 /** One message as read from a stream: its id and flat field list (null when the entry was trimmed away). */
 type StreamEntry = [id: string, fields: string[] | null];
 type StreamReply = [stream: string, entries: StreamEntry[]][];
+/** One message of a read with the stream it came from. */
+interface ReadEntry {
+  stream: string;
+  id: string;
+  fields: string[] | null;
+}
 
 interface SubscriptionState {
   group: string;
@@ -54,7 +60,8 @@ interface SubscriptionState {
  * replicas in a group share them. A message is acknowledged after its handler succeeds;
  * a failed or abandoned one stays pending and is reclaimed (XAUTOCLAIM) once idle for
  * `reclaimIdleMs`, by whichever replica of the group looks first. After `maxDeliveries`
- * deliveries it moves to `<prefix>:dead-letters`.
+ * deliveries it moves to `<prefix>:dead-letters`. The events of one read are handled side by
+ * side per aggregate (`aggregateId`), each aggregate's in publish order.
  */
 export class RedisStreamsEventBus implements EventBus {
   readonly durable = true;
@@ -205,10 +212,14 @@ export class RedisStreamsEventBus implements EventBus {
       for (const [stream, entries] of reply ?? []) {
         for (const [id] of entries) state.owned.add(ownedKey(stream, id));
       }
-      // Streams are independent; within one, events are handled in the order they were published.
+      // One aggregate's events (one order's, whichever streams carry them) are handled one after
+      // another in publish order; different aggregates side by side. Handling each stream one
+      // event at a time made every event wait for the handlers of unrelated orders before it (a
+      // saga step cost a queue of round trips, which capped checkouts), and let an order's
+      // StockReserved overtake its OrderPlaced on a busier stream, to fail and wait `reclaimIdleMs`.
       await Promise.all(
-        (reply ?? []).map(async ([stream, entries]) => {
-          for (const [id, fields] of entries) {
+        byAggregate(reply ?? []).map(async (entries) => {
+          for (const { stream, id, fields } of entries) {
             if (state.stop.signal.aborted) break;
             await this.handle(state, stream, id, fields, 1);
           }
@@ -371,6 +382,34 @@ export class RedisStreamsEventBus implements EventBus {
       }
     }
   }
+}
+
+/**
+ * The entries of a read, one list per aggregate, each in publish order. Stream ids come from
+ * the one server's clock, so they order the events of an aggregate across streams too (ties in
+ * the same millisecond keep the order of the reply). A message that is not an envelope is a
+ * list of its own: it only goes to the dead letters.
+ */
+function byAggregate(reply: StreamReply): ReadEntry[][] {
+  const groups = new Map<string, ReadEntry[]>();
+  for (const [stream, entries] of reply) {
+    for (const [id, fields] of entries) {
+      const key = parseEnvelope(fieldMap(fields ?? []).event)?.aggregateId ?? ` ${ownedKey(stream, id)}`;
+      const group = groups.get(key) ?? [];
+      group.push({ stream, id, fields });
+      groups.set(key, group);
+    }
+  }
+  const lists = [...groups.values()];
+  // By the millisecond only: sequence numbers count per stream, so within one millisecond the
+  // stable sort keeps the reply's order (which is publish order within each stream).
+  for (const list of lists) if (list.length > 1) list.sort((a, b) => streamIdMs(a.id) - streamIdMs(b.id));
+  return lists;
+}
+
+/** The server time, in ms, at which a message with this stream id (`<ms>-<seq>`) was added. */
+function streamIdMs(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
 }
 
 function ownedKey(stream: string, id: string): string {

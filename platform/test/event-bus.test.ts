@@ -202,6 +202,31 @@ describe('RedisStreamsEventBus', () => {
       expect(await replicas[0]!.deadLetters()).toEqual([]);
     });
 
+    it("handles different orders' events side by side, and one order's in publish order across streams", async () => {
+      broker = redisBroker(url);
+      const bus = broker.open();
+      const placed = (orderId: string) =>
+        domainEvent('OrderPlaced', orderId, { orderId, customerId: 'c', lines: [], total: { amount: 0, currency: 'USD' }, paymentToken: 't' });
+      const first = placed('order-1');
+      const second = placed('order-2');
+      const reserved = domainEvent('StockReserved', 'order-1', { orderId: 'order-1', expiresAt: new Date().toISOString() });
+      // Published before anyone subscribes, a millisecond apart, so one read returns all three in publish order.
+      await bus.publish([first, second]);
+      await sleep(5);
+      await bus.publish([reserved]);
+
+      const log: string[] = [];
+      bus.subscribe('payment', ['OrderPlaced', 'StockReserved'], async (e) => {
+        log.push(`start ${e.type} ${e.aggregateId}`);
+        if (e.id === first.id) await sleep(300);
+        log.push(`end ${e.type} ${e.aggregateId}`);
+      });
+      await waitFor('all three events', () => log.length === 6);
+      // order-2 does not wait behind order-1's slow handler; order-1's StockReserved waits for its OrderPlaced.
+      expect(log.indexOf('end OrderPlaced order-2')).toBeLessThan(log.indexOf('end OrderPlaced order-1'));
+      expect(log.indexOf('start StockReserved order-1')).toBeGreaterThan(log.indexOf('end OrderPlaced order-1'));
+    });
+
     it('keeps commands flowing while a subscription blocks, and closes without waiting out the block', async () => {
       broker = redisBroker(url, { blockMs: 60_000 });
       const bus = broker.open();
