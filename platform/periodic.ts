@@ -38,3 +38,42 @@ export function periodicWorker(name: string, intervalMs: number, task: () => Pro
     },
   };
 }
+
+/**
+ * The timers of a long-lived object (a revocation list, a key cache): one-off delays and
+ * repeated tasks, none of them holding the process open, all cleared at once on close.
+ * A repeated task runs again `ms` after the previous run finished; a failure is logged.
+ */
+export class Timers {
+  private readonly pending = new Set<NodeJS.Timeout>();
+  private cleared = false;
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Runs `fn` once after `ms`, unless cleared first. */
+  after(ms: number, fn: () => void): void {
+    if (this.cleared) return;
+    const timer = setTimeout(() => {
+      this.pending.delete(timer);
+      fn();
+    }, ms);
+    timer.unref();
+    this.pending.add(timer);
+  }
+
+  /** Runs `task` every `ms`, each run after the previous one finished; `what` names it in the log. */
+  every(ms: number, what: string, task: () => Promise<unknown>): void {
+    const run = () =>
+      void task()
+        .catch((err: unknown) => this.logger.warn({ err, task: what }, 'periodic task failed; will retry'))
+        .finally(() => this.after(ms, run));
+    this.after(ms, run);
+  }
+
+  /** Cancels everything pending; nothing is scheduled afterwards. */
+  clear(): void {
+    this.cleared = true;
+    for (const timer of this.pending) clearTimeout(timer);
+    this.pending.clear();
+  }
+}

@@ -18,6 +18,7 @@ import type { SessionRevocations } from './auth';
 import type { Config } from './config';
 import type { Logger } from './logger';
 import { openPubSub, type LiveSubscription, type PubSub } from './pubsub';
+import { Timers } from './periodic';
 import { quitRedis, redisConnection } from './redis';
 
 /** The pub/sub topic of ended sessions. */
@@ -115,19 +116,20 @@ class PubSubRevocations implements Revocations {
   private readonly logger: Logger;
   private readonly redis: Redis | undefined;
   private subscription: LiveSubscription | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers: Timers;
   private closing: Promise<void> | undefined;
   /** Resolves once subscribed and (with Redis) loaded the first time. */
   readonly opened: Promise<void>;
 
   constructor(private readonly options: RevocationOptions) {
     this.logger = options.logger;
+    this.timers = new Timers(this.logger);
     this.redis = options.redis ? redisConnection(options.redis.url, `revocations-${process.pid}`, this.logger, 'revocations') : undefined;
     const listening = this.listen();
     const loaded = this.redis ? this.load() : Promise.resolve();
     this.opened = Promise.all([listening, loaded]).then(() => undefined);
-    this.every(PRUNE_MS, async () => this.ended.prune());
-    if (this.redis) this.every(options.resyncMs ?? DEFAULT_RESYNC_MS, () => this.load());
+    this.timers.every(PRUNE_MS, 'prune ended sessions', async () => this.ended.prune());
+    if (this.redis) this.timers.every(options.resyncMs ?? DEFAULT_RESYNC_MS, 'reload ended sessions', () => this.load());
   }
 
   hasEnded(sessionId: string): boolean {
@@ -166,7 +168,7 @@ class PubSubRevocations implements Revocations {
 
   close(): Promise<void> {
     return (this.closing ??= (async () => {
-      for (const timer of this.timers) clearTimeout(timer);
+      this.timers.clear();
       await this.subscription?.return();
       if (this.redis) await quitRedis(this.redis);
       if (this.options.ownsPubSub) await this.options.pubsub.close();
@@ -186,7 +188,7 @@ class PubSubRevocations implements Revocations {
       } catch (err) {
         this.logger.error({ err }, 'session revocations subscription failed; subscribing again');
       }
-      if (!this.closing) this.after(RESUBSCRIBE_MS, () => void this.listen().catch(() => {}));
+      if (!this.closing) this.timers.after(RESUBSCRIBE_MS, () => void this.listen().catch(() => {}));
     })();
     return subscription.listening;
   }
@@ -197,25 +199,6 @@ class PubSubRevocations implements Revocations {
     // name: load-ended-sessions — those whose access tokens may still be valid.
     const flat = await this.redis.zrangebyscore(this.options.redis.key, `(${Date.now()}`, '+inf', 'WITHSCORES');
     for (let i = 0; i + 1 < flat.length; i += 2) this.ended.add([flat[i]!], Number(flat[i + 1]));
-  }
-
-  private every(ms: number, task: () => Promise<void>): void {
-    const run = () =>
-      void task()
-        .catch((err: unknown) => this.logger.warn({ err }, 'session revocations: periodic task failed; will retry'))
-        .finally(() => {
-          if (!this.closing) this.after(ms, run);
-        });
-    this.after(ms, run);
-  }
-
-  private after(ms: number, fn: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      fn();
-    }, ms);
-    timer.unref();
-    this.timers.add(timer);
   }
 }
 

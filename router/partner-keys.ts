@@ -17,6 +17,7 @@ import {
 } from '../platform/api-keys';
 import type { Logger } from '../platform/logger';
 import type { LiveSubscription, PubSub } from '../platform/pubsub';
+import { Timers } from '../platform/periodic';
 
 /** Default pause between reloads, in ms: the longest a lost revocation message goes unnoticed. */
 export const DEFAULT_KEY_RESYNC_MS = 4_000;
@@ -52,11 +53,13 @@ export class ApiKeyRing {
   private createdDuringLoad: ActiveApiKey[] | undefined;
   private readonly used = new Map<string, number>();
   private subscription: LiveSubscription | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers: Timers;
   private closing: Promise<void> | undefined;
   private loadedOnce = false;
 
-  constructor(private readonly options: KeyRingOptions) {}
+  constructor(private readonly options: KeyRingOptions) {
+    this.timers = new Timers(options.logger);
+  }
 
   /** Subscribes and loads; resolves once loaded, or after a few seconds when the customer subgraph does not answer (it keeps trying). */
   async open(): Promise<this> {
@@ -65,8 +68,8 @@ export class ApiKeyRing {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all([listening, loaded]), new Promise((resolve) => (timer = setTimeout(resolve, OPEN_WAIT_MS)))]);
     clearTimeout(timer);
-    this.every(this.options.resyncMs ?? DEFAULT_KEY_RESYNC_MS, () => this.load());
-    this.every(this.options.useFlushMs ?? DEFAULT_USE_FLUSH_MS, () => this.flushUse());
+    this.timers.every(this.options.resyncMs ?? DEFAULT_KEY_RESYNC_MS, 'reload API keys', () => this.load());
+    this.timers.every(this.options.useFlushMs ?? DEFAULT_USE_FLUSH_MS, 'record API key use', () => this.flushUse());
     return this;
   }
 
@@ -86,7 +89,7 @@ export class ApiKeyRing {
   /** Stops listening and reloading, and reports the last use. Idempotent. */
   close(): Promise<void> {
     return (this.closing ??= (async () => {
-      for (const timer of this.timers) clearTimeout(timer);
+      this.timers.clear();
       await this.subscription?.return();
       await this.flushUse().catch((err: unknown) => this.options.logger.warn({ err }, 'last API key use not reported'));
     })());
@@ -152,27 +155,8 @@ export class ApiKeyRing {
       } catch (err) {
         this.options.logger.error({ err }, 'API key announcements subscription failed; subscribing again');
       }
-      if (!this.closing) this.after(RESUBSCRIBE_MS, () => void this.listen().catch(() => {}));
+      if (!this.closing) this.timers.after(RESUBSCRIBE_MS, () => void this.listen().catch(() => {}));
     })();
     return subscription.listening;
-  }
-
-  private every(ms: number, task: () => Promise<void>): void {
-    const run = () =>
-      void task()
-        .catch((err: unknown) => this.options.logger.warn({ err }, 'API keys: periodic task failed; will retry'))
-        .finally(() => {
-          if (!this.closing) this.after(ms, run);
-        });
-    this.after(ms, run);
-  }
-
-  private after(ms: number, fn: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      fn();
-    }, ms);
-    timer.unref();
-    this.timers.add(timer);
   }
 }
