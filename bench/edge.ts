@@ -3,15 +3,18 @@
  * README's query over all six subgraphs:
  *   1. the guard alone, in microseconds: the first time an operation text is seen (measure,
  *      filter and price it) and repeated (its work cached);
- *   2. the router's throughput and latency on that query with the guard on and off, in one
- *      run, alternating A B A B over the same subgraphs.
+ *   2. the router's throughput and latency on that query with the guard on and off, and stock
+ *      `@apollo/gateway` + `@apollo/server` beside them, in one run, in turn over the same
+ *      subgraphs, after checking all three return the same data.
  *
  *   npx tsx bench/edge.ts [--seconds 8] [--connections 16] [--rounds 2]
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { getOperationAST, parse, type DocumentNode } from 'graphql';
-import { ApolloGateway } from '@apollo/gateway';
+import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { startStandaloneServer } from '@apollo/server/standalone';
 import { startTestShop } from '../embedded/testing';
 import { composeSupergraph } from '../schema/compose';
 import { CostCalculator } from '../router/cost';
@@ -118,6 +121,33 @@ async function load(url: string, token: string): Promise<LoadResult> {
   return { requests: latencies.length, errors, perSecond: latencies.length / SECONDS, p50: at(0.5), p99: at(0.99) };
 }
 
+/**
+ * Stock `@apollo/gateway` under stock `@apollo/server` over the same subgraphs, forwarding the
+ * caller's token: what the router is measured against. It is given the supergraph the router
+ * plans from (authorization marks lifted; it enforces none of them).
+ */
+async function startStockGateway(supergraphSdl: string, subgraphUrls: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
+  const gateway = new ApolloGateway({
+    supergraphSdl: plannerSupergraph(supergraphSdl),
+    buildService: ({ name, url }) =>
+      new RemoteGraphQLDataSource<{ authorization?: string }>({
+        url: subgraphUrls[name] ?? url!,
+        willSendRequest({ request, context }) {
+          if (context.authorization) request.http?.headers.set('authorization', context.authorization);
+        },
+      }),
+  });
+  const server = new ApolloServer<{ authorization?: string }>({ gateway });
+  const { url } = await startStandaloneServer(server, {
+    listen: { port: 0, host: '127.0.0.1' },
+    context: async ({ req }) => ({ ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) }),
+  });
+  return { url, stop: () => server.stop() };
+}
+
+type Variant = 'router' | 'router, guard off' | 'stock @apollo/gateway';
+const VARIANTS: Variant[] = ['router', 'router, guard off', 'stock @apollo/gateway'];
+
 async function main() {
   const supergraphSdl = composeSupergraph();
   log('guard alone…');
@@ -129,7 +159,7 @@ async function main() {
   const token = await shop.login(customer.email);
   const subgraphUrls = Object.fromEntries([...shop.subgraphs].map(([name, { service }]) => [name, service.url]));
   const common = {
-    supergraphSdl: composeSupergraph(),
+    supergraphSdl,
     subgraphUrls,
     host: '127.0.0.1',
     port: 0,
@@ -138,22 +168,39 @@ async function main() {
     maxBodyBytes: 1024 * 1024,
     graceMs: 500,
   };
-  const routers = { on: await startRouter({ ...common }), off: await startRouter({ ...common, guard: false }) };
-  const results: Record<'on' | 'off', LoadResult[]> = { on: [], off: [] };
+  const servers: Record<Variant, { url: string; stop(): Promise<void> }> = {
+    router: await startRouter({ ...common }),
+    'router, guard off': await startRouter({ ...common, guard: false }),
+    'stock @apollo/gateway': await startStockGateway(supergraphSdl, subgraphUrls),
+  };
+  const results = Object.fromEntries(VARIANTS.map((v) => [v, [] as LoadResult[]])) as Record<Variant, LoadResult[]>;
+  let sameAnswer = false;
   try {
-    for (const which of ['on', 'off'] as const) {
-      log(`warm-up, guard ${which}…`);
-      await load(routers[which].url, token);
+    // The same data from all three before anything is timed (the router adds extensions.cost).
+    const answers = await Promise.all(
+      VARIANTS.map(async (v) => {
+        const response = await fetch(servers[v].url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query: SHOP_QUERY }),
+        });
+        return JSON.stringify(((await response.json()) as { data?: unknown }).data ?? null);
+      }),
+    );
+    sameAnswer = answers.every((answer) => answer === answers[0]) && answers[0] !== 'null';
+    if (!sameAnswer) throw new Error(`the variants answer differently:\n${answers.join('\n')}`);
+    for (const v of VARIANTS) {
+      log(`warm-up, ${v}…`);
+      await load(servers[v].url, token);
     }
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const which of ['on', 'off'] as const) {
-        log(`round ${round}, guard ${which}…`);
-        results[which].push(await load(routers[which].url, token));
+      for (const v of VARIANTS) {
+        log(`round ${round}, ${v}…`);
+        results[v].push(await load(servers[v].url, token));
       }
     }
   } finally {
-    await routers.on.stop();
-    await routers.off.stop();
+    for (const v of VARIANTS) await servers[v].stop();
     await shop.close();
   }
 
@@ -163,21 +210,22 @@ async function main() {
     p99: list.reduce((n, r) => n + r.p99, 0) / list.length,
     errors: list.reduce((n, r) => n + r.errors, 0),
   });
-  const on = summary(results.on);
-  const off = summary(results.off);
+  const figures = Object.fromEntries(VARIANTS.map((v) => [v, summary(results[v])])) as Record<Variant, ReturnType<typeof summary>>;
+  const stock = figures['stock @apollo/gateway'];
   const lines = [
-    `Node ${process.version}, ${SECONDS} s per measurement, ${CONNECTIONS} connections, ${ROUNDS} rounds (A B A B)`,
+    `Node ${process.version}, ${SECONDS} s per measurement, ${CONNECTIONS} connections, ${ROUNDS} rounds (in turn)`,
     '',
     'guard alone, the README query over six subgraphs:',
     `  first time (measure, filter, price), signed in   ${alone.first.toFixed(1)} µs`,
     `  first time, anonymous (me removed)               ${alone.firstAnonymous.toFixed(1)} µs`,
     `  repeated (cached per text and caller)            ${alone.repeated.toFixed(2)} µs`,
     '',
-    'router, same query, signed in:',
-    '  guard | req/s  | p50 ms | p99 ms | errors',
-    `  on    | ${on.perSecond.toFixed(0).padStart(6)} | ${on.p50.toFixed(1).padStart(6)} | ${on.p99.toFixed(1).padStart(6)} | ${on.errors}`,
-    `  off   | ${off.perSecond.toFixed(0).padStart(6)} | ${off.p50.toFixed(1).padStart(6)} | ${off.p99.toFixed(1).padStart(6)} | ${off.errors}`,
-    `  on/off throughput ${(on.perSecond / off.perSecond).toFixed(3)}`,
+    `same query, signed in, same data from every variant: ${sameAnswer ? 'yes' : 'no'}`,
+    '  variant                | req/s  | p50 ms | p99 ms | errors | req/s vs stock',
+    ...VARIANTS.map((v) => {
+      const f = figures[v];
+      return `  ${v.padEnd(22)} | ${f.perSecond.toFixed(0).padStart(6)} | ${f.p50.toFixed(1).padStart(6)} | ${f.p99.toFixed(1).padStart(6)} | ${String(f.errors).padStart(6)} | ${(f.perSecond / stock.perSecond).toFixed(3)}`;
+    }),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
