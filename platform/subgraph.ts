@@ -183,7 +183,7 @@ export async function startSubgraph<C extends RequestContext>(
               tokens: runtime.tokens,
               context: (base) => definition.context(base),
               formatError,
-              maxMessageBytes: runtime.maxBodyBytes,
+              limits: { maxMessageBytes: runtime.maxBodyBytes },
               graceMs: runtime.graceMs,
               logger,
               service: definition.name,

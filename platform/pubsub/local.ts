@@ -1,7 +1,6 @@
+import { AsyncQueue } from '../async-queue';
 import type { Logger } from '../logger';
 import { DEFAULT_BUFFER_SIZE, type LiveSubscription } from './port';
-
-const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
 function ignore(): void {}
 
@@ -23,84 +22,8 @@ export interface TopicHooks {
   leave(topic: string): void;
 }
 
-interface Waiter {
-  resolve(result: IteratorResult<unknown>): void;
-  reject(error: unknown): void;
-}
-
-/** A subscriber's bounded queue, pulled through the async iterator protocol. */
-class TopicSubscriber implements LiveSubscription {
-  private readonly buffer: unknown[] = [];
-  private readonly waiters: Waiter[] = [];
-  private ended = false;
-  /** Why the subscription ended, for the next `next()` call when nobody was waiting. */
-  private failure: { error: unknown } | undefined;
-  /** Dropping since the buffer last ran empty: one warning per episode, not per message. */
-  private overflowing = false;
-  dropped = 0;
-
-  constructor(
-    readonly topic: string,
-    readonly listening: Promise<void>,
-    private readonly capacity: number,
-    private readonly owner: LocalTopics,
-  ) {}
-
-  push(message: unknown): void {
-    if (this.ended) return;
-    const waiter = this.waiters.shift();
-    if (waiter) return waiter.resolve({ value: message, done: false });
-    this.buffer.push(message);
-    if (this.buffer.length <= this.capacity) return;
-    this.buffer.shift();
-    this.dropped += 1;
-    this.owner.dropped(this, !this.overflowing);
-    this.overflowing = true;
-  }
-
-  next(): Promise<IteratorResult<unknown>> {
-    if (this.buffer.length) {
-      const value = this.buffer.shift();
-      if (this.buffer.length === 0) this.overflowing = false;
-      return Promise.resolve({ value, done: false });
-    }
-    if (this.failure) {
-      const { error } = this.failure;
-      this.failure = undefined;
-      return Promise.reject(error);
-    }
-    if (this.ended) return Promise.resolve(DONE);
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
-  }
-
-  return(): Promise<IteratorResult<unknown>> {
-    this.end();
-    return Promise.resolve(DONE);
-  }
-
-  throw(error?: unknown): Promise<IteratorResult<unknown>> {
-    this.end();
-    return Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  /** Stops the subscription: what is buffered is discarded, a waiting `next()` gets done (or `error`). */
-  end(error?: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.buffer.length = 0;
-    const waiters = this.waiters.splice(0);
-    if (error !== undefined && waiters.length === 0) this.failure = { error };
-    for (const [index, waiter] of waiters.entries()) {
-      if (error !== undefined && index === 0) waiter.reject(error);
-      else waiter.resolve(DONE);
-    }
-    this.owner.remove(this);
-  }
-}
+/** A subscriber: its topic and a bounded queue in which, when full, the oldest message makes room for the newest. */
+type TopicSubscriber = AsyncQueue<unknown> & LiveSubscription;
 
 interface Topic {
   subscribers: Set<TopicSubscriber>;
@@ -130,7 +53,15 @@ export class LocalTopics {
     if (this.closed) throw new Error('pub/sub is closed');
     let entry = this.topics.get(topic);
     if (!entry) entry = this.join(topic);
-    const subscriber = new TopicSubscriber(topic, entry.listening, this.capacity, this);
+    const subscriber: TopicSubscriber = Object.assign(
+      new AsyncQueue<unknown>({
+        capacity: this.capacity,
+        overflow: 'drop-oldest',
+        onOverflow: (first) => this.dropped(subscriber, first),
+        onEnd: () => this.remove(subscriber),
+      }),
+      { topic, listening: entry.listening },
+    );
     entry.subscribers.add(subscriber);
     return subscriber;
   }
@@ -161,13 +92,14 @@ export class LocalTopics {
   close(): void {
     this.closed = true;
     for (const entry of [...this.topics.values()]) {
-      for (const subscriber of [...entry.subscribers]) subscriber.end();
+      // What a subscriber had not read yet is not delivered: closing is for shutdown.
+      for (const subscriber of [...entry.subscribers]) void subscriber.return();
     }
     this.topics.clear();
   }
 
-  /** Called by a subscriber whose buffer overflowed; `first` when it starts dropping after having kept up. */
-  dropped(subscriber: TopicSubscriber, first: boolean): void {
+  /** A subscriber's buffer overflowed; `first` when it starts dropping after having kept up. */
+  private dropped(subscriber: TopicSubscriber, first: boolean): void {
     this.droppedTotal += 1;
     if (first) {
       this.logger.warn(
@@ -177,8 +109,8 @@ export class LocalTopics {
     }
   }
 
-  /** Called by a subscriber that ended. */
-  remove(subscriber: TopicSubscriber): void {
+  /** A subscriber ended. */
+  private remove(subscriber: TopicSubscriber): void {
     const entry = this.topics.get(subscriber.topic);
     if (!entry?.subscribers.delete(subscriber) || entry.subscribers.size > 0) return;
     this.topics.delete(subscriber.topic);

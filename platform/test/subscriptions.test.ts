@@ -1,4 +1,5 @@
 import { parse } from 'graphql';
+import WebSocket from 'ws';
 import type { RequestContext } from '../context';
 import { liveClient, metricSample, serveTestSubgraph, testDeps, waitFor, type TestDeps } from '../testing';
 
@@ -55,6 +56,36 @@ describe("a subgraph's WebSocket subscriptions", () => {
       expect(client.closes).toEqual([]);
     } finally {
       await client.dispose();
+      await server.stop();
+    }
+  });
+
+  it("refuses an upgrade from another site's page with 403, and serves pages of its own host", async () => {
+    const server = await serveTestSubgraph<RequestContext>(
+      {
+        name: 'recommendation',
+        typeDefs: parse(`type Query { ok: Boolean } type Subscription { ticks: Int! }`),
+        resolvers: {} as never,
+        stores: [],
+        context: (base) => base,
+      },
+      deps,
+    );
+    const url = server.url.replace(/^http/, 'ws');
+    const opened = (origin: string) =>
+      new Promise<number | 'open'>((resolve) => {
+        const socket = new WebSocket(url, 'graphql-transport-ws', { origin });
+        socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        socket.once('open', () => {
+          socket.close();
+          resolve('open');
+        });
+        socket.once('error', () => {});
+      });
+    try {
+      expect(await opened('https://evil.example')).toBe(403);
+      expect(await opened(new URL(server.url).origin)).toBe('open');
+    } finally {
       await server.stop();
     }
   });

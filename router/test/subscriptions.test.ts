@@ -10,10 +10,10 @@ import { AccessTokens, generateTokenKeys } from '../../platform/auth';
 import { silentLogger } from '../../platform/logger';
 import { EndedSessions } from '../../platform/revocations';
 import { liveClient, metricSample, waitFor } from '../../platform/testing';
+import { AsyncQueue } from '../../platform/async-queue';
 import { startService, type RunningService } from '../../platform/server';
-import { EventStream } from '../event-stream';
+import { originAllowed } from '../../platform/ws-server';
 import { startRouter, type RouterOptions, type RunningRouter } from '../router';
-import { originAllowed } from '../subscriptions';
 
 /** Subgraph "things": owns Thing and publishes its changes from an in-memory topic. */
 const thingsTypeDefs = parse(`
@@ -46,9 +46,9 @@ interface ThingEvent {
 
 /** The things subgraph's subscribers; `publish` reaches those watching the thing's id. */
 class ThingTopic {
-  readonly subscribers = new Set<{ id: string; stream: EventStream<ThingEvent> }>();
-  subscribe(id: string): EventStream<ThingEvent> {
-    const entry = { id, stream: new EventStream<ThingEvent>(() => this.subscribers.delete(entry)) };
+  readonly subscribers = new Set<{ id: string; stream: AsyncQueue<ThingEvent> }>();
+  subscribe(id: string): AsyncQueue<ThingEvent> {
+    const entry = { id, stream: new AsyncQueue<ThingEvent>({ onEnd: () => this.subscribers.delete(entry) }) };
     this.subscribers.add(entry);
     return entry.stream;
   }
@@ -308,6 +308,25 @@ describe('federated subscriptions through the router', () => {
       { data: null, errors: [{ message: 'The things service stopped sending events.', extensions: { code: 'SUBGRAPH_UNAVAILABLE' } }] },
     ]);
     expect(received.completed).toBe(true);
+  });
+
+  it('ends a subscription whose events arrive faster than they can be completed, and releases it upstream', async () => {
+    prices.set('flood', 1);
+    const received = subscribe(client(router), 'flood');
+    await waitFor('the subscription', () => topic.watching('flood') === 1);
+    // Each event waits on a prices fetch; 150 at once leave more than 100 waiting.
+    for (let i = 0; i < 150; i++) topic.publish({ id: 'flood', name: `version ${i}` });
+    await received.done;
+    expect(received.completed).toBe(true);
+    expect(received.payloads.length).toBeLessThan(150);
+    expect(received.payloads.at(-1)).toEqual({
+      data: null,
+      errors: [{ message: 'Events arrived faster than they could be delivered; subscribe again.', extensions: { code: 'SUBGRAPH_UNAVAILABLE' } }],
+    });
+    // What was delivered before came in order.
+    const names = received.payloads.slice(0, -1).map((p) => p.data.thingChanged.name);
+    expect(names).toEqual(names.map((_, i) => `version ${i}`));
+    await waitFor('the things subgraph to release the subscription', () => topic.watching('flood') === 0);
   });
 
   it('serves a subscription owned by one subgraph without other fetches', async () => {

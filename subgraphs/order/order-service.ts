@@ -19,7 +19,7 @@ import {
 } from './checkout-input';
 import { failureReasonOf, nextStatus, transition, type OrderEvent } from './order-lifecycle';
 import { announcement, orderPlaced, ORDER_CONSUMER_GROUP, reactionTo } from './order-saga';
-import { OrderWatch, orderUpdatedMessage } from './order-watch';
+import { orderUpdatedMessage, watchOrderUpdates } from './order-watch';
 import {
   MAX_LINE_QUANTITY,
   MAX_ORDER_LINES,
@@ -365,7 +365,7 @@ export class OrderService {
       const current = await read();
       if (!current) throw notFound(`Order ${orderId}`);
       requireOwnerOrAdmin(viewer, current.customerId);
-      return new OrderWatch(subscription, current, read);
+      return watchOrderUpdates(subscription, current, read);
     } catch (error) {
       await subscription.return();
       throw error;

@@ -8,7 +8,7 @@ import { silentLogger } from '../../../platform/logger';
 import { InProcessPubSub, orderTopic } from '../../../platform/pubsub';
 import { liveClient, serveTestSubgraph, testDeps, type TestDeps } from '../../../platform/testing';
 import { LIFECYCLE_STEPS, ORDER_LIFECYCLE, ORDER_STATUSES, type OrderStatus } from '../order-lifecycle';
-import { OrderWatch, orderUpdatedMessage } from '../order-watch';
+import { orderUpdatedMessage, watchOrderUpdates } from '../order-watch';
 import type { OrderRecord, OrderStore } from '../store/port';
 import { openOrderStore, orderSubgraph } from '../subgraph';
 
@@ -25,7 +25,7 @@ describe('lifecycle steps', () => {
   });
 });
 
-describe('OrderWatch', () => {
+describe('watchOrderUpdates', () => {
   const record = (status: OrderStatus): OrderRecord => ({
     id: 'o-1',
     customerId: 'c-1',
@@ -42,7 +42,7 @@ describe('OrderWatch', () => {
     const pubsub = new InProcessPubSub(silentLogger());
     let stored = record('CONFIRMED');
     const reads: OrderStatus[] = [];
-    const watch = new OrderWatch(pubsub.subscribe(orderTopic('o-1')), stored, async () => {
+    const watch = watchOrderUpdates(pubsub.subscribe(orderTopic('o-1')), stored, async () => {
       reads.push(stored.status);
       return stored;
     });
