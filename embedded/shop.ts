@@ -10,7 +10,7 @@ import type { RunningService } from '../platform/server';
 import { startSubgraph, startWorkers, stopWorkers, type SeedOptions, type SubgraphDefinition, type SubgraphDeps, type SubgraphFactory } from '../platform/subgraph';
 import { seedSubgraph } from '../platform/main';
 import type { RequestContext } from '../platform/context';
-import { startRouter, type RunningRouter } from '../router/router';
+import { executorSettingsFrom, startRouter, type RunningRouter } from '../router/router';
 import type { SubscriptionLimits } from '../router/subscriptions';
 import type { EdgeSettings } from '../router/router';
 import { partnerSettingsFrom } from '../router/partner';
@@ -137,6 +137,7 @@ export async function startShop(options: ShopOptions): Promise<RunningShop> {
       ...(options.subscriptions ? { subscriptions: options.subscriptions } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...options.edge,
+      ...executorSettingsFrom(deps.config),
       partners: partnerSettingsFrom(deps.config, await deps.pubsub()),
     });
   } catch (error) {

@@ -120,6 +120,15 @@ const base = z.object({
    * Default 0: the router's own socket peer.
    */
   TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  /** Connections the router keeps open to each subgraph at most (kept alive between requests); default 128. */
+  SUBGRAPH_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(128),
+  /** Longest the router waits for a subgraph's answer before the fields it owns fail, in ms; default 30000. */
+  SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /**
+   * Identical subgraph queries in flight at once (same subgraph, body and credentials) share one
+   * request; default on. Mutations are never shared.
+   */
+  DEDUPLICATE_SUBGRAPH_REQUESTS: flag.default(true),
   /** How long shutdown waits for in-flight requests, in ms; default 10000. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   /**

@@ -141,6 +141,8 @@ export class CostCalculator {
   };
   private readonly defaultListSize: number;
   private sizedFieldsIds = 0;
+  /** Response pricers per document and variables: what they learn of an operation is kept for its next response. */
+  private readonly walks = new WeakMap<DocumentNode, Map<string, ActualWalk>>();
 
   constructor(supergraphSdl: string | DocumentNode, options: CostOptions = {}) {
     const size = options.defaultListSize ?? DEFAULT_LIST_SIZE;
@@ -161,11 +163,28 @@ export class CostCalculator {
   /** The operation's cost as it ran: the same weights over the data actually returned. */
   actual(document: DocumentNode, variables: Variables | null | undefined, operationName: string | null | undefined, data: Json): number {
     const operation = this.operation(document, operationName);
-    const walk = new ActualWalk(this, document, this.effectiveVariables(operation, variables));
+    const walk = this.actualWalk(document, this.effectiveVariables(operation, variables));
     const root = this.rootType(operation);
     const base = operation.operation === 'mutation' ? 10 : 0;
     if (!isObject(data)) return base;
-    return base + walk.object([{ selectionSet: operation.selectionSet, typeName: root.name }], root, data);
+    return base + walk.object(walk.root(operation, root.name), root, data);
+  }
+
+  private actualWalk(document: DocumentNode, variables: Variables): ActualWalk {
+    let byVariables = this.walks.get(document);
+    if (!byVariables) {
+      byVariables = new Map();
+      this.walks.set(document, byVariables);
+    }
+    const key = JSON.stringify(variables);
+    let walk = byVariables.get(key);
+    if (!walk) {
+      // One document sent with ever new variables keeps a bounded number of pricers.
+      if (byVariables.size >= ACTUAL_WALKS_PER_DOCUMENT) byVariables.delete(byVariables.keys().next().value!);
+      walk = new ActualWalk(this, document, variables);
+      byVariables.set(key, walk);
+    }
+    return walk;
   }
 
   /** @internal */
@@ -546,8 +565,33 @@ interface Selections {
 }
 
 /** Prices a response: fields merged by response key as execution merges them, each returned instance counted. */
+/** Variable sets whose response pricers are kept per document. */
+const ACTUAL_WALKS_PER_DOCUMENT = 64;
+
+/** One place in the operation: the selections made there, and what they come to per type met. */
+interface Position {
+  selections: readonly Selections[];
+  /** Response keys of `__typename` selected here, in the order a reader meets them. */
+  typenameKeys?: string[];
+  /** The priced fields by the object's type and `__typename`. */
+  byType: Map<string, PricedField[]>;
+}
+
+interface PricedField {
+  key: string;
+  /** The field's own cost: its weight and its arguments'. */
+  call: number;
+  type: TypeInfo;
+  below: Position;
+}
+
+/**
+ * Prices a response. The fields each place of the operation selects are collected and
+ * priced once per type they are met on; walking a response then only adds up.
+ */
 class ActualWalk {
   private readonly fragments = new Map<string, FragmentDefinitionNode>();
+  private readonly roots = new Map<string, Position>();
 
   constructor(
     private readonly calculator: CostCalculator,
@@ -557,64 +601,95 @@ class ActualWalk {
     for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) this.fragments.set(d.name.value, d);
   }
 
+  /** The place of an operation's root selection set. */
+  root(operation: OperationDefinitionNode, typeName: string): Position {
+    const key = `${operation.name?.value ?? ''}\0${typeName}`;
+    let position = this.roots.get(key);
+    if (!position) {
+      position = { selections: [{ selectionSet: operation.selectionSet, typeName }], byType: new Map() };
+      this.roots.set(key, position);
+    }
+    return position;
+  }
+
   /** Cost of the fields selected on one returned object (not of the object itself). */
-  object(selections: readonly Selections[], type: TypeInfo, value: Record<string, Json>): number {
-    const grouped = new Map<string, { node: FieldNode; parent: string }[]>();
-    const typename = this.typename(selections, value);
-    for (const { selectionSet, typeName } of selections) this.collect(selectionSet, typeName, type, typename, grouped, new Set());
+  object(position: Position, type: TypeInfo, value: Record<string, Json>): number {
+    const typename = this.typename(position, value);
+    const fields = this.fields(position, type, typename);
     let cost = 0;
-    for (const [key, nodes] of grouped) {
-      const first = nodes[0]!;
-      if (first.node.name.value.startsWith('__') || !(key in value)) continue;
-      const field = this.calculator.type(first.parent).fields.get(first.node.name.value);
-      if (!field) throw new CostError(`field ${first.parent}.${first.node.name.value} is not in the graph`);
-      const call = Math.max(0, field.callWeight + this.calculator.argumentsCost(field, first.node, this.variables));
-      const below = nodes.flatMap(({ node }) => (node.selectionSet ? [{ selectionSet: node.selectionSet, typeName: field.typeName }] : []));
-      cost += call + this.value(below, this.calculator.type(field.typeName), value[key]);
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i]!;
+      if (!(field.key in value)) continue;
+      cost += field.call + this.value(field.below, field.type, value[field.key]);
     }
     return cost;
   }
 
-  private value(selections: readonly Selections[], type: TypeInfo, value: Json): number {
+  private fields(position: Position, type: TypeInfo, typename: string | undefined): PricedField[] {
+    const memo = `${type.name}\0${typename ?? ''}`;
+    let fields = position.byType.get(memo);
+    if (fields) return fields;
+    const grouped = new Map<string, { node: FieldNode; parent: string }[]>();
+    for (const { selectionSet, typeName } of position.selections) this.collect(selectionSet, typeName, type, typename, grouped, new Set());
+    fields = [];
+    for (const [key, nodes] of grouped) {
+      const first = nodes[0]!;
+      if (first.node.name.value.startsWith('__')) continue;
+      const field = this.calculator.type(first.parent).fields.get(first.node.name.value);
+      if (!field) throw new CostError(`field ${first.parent}.${first.node.name.value} is not in the graph`);
+      const call = Math.max(0, field.callWeight + this.calculator.argumentsCost(field, first.node, this.variables));
+      const below = nodes.flatMap(({ node }) => (node.selectionSet ? [{ selectionSet: node.selectionSet, typeName: field.typeName }] : []));
+      fields.push({ key, call, type: this.calculator.type(field.typeName), below: { selections: below, byType: new Map() } });
+    }
+    position.byType.set(memo, fields);
+    return fields;
+  }
+
+  private value(position: Position, type: TypeInfo, value: Json): number {
     if (value === null || value === undefined) return 0;
-    if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + this.value(selections, type, item), 0);
+    if (Array.isArray(value)) {
+      let sum = 0;
+      for (const item of value) sum += this.value(position, type, item);
+      return sum;
+    }
     if (!isObject(value)) return type.instanceWeight;
-    const concrete = this.concreteType(selections, type, value);
-    return concrete.instanceWeight + this.object(selections, concrete, value);
+    const concrete = this.concreteType(position, type, value);
+    return concrete.instanceWeight + this.object(position, concrete, value);
   }
 
   /** The object's own type when known (an object type, or `__typename` in the response); else the abstract type, an upper bound. */
-  private concreteType(selections: readonly Selections[], type: TypeInfo, value: Record<string, Json>): TypeInfo {
+  private concreteType(position: Position, type: TypeInfo, value: Record<string, Json>): TypeInfo {
     if (type.kind === 'object') return type;
-    const typename = this.typename(selections, value);
+    const typename = this.typename(position, value);
     return typename && type.possibleTypes.has(typename) ? this.calculator.type(typename) : type;
   }
 
-  private typename(selections: readonly Selections[], value: Record<string, Json>): string | undefined {
-    const find = (selectionSet: SelectionSetNode, seen: Set<string>): string | undefined => {
+  private typename(position: Position, value: Record<string, Json>): string | undefined {
+    position.typenameKeys ??= this.typenameKeys(position.selections);
+    for (const key of position.typenameKeys) {
+      const found = value[key];
+      if (typeof found === 'string') return found;
+    }
+    return undefined;
+  }
+
+  private typenameKeys(selections: readonly Selections[]): string[] {
+    const keys: string[] = [];
+    const find = (selectionSet: SelectionSetNode, seen: Set<string>): void => {
       for (const selection of selectionSet.selections) {
         if (selection.kind === Kind.FIELD) {
-          if (selection.name.value === '__typename') {
-            const found = value[selection.alias?.value ?? '__typename'];
-            if (typeof found === 'string') return found;
-          }
+          if (selection.name.value === '__typename') keys.push(selection.alias?.value ?? '__typename');
         } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-          const found = find(selection.selectionSet, seen);
-          if (found) return found;
+          find(selection.selectionSet, seen);
         } else if (!seen.has(selection.name.value)) {
           seen.add(selection.name.value);
           const fragment = this.fragments.get(selection.name.value);
-          const found = fragment && find(fragment.selectionSet, seen);
-          if (found) return found;
+          if (fragment) find(fragment.selectionSet, seen);
         }
       }
-      return undefined;
     };
-    for (const { selectionSet } of selections) {
-      const found = find(selectionSet, new Set());
-      if (found) return found;
-    }
-    return undefined;
+    for (const { selectionSet } of selections) find(selectionSet, new Set());
+    return keys;
   }
 
   private collect(

@@ -9,7 +9,7 @@ import { openPubSub } from '../platform/pubsub';
 import { revocationsOn } from '../platform/revocations';
 import { partnerSettingsFrom } from './partner';
 import { metricsAccess } from '../platform/metrics';
-import { edgeSettingsFrom, readSupergraph, startRouter, subscriptionLimitsFrom } from './router';
+import { edgeSettingsFrom, executorSettingsFrom, readSupergraph, startRouter, subscriptionLimitsFrom } from './router';
 import { runRouter, workerResponseHeaders } from './workers';
 
 runRouter(async (config, logger) => {
@@ -38,6 +38,7 @@ runRouter(async (config, logger) => {
     responseHeaders: workerResponseHeaders(),
     partners: partnerSettingsFrom(config, pubsub),
     ...edgeSettingsFrom(config),
+    ...executorSettingsFrom(config),
   }).catch(async (error: unknown) => {
     await revocations.close();
     throw error;

@@ -10,7 +10,6 @@
  * and `__typename` fields are answered here from the contract.
  */
 import type { IncomingMessage } from 'node:http';
-import type { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import type { GatewayExecutor, GatewayInterface, GatewaySchemaLoadOrUpdateCallback } from '@apollo/server-gateway-interface';
 import {
@@ -118,13 +117,13 @@ export function contractExecutor(executor: GatewayExecutor, contract: GraphQLSch
   };
 }
 
-/** A gateway for Apollo Server that serves `contract` through `main`'s executor; `main` must be loaded first. */
-function contractGateway(main: ApolloGateway, contract: GraphQLSchema, supergraphSdl: string): GatewayInterface {
+/** A gateway for Apollo Server that serves `contract` through the router's executor. */
+function contractGateway(main: GatewayExecutor, contract: GraphQLSchema, supergraphSdl: string): GatewayInterface {
   const listeners = new Set<GatewaySchemaLoadOrUpdateCallback>();
   return {
     async load() {
       for (const listener of listeners) listener({ apiSchema: contract, coreSupergraphSdl: supergraphSdl });
-      return { executor: contractExecutor(main.executor, contract) };
+      return { executor: contractExecutor(main, contract) };
     },
     onSchemaLoadOrUpdate(callback) {
       listeners.add(callback);
@@ -182,7 +181,8 @@ function partnerMetricsPlugin(): ApolloServerPlugin<RouterContext> {
  */
 export async function openPartnerEndpoint(options: {
   supergraphSdl: string;
-  gateway: ApolloGateway;
+  /** The router's executor, over the whole graph. */
+  executor: GatewayExecutor;
   /** The customer subgraph's `/graphql` URL; its internal endpoints are on the same port. */
   customerUrl: string;
   settings: PartnerSettings;
@@ -215,7 +215,7 @@ export async function openPartnerEndpoint(options: {
     },
   });
   const apollo = new ApolloServer<RouterContext>({
-    gateway: contractGateway(options.gateway, contract, options.supergraphSdl),
+    gateway: contractGateway(options.executor, contract, options.supergraphSdl),
     formatError: options.formatError,
     includeStacktraceInErrorResponses: false,
     introspection: options.introspection,

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import type http from 'node:http';
-import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import type { GraphQLFormattedError } from 'graphql';
 import type { AccessTokens } from '../platform/auth';
@@ -10,7 +9,7 @@ import type { Logger } from '../platform/logger';
 import { clientMetricsPlugin, graphqlMetricsPlugin, subgraphRequests, type MetricsAccess } from '../platform/metrics';
 import { startService, type RunningService } from '../platform/server';
 import type { RouterContext } from './context';
-import { SubgraphDataSource } from './data-source';
+import { RouterExecutor } from './executor';
 import { clientAddressOf } from './client-address';
 import { CostCalculator, DEFAULT_LIST_SIZE } from './cost';
 import { Edge, tokenLimitError, type QueryCost } from './edge';
@@ -66,6 +65,12 @@ export interface RouterOptions {
   documents?: DocumentSettings;
   /** Serve partners at `/partner/graphql` (router/partner.ts) when the graph has a customer subgraph; default off. */
   partners?: PartnerSettings;
+  /** Connections kept open to each subgraph at most; default 128. */
+  subgraphConnections?: number;
+  /** Longest wait for a subgraph's answer, in ms; default 30000. */
+  subgraphTimeoutMs?: number;
+  /** Share one subgraph request among identical queries in flight (same credentials); default true. */
+  deduplicateSubgraphRequests?: boolean;
 }
 
 /** Sets `headers` on every HTTP response the server sends, before its handler runs. */
@@ -107,7 +112,7 @@ function routerErrorFormatter(logger: Logger) {
   };
 }
 
-/** The router: one graph over all subgraphs, served with Apollo Gateway's query planner. */
+/** The router: one graph over all subgraphs, planned by Apollo's query planner and run by its own executor. */
 export async function startRouter(options: RouterOptions): Promise<RunningRouter> {
   const logger = options.logger.child({ component: 'router' });
   const subgraphFetches = new Map<string, number>();
@@ -115,30 +120,22 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
     subgraphFetches.set(name, (subgraphFetches.get(name) ?? 0) + 1);
     subgraphRequests.inc({ subgraph: name });
   };
-  // One data source per subgraph, shared by queries and by the entity fetches of subscription events.
-  const dataSources = new Map<string, SubgraphDataSource>();
-  const dataSourceFor = (name: string, url: string) => {
-    let source = dataSources.get(name);
-    if (!source) {
-      source = new SubgraphDataSource(name, options.subgraphUrls?.[name] ?? url, logger, countFetch);
-      dataSources.set(name, source);
-    }
-    return source;
-  };
   const plannedSdl = plannerSupergraph(options.supergraphSdl);
   const limits = { ...DEFAULT_OPERATION_LIMITS, ...options.limits };
   const cost = options.cost ?? new CostCalculator(options.supergraphSdl, { defaultListSize: options.defaultListSize ?? DEFAULT_LIST_SIZE });
   const edge = new Edge({ supergraphSdl: options.supergraphSdl, limits, maxCost: options.maxCost ?? 5000, cost });
   const clientAddress = (req: http.IncomingMessage) => clientAddressOf(req, options.trustedProxyHops ?? 0);
-  const gateway = new ApolloGateway({
+  const executor = new RouterExecutor({
     supergraphSdl: plannedSdl,
-    buildService: ({ name, url }) => dataSourceFor(name, url!),
+    ...(options.subgraphUrls ? { subgraphUrls: options.subgraphUrls } : {}),
+    ...(options.subgraphConnections ? { connections: options.subgraphConnections } : {}),
+    ...(options.subgraphTimeoutMs ? { timeoutMs: options.subgraphTimeoutMs } : {}),
+    deduplicate: options.deduplicateSubgraphRequests ?? true,
+    onFetch: countFetch,
     logger,
   });
-  const planner = new SubscriptionPlanner(plannedSdl, options.subgraphUrls);
-  for (const [name, url] of planner.subgraphUrls) dataSourceFor(name, url);
-  // Every subgraph has its data source now; the gateway's buildService finds the same ones.
-  const serviceMap = Object.fromEntries(dataSources);
+  const gateway = executor.gateway(plannedSdl);
+  const planner = new SubscriptionPlanner(executor);
   const formatError = routerErrorFormatter(logger);
   let loaded = false;
   gateway.onSchemaLoadOrUpdate(() => {
@@ -150,7 +147,7 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
   if (options.partners && customerUrl) {
     partner = await openPartnerEndpoint({
       supergraphSdl: options.supergraphSdl,
-      gateway,
+      executor: executor.execute,
       customerUrl,
       settings: options.partners,
       edge: { supergraphSdl: options.supergraphSdl, limits, maxCost: options.maxCost ?? 5000, cost },
@@ -206,7 +203,6 @@ export async function startRouter(options: RouterOptions): Promise<RunningRouter
         ...(options.guard === false ? {} : { guard: edge }),
         documents,
         tokens: options.tokens,
-        services: () => serviceMap,
         formatError,
         limits: { ...DEFAULT_SUBSCRIPTION_LIMITS, maxMessageBytes: options.maxBodyBytes, ...options.subscriptions },
         graceMs: options.graceMs,
@@ -260,6 +256,15 @@ export function edgeSettingsFrom(config: Config): EdgeSettings {
     hideSchemaDetails: production,
     documents: documentSettingsFrom(config),
     trustedProxyHops: config.TRUSTED_PROXY_HOPS,
+  };
+}
+
+/** How the router talks to its subgraphs, as the configuration sets it. */
+export function executorSettingsFrom(config: Config): Pick<RouterOptions, 'subgraphConnections' | 'subgraphTimeoutMs' | 'deduplicateSubgraphRequests'> {
+  return {
+    subgraphConnections: config.SUBGRAPH_CONNECTIONS,
+    subgraphTimeoutMs: config.SUBGRAPH_TIMEOUT_MS,
+    deduplicateSubgraphRequests: config.DEDUPLICATE_SUBGRAPH_REQUESTS,
   };
 }
 

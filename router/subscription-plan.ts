@@ -1,8 +1,4 @@
-import { buildOperationContext, executeQueryPlan, type GraphQLDataSource, type ServiceMap } from '@apollo/gateway';
-import { Supergraph, operationFromDocument, type Schema } from '@apollo/federation-internals';
-import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
-import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { LRUCache } from 'lru-cache';
+import type { FetchNode } from '@apollo/query-planner';
 import {
   GraphQLError,
   getOperationAST,
@@ -16,19 +12,14 @@ import {
 } from 'graphql';
 import { ShopError } from '../platform/errors';
 import type { RouterContext } from './context';
-
-/** Where the primary fetch's result comes from when the rest of the plan runs: the event itself. */
-const EVENT_SOURCE = '__subscription_event__';
-
-/** Plans kept per operation text; the least recently used goes first once full. */
-const PLAN_CACHE_SIZE = 500;
+import type { PreparedOperation, RouterExecutor } from './executor';
 
 /** A subscription the router accepted, ready to open at its subgraph and to run for each event. */
 export interface PlannedSubscription {
   /** The subgraph that owns the subscription field, and the operation to open there. */
   primary: FetchNode;
-  /** Fetches from other subgraphs that complete each event (absent when one subgraph answers all). */
-  rest?: PlanNode;
+  /** The operation planned and compiled: what completes each event. */
+  prepared: PreparedOperation;
   document: DocumentNode;
   operationName?: string;
   /** The operation's name and printed text: equal for every client sending the same operation. */
@@ -37,35 +28,25 @@ export interface PlannedSubscription {
   variables: Record<string, unknown>;
 }
 
-type CachedPlan = Pick<PlannedSubscription, 'primary' | 'rest'>;
-
 function withCode(error: GraphQLError, code: string): GraphQLError {
   return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { ...error.extensions, code } });
 }
 
 /**
- * Plans federated subscriptions with Apollo's query planner, as `@apollo/gateway` plans
- * queries, and executes the part the gateway will not: each event from the owning
- * subgraph becomes the result of the primary fetch, and the rest of the plan (entity
- * fetches to other subgraphs) runs on it through the gateway's own executor.
+ * Plans federated subscriptions with Apollo's query planner, as the router's executor
+ * plans queries, and runs what Apollo Gateway will not: each event from the owning
+ * subgraph becomes the answer of the primary fetch, and the rest of the plan (entity
+ * fetches to other subgraphs) runs on it through the same executor as queries.
  */
 export class SubscriptionPlanner {
   /** The public schema clients validate against (no federation internals). */
   readonly apiSchema: GraphQLSchema;
-  private readonly api: Schema;
-  private readonly supergraphSchema: GraphQLSchema;
-  private readonly planner: QueryPlanner;
-  private readonly plans = new LRUCache<string, CachedPlan>({ max: PLAN_CACHE_SIZE });
   /** HTTP URL of every subgraph, overrides applied. */
   readonly subgraphUrls: ReadonlyMap<string, string>;
 
-  constructor(supergraphSdl: string, urlOverrides: Partial<Record<string, string>> = {}) {
-    const supergraph = Supergraph.build(supergraphSdl);
-    this.api = supergraph.apiSchema();
-    this.apiSchema = this.api.toGraphQLJSSchema();
-    this.supergraphSchema = supergraph.schema.toGraphQLJSSchema();
-    this.planner = new QueryPlanner(supergraph);
-    this.subgraphUrls = new Map(supergraph.subgraphsMetadata().map(({ name, url }) => [name, urlOverrides[name] ?? url]));
+  constructor(private readonly executor: RouterExecutor) {
+    this.apiSchema = executor.apiSchema;
+    this.subgraphUrls = executor.subgraphUrls;
   }
 
   /**
@@ -88,15 +69,9 @@ export class SubscriptionPlanner {
     if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT'));
 
     const key = `${operationName ?? ''}\n${print(document)}`;
-    let cached = this.plans.get(key);
-    if (!cached) {
-      const queryPlan = this.planner.buildQueryPlan(operationFromDocument(this.api, document, { operationName }));
-      const node = queryPlan.node;
-      if (node?.kind !== 'Subscription') throw new Error(`expected a subscription plan, got ${node?.kind ?? 'none'}`);
-      cached = { primary: node.primary, ...(node.rest ? { rest: node.rest } : {}) };
-      this.plans.set(key, cached);
-    }
-    return { ...cached, document, ...(operationName ? { operationName } : {}), operationKey: key, variables };
+    const prepared = this.executor.plan(document, operationName, `subscription\0${key}`);
+    if (!prepared.primary) throw new Error(`expected a subscription plan, got ${prepared.plan.node?.kind ?? 'none'}`);
+    return { primary: prepared.primary, prepared, document, ...(operationName ? { operationName } : {}), operationKey: key, variables };
   }
 
   /** The request the owning subgraph's WebSocket receives: the primary fetch and the variables it uses. */
@@ -113,26 +88,9 @@ export class SubscriptionPlanner {
    * result and shapes the payload to the client's selection. A failing secondary fetch
    * leaves errors (and nulls) in the payload; it never throws.
    */
-  async runEvent(planned: PlannedSubscription, event: ExecutionResult | { data?: unknown; errors?: readonly GraphQLFormattedError[] }, context: RouterContext, services: ServiceMap): Promise<ExecutionResult> {
-    const eventSource: GraphQLDataSource = {
-      process: async () => ({
-        data: (event.data ?? null) as Record<string, unknown> | null,
-        ...(event.errors ? { errors: event.errors as GraphQLFormattedError[] } : {}),
-      }),
-    };
-    const nodes: PlanNode[] = [{ ...planned.primary, serviceName: EVENT_SOURCE }];
-    if (planned.rest) nodes.push(planned.rest);
-    const plan: QueryPlan = { kind: 'QueryPlan', node: { kind: 'Sequence', nodes } };
-    // The executor reads only these parts of a request context.
-    const requestContext = {
-      request: { variables: planned.variables, operationName: planned.operationName },
-      context,
-      logger: context.logger,
-      metrics: {},
-    } as unknown as GatewayGraphQLRequestContext<RouterContext>;
+  async runEvent(planned: PlannedSubscription, event: ExecutionResult | { data?: unknown; errors?: readonly GraphQLFormattedError[] }, context: RouterContext): Promise<ExecutionResult> {
     try {
-      const operationContext = buildOperationContext({ schema: this.apiSchema, operationDocument: planned.document, operationName: planned.operationName });
-      const result = await executeQueryPlan(plan, { ...services, [EVENT_SOURCE]: eventSource }, requestContext, operationContext, this.supergraphSchema, this.api);
+      const result = await this.executor.runEvent(planned.prepared, event, planned.variables, context);
       return {
         data: (result.data ?? null) as ExecutionResult['data'],
         ...(result.errors ? { errors: result.errors as GraphQLError[] } : {}),

@@ -1,4 +1,3 @@
-import type { ServiceMap } from '@apollo/gateway';
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
@@ -34,8 +33,6 @@ export interface SubscriptionServerOptions {
   planner: SubscriptionPlanner;
   /** Verifies the token a client sends in `connectionParams` before anything is opened upstream. */
   tokens: AccessTokens;
-  /** The router's data sources by subgraph name: entity fetches for events go through them. */
-  services: () => ServiceMap;
   /** Formats every error a client receives (registry codes pass, anything else is masked). */
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   limits: SubscriptionLimits;
@@ -142,7 +139,7 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
     });
     return {
       events,
-      run: (event: ExecutionResult) => sharedRuns.run(group, event, () => planner.runEvent(planned, event, context, options.services())),
+      run: (event: ExecutionResult) => sharedRuns.run(group, event, () => planner.runEvent(planned, event, context)),
       recover: (failure: unknown): ExecutionResult => {
         if (failure instanceof QueueOverflowError) {
           return { errors: [new ShopError('SUBGRAPH_UNAVAILABLE', 'Events arrived faster than they could be delivered; subscribe again.')] };
