@@ -22,6 +22,7 @@ import { Edge } from '../router/edge';
 import { DEFAULT_OPERATION_LIMITS } from '../router/operation-limits';
 import { plannerSupergraph, startRouter } from '../router/router';
 import type { Viewer } from '../platform/auth';
+import { SHOP_QUERY } from './shop-query';
 
 const { values } = parseArgs({
   options: {
@@ -33,22 +34,6 @@ const { values } = parseArgs({
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const ROUNDS = Number(values.rounds);
-
-/** The README's query over all six subgraphs. */
-const SHOP_QUERY = `{
-  me {
-    name
-    recommendations(first: 3) { name price { formatted } }
-    orders(first: 2) {
-      id status placedAt total { formatted }
-      payment { status method { brand last4 } }
-      lines {
-        quantity lineTotal { formatted }
-        product { name brand { name } availableQuantity recommendations(first: 2) { name } }
-      }
-    }
-  }
-}`;
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
