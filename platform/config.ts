@@ -65,6 +65,15 @@ const base = z.object({
   /** Products the in-process cache holds at most (without PRODUCT_CACHE_REDIS_URL); default 10000. */
   PRODUCT_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(10_000),
   /**
+   * MongoDB holding customer accounts, sessions and API keys (a replica set: writes that go
+   * together use a transaction); without it the customer subgraph uses its PostgreSQL store.
+   */
+  CUSTOMER_MONGODB_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL').optional(),
+  /** Connections each process keeps to a MongoDB server at most; default 10. */
+  MONGODB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  /** How long a MongoDB or Elasticsearch operation may take (server selection, connect, request), in ms; default 5000. */
+  STORE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+  /**
    * Token processes show each other on internal endpoints (the routers reading partner API
    * keys from the customer subgraph). Required in production; elsewhere one is generated
    * under DATA_DIR.

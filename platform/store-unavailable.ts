@@ -36,6 +36,46 @@ const UNAVAILABLE_SQLSTATES = new Set([
 /** SQLSTATE class 08: connection exception. */
 const CONNECTION_EXCEPTION = /^08[0-9A-Z]{3}$/;
 
+/**
+ * What the MongoDB driver (`mongodb`) names an error when no server could be selected, a
+ * connection failed, closed or timed out, or its pool was cleared after one did.
+ */
+const MONGO_UNAVAILABLE_NAMES = new Set([
+  'MongoServerSelectionError',
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoPoolClearedError',
+  'PoolClearedOnNetworkError',
+  'MongoWaitQueueTimeoutError',
+]);
+
+/** MongoDB server codes of a member that is stepping down, shutting down, recovering or unreachable. */
+const MONGO_UNAVAILABLE_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  50, // MaxTimeMSExpired: an operation that ran out of time, most often a server that stalls
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit
+  9001, // SocketException
+  10058, // LegacyNotPrimary
+  10107, // NotWritablePrimary: a failover is electing another primary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
+/** Whether `link` is a MongoDB driver error saying the server cannot be reached or serve right now. */
+function isMongoUnavailable(link: Record<string, unknown>): boolean {
+  const name = link.name;
+  if (typeof name !== 'string') return false;
+  if (MONGO_UNAVAILABLE_NAMES.has(name)) return true;
+  // A server error's code is a number; only the driver's own errors are read that way.
+  return name.startsWith('Mongo') && typeof link.code === 'number' && MONGO_UNAVAILABLE_CODES.has(link.code);
+}
+
 /** The errors to look at: the error, what it wraps (`cause`, `originalError`) and what it aggregates. */
 function* chain(error: unknown): Generator<Record<string, unknown>> {
   const seen = new Set<unknown>();
@@ -56,6 +96,7 @@ function* chain(error: unknown): Generator<Record<string, unknown>> {
 /** True when `error`, or anything it wraps, says the store cannot be reached right now. */
 export function isStoreUnavailable(error: unknown): boolean {
   for (const link of chain(error)) {
+    if (isMongoUnavailable(link)) return true;
     const code = link.code;
     if (typeof code !== 'string') continue;
     if (CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || CONNECTION_EXCEPTION.test(code)) return true;

@@ -26,6 +26,16 @@ export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 /** A Redis server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
 
+/** A MongoDB server (a replica set, for transactions) for tests; absent means those tests are skipped. */
+export const TEST_MONGODB_URL = process.env.TEST_MONGODB_URL;
+
+/** Whether this run has a MongoDB server; says what is skipped when it has none. */
+export function mongoAvailable(): boolean {
+  if (TEST_MONGODB_URL) return true;
+  process.stderr.write('SKIPPED: MongoDB store tests (set TEST_MONGODB_URL to run them)\n');
+  return false;
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

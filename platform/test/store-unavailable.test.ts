@@ -1,5 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
+import { createServer } from 'node:net';
+import { MongoClient, MongoNetworkError, MongoNetworkTimeoutError, MongoServerError } from 'mongodb';
 import postgres from 'postgres';
 import { reconnectDelaySeconds } from '../db';
 import { createErrorFormatter, ShopError } from '../errors';
@@ -71,6 +73,69 @@ describe('isStoreUnavailable', () => {
   });
 });
 
+/** A local port nothing listens on: connecting to it is refused at once. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** What the MongoDB driver throws for a query when no server answers within `ms`. */
+async function mongoSelectionFailure(ms = 200): Promise<unknown> {
+  const client = new MongoClient(`mongodb://127.0.0.1:${await closedPort()}/shop`, { serverSelectionTimeoutMS: ms, connectTimeoutMS: ms });
+  try {
+    await client.db().collection('customers').findOne({});
+    throw new Error('the query answered without a server');
+  } catch (error) {
+    return error;
+  } finally {
+    await client.close();
+  }
+}
+
+/** An error as a MongoDB server answers it. */
+const mongoServerError = (code: number, codeName: string) => new MongoServerError({ message: `${codeName} on server`, code, codeName });
+
+describe('isStoreUnavailable on MongoDB', () => {
+  it('recognises a server that cannot be selected, as the driver reports it', async () => {
+    const error = await mongoSelectionFailure();
+    expect(error).toMatchObject({ name: 'MongoServerSelectionError' });
+    expect(isStoreUnavailable(error)).toBe(true);
+    expect(isStoreUnavailable(new GraphQLError('failed', { originalError: error as Error }))).toBe(true);
+  });
+
+  it('recognises a connection that failed or timed out', () => {
+    expect(isStoreUnavailable(new MongoNetworkError('connection 3 to 127.0.0.1:27017 closed'))).toBe(true);
+    expect(isStoreUnavailable(new MongoNetworkTimeoutError('connection 3 to 127.0.0.1:27017 timed out'))).toBe(true);
+  });
+
+  it.each([
+    [10107, 'NotWritablePrimary'],
+    [189, 'PrimarySteppedDown'],
+    [91, 'ShutdownInProgress'],
+    [11600, 'InterruptedAtShutdown'],
+    [11602, 'InterruptedDueToReplStateChange'],
+    [13436, 'NotPrimaryOrSecondary'],
+  ])('recognises server code %s (%s)', (code, codeName) => {
+    expect(isStoreUnavailable(mongoServerError(code, codeName))).toBe(true);
+  });
+
+  it.each([
+    [11000, 'DuplicateKey'],
+    [112, 'WriteConflict'],
+    [2, 'BadValue'],
+    [13, 'Unauthorized'],
+  ])('does not take server code %s (%s) for an outage', (code, codeName) => {
+    expect(isStoreUnavailable(mongoServerError(code, codeName))).toBe(false);
+  });
+
+  it('reads numeric codes only on the driver’s errors', () => {
+    expect(isStoreUnavailable(Object.assign(new Error('not mongo'), { code: 91 }))).toBe(false);
+  });
+});
+
 describe('the error formatter on a store outage', () => {
   const format = createErrorFormatter(silentLogger());
   const asApolloFormats = (error: Error) => {
@@ -83,6 +148,12 @@ describe('the error formatter on a store outage', () => {
     expect(formatted.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: STORE_RETRY_AFTER_SECONDS });
     expect(formatted.path).toEqual(['placeOrder']);
     expect(formatted.message).not.toMatch(/ECONNREFUSED|insert|secret|127\.0\.0\.1/);
+  });
+
+  it('answers SERVICE_UNAVAILABLE when no MongoDB server can be selected, and no internals', async () => {
+    const formatted = asApolloFormats((await mongoSelectionFailure()) as Error);
+    expect(formatted.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: STORE_RETRY_AFTER_SECONDS });
+    expect(formatted.message).not.toMatch(/127\.0\.0\.1|Server selection|ECONNREFUSED/);
   });
 
   it('still masks other failures as INTERNAL_SERVER_ERROR and passes the shop’s own errors', () => {

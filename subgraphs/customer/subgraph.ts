@@ -11,12 +11,25 @@ import type { PasswordHasher } from './password-hasher';
 import { resolvers } from './resolvers';
 import { seedCustomers } from './seed';
 import type { CustomerStore } from './store/port';
+import { openMongoCustomerStore } from './store/mongo';
 import { CUSTOMER_MIGRATIONS, CUSTOMER_SCHEMA, postgresCustomerStore } from './store/postgres';
 
 export const typeDefs = loadTypeDefs(__dirname);
 
-/** Opens customer's store: PostgreSQL at CUSTOMER_DATABASE_URL, or embedded PGlite. */
+/**
+ * Opens customer's store: MongoDB at CUSTOMER_MONGODB_URL (the database its path names,
+ * default `customer`) when set; otherwise PostgreSQL at CUSTOMER_DATABASE_URL, or embedded PGlite.
+ */
 export async function openCustomerStore(deps: SubgraphDeps): Promise<CustomerStore> {
+  const mongoUrl = deps.config.CUSTOMER_MONGODB_URL;
+  if (mongoUrl) {
+    return openMongoCustomerStore({
+      url: mongoUrl,
+      poolSize: deps.config.MONGODB_POOL_SIZE,
+      requestTimeoutMs: deps.config.STORE_REQUEST_TIMEOUT_MS,
+      logger: deps.logger.child({ store: 'customer' }),
+    });
+  }
   return postgresCustomerStore(
     await openSubgraphDatabase(deps, 'customer', { schema: CUSTOMER_SCHEMA, migrationsFolder: CUSTOMER_MIGRATIONS }),
   );

@@ -1,4 +1,4 @@
-import type { AddressRecord, CustomerStore, NewSession, StoredApiKey, StoredCustomer } from '../store/port';
+import type { AddressRecord, CustomerRecord, CustomerStore, NewSession, StoredApiKey, StoredCustomer } from '../store/port';
 
 function customer(id: string, overrides: Partial<StoredCustomer> = {}): StoredCustomer {
   return {
@@ -17,9 +17,11 @@ function address(n: number): AddressRecord {
   return { id: `addr-${n}`, line1: `${n} Main St`, line2: null, city: 'Springfield', region: 'IL', postalCode: '62701', country: 'US' };
 }
 
-const T0 = new Date('2025-06-01T12:00:00.000Z');
-const later = (ms: number) => new Date(T0.getTime() + ms);
 const DAY = 24 * 60 * 60 * 1000;
+// Sessions date from the present, not a fixed day: a store may let its server delete sessions
+// whose refresh token expired by the server's own clock (MongoDB's TTL index does).
+const T0 = new Date(Date.now() + DAY);
+const later = (ms: number) => new Date(T0.getTime() + ms);
 
 function session(id: string, customerId: string, overrides: Partial<NewSession> = {}): NewSession {
   return {
@@ -110,6 +112,15 @@ export function customerStoreContract(open: () => Promise<{ store: CustomerStore
     expect((await store.findByIds(['d1']))[0]?.email).toBe('dup@example.com');
   });
 
+  it('lets exactly one of concurrent sign-ups with the same email in different cases win', async () => {
+    const emails = ['race@example.com', 'RACE@example.com', 'Race@Example.com', 'race@EXAMPLE.COM', 'rAcE@example.com'];
+    const results = await Promise.all(emails.map((email, i) => store.insert(customer(`race-${i}`, { email }))));
+    expect(results.filter((r) => 'kind' in r)).toEqual(Array.from({ length: emails.length - 1 }, () => ({ kind: 'duplicate' })));
+    const winner = results.find((r): r is CustomerRecord => !('kind' in r));
+    expect((await store.findByEmail('RACE@EXAMPLE.COM'))?.id).toBe(winner?.id);
+    expect(await store.findByIds(emails.map((_, i) => `race-${i}`))).toHaveLength(1);
+  });
+
   it('appends addresses in order and keeps the rest of the document', async () => {
     await store.insert(customer('a1', { addresses: [address(1)] }));
     expect(await store.addAddress('a1', address(2), 10)).toEqual(address(2));
@@ -145,6 +156,21 @@ export function customerStoreContract(open: () => Promise<{ store: CustomerStore
     expect((await store.findByIds(['c1']))[0]?.name).toBe('Ann Lee');
     expect(await store.findByIds(['bulk-x'])).toEqual([]);
     expect(await store.insertMany([])).toBe(0);
+  });
+
+  it('adds the first of customers sharing an email within one batch; a skipped one holds no email', async () => {
+    const added = await store.insertMany([
+      customer('batch-1', { email: 'twin@example.com' }),
+      customer('batch-2', { email: 'TWIN@example.com' }),
+      // Its id exists, so it is skipped, and its email stays free for the next one.
+      customer('c1', { email: 'freed@example.com' }),
+      customer('batch-3', { email: 'freed@example.com' }),
+    ]);
+    expect(added).toBe(2);
+    expect((await store.findByEmail('twin@example.com'))?.id).toBe('batch-1');
+    expect((await store.findByEmail('freed@example.com'))?.id).toBe('batch-3');
+    expect(await store.findByIds(['batch-2'])).toEqual([]);
+    expect((await store.findByIds(['c1']))[0]?.email).toBe('c1@example.com');
   });
   describe('sessions', () => {
     it('starts a session and lists it among the live ones, with what the device sent', async () => {

@@ -1,11 +1,9 @@
-import { storeBackends, testDeps } from '../../../platform/testing';
-import { openCustomerStore } from '../subgraph';
+import { customerBackends, customerTestStore } from './backends';
 import { customerStoreContract } from './customer-store.contract';
 
-describe.each(storeBackends())('CustomerStore on %s', (backend) => {
+describe.each(customerBackends())('CustomerStore on %s', (backend) => {
   customerStoreContract(async () => {
-    const deps = await testDeps(backend, ['customer']);
-    const store = await openCustomerStore(deps);
+    const { deps, store } = await customerTestStore(backend);
     return {
       store,
       release: async () => {

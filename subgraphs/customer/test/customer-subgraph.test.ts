@@ -1,8 +1,9 @@
 import type { RunningService } from '../../../platform/server';
-import { serveTestSubgraph, storeBackends, testDeps, type GraphQLResponse, type TestDeps } from '../../../platform/testing';
+import { serveTestSubgraph, type GraphQLResponse, type TestDeps } from '../../../platform/testing';
 import { argon2idHasher, type PasswordHasher } from '../password-hasher';
 import type { CustomerStore, StoredCustomer } from '../store/port';
-import { customerSubgraph, openCustomerStore } from '../subgraph';
+import { customerSubgraph } from '../subgraph';
+import { customerBackends, customerTestStore } from './backends';
 
 type Served = RunningService & {
   query: <T = Record<string, any>>(q: string, v?: Record<string, unknown>, auth?: string) => Promise<GraphQLResponse<T>>;
@@ -60,15 +61,14 @@ function seeded(id: string, overrides: Partial<StoredCustomer> = {}): StoredCust
   };
 }
 
-describe.each(storeBackends())('customer subgraph over HTTP on %s', (backend) => {
+describe.each(customerBackends())('customer subgraph over HTTP on %s', (backend) => {
   let deps: TestDeps;
   let store: CustomerStore;
   let server: Served;
   const verifications: string[] = [];
 
   beforeAll(async () => {
-    deps = await testDeps(backend, ['customer']);
-    store = await openCustomerStore(deps);
+    ({ deps, store } = await customerTestStore(backend));
     const argon2 = argon2idHasher();
     // Records which hashes a sign-in checks, to show an unknown email costs a verify too.
     const hasher: PasswordHasher = {

@@ -1,10 +1,11 @@
 import { AccessTokens, loadTokenKeys } from '../../../platform/auth';
 import { revocationsOn, type Revocations } from '../../../platform/revocations';
 import type { RunningService } from '../../../platform/server';
-import { postGraphQL, serveTestSubgraph, storeBackends, testDeps, waitFor, type GraphQLResponse, type TestDeps } from '../../../platform/testing';
+import { postGraphQL, serveTestSubgraph, testDeps, waitFor, type GraphQLResponse, type TestDeps } from '../../../platform/testing';
 import { inProcessLoginThrottle } from '../login-throttle';
 import type { CustomerStore } from '../store/port';
 import { customerSubgraph, openCustomerStore } from '../subgraph';
+import { customerBackends, customerTestStore } from './backends';
 
 type Served = RunningService & {
   query: <T = Record<string, any>>(q: string, v?: Record<string, unknown>, auth?: string) => Promise<GraphQLResponse<T>>;
@@ -32,15 +33,14 @@ interface Tokens {
   customer: { id: string; email: string };
 }
 
-describe.each(storeBackends())('sessions over HTTP on %s', (backend) => {
+describe.each(customerBackends())('sessions over HTTP on %s', (backend) => {
   let deps: TestDeps;
   let store: CustomerStore;
   let server: Served;
   let email = 0;
 
   beforeAll(async () => {
-    deps = await testDeps(backend, ['customer']);
-    store = await openCustomerStore(deps);
+    ({ deps, store } = await customerTestStore(backend));
     server = await serveTestSubgraph(customerSubgraph(store, deps), deps);
   });
   afterAll(async () => {
