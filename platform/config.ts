@@ -69,6 +69,12 @@ const base = z.object({
    * together use a transaction); without it the customer subgraph uses its PostgreSQL store.
    */
   CUSTOMER_MONGODB_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL').optional(),
+  /** MongoDB holding the catalog (products, categories, brands); without it the catalog lives in product-search's PostgreSQL store. */
+  PRODUCT_MONGODB_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL').optional(),
+  /** Elasticsearch 8 answering product search; without it search runs on product-search's PostgreSQL store. */
+  PRODUCT_ELASTICSEARCH_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Alias the product search index is read and written through (`npm run reindex` swaps what it points at); default `products`. */
+  PRODUCT_ELASTICSEARCH_INDEX: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be a lower-case index name').default('products'),
   /** Connections each process keeps to a MongoDB server at most; default 10. */
   MONGODB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
   /** How long a MongoDB or Elasticsearch operation may take (server selection, connect, request), in ms; default 5000. */
@@ -206,6 +212,10 @@ const schema = base.extend(subgraphFields).superRefine((env, ctx) => {
   if (env.NODE_ENV === 'production') {
     // Every process verifies tokens; only the customer subgraph signs them (see AccessTokens.canIssue).
     if (!env.JWT_PUBLIC_KEY) ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: 'is required when NODE_ENV=production' });
+  }
+  // PostgreSQL's search reads the catalog's own tables: a catalog on MongoDB is searched on Elasticsearch.
+  if (env.PRODUCT_MONGODB_URL && !env.PRODUCT_ELASTICSEARCH_URL) {
+    ctx.addIssue({ code: 'custom', path: ['PRODUCT_ELASTICSEARCH_URL'], message: 'is required with PRODUCT_MONGODB_URL' });
   }
 });
 

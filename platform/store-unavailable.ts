@@ -76,6 +76,24 @@ function isMongoUnavailable(link: Record<string, unknown>): boolean {
   return name.startsWith('Mongo') && typeof link.code === 'number' && MONGO_UNAVAILABLE_CODES.has(link.code);
 }
 
+/** What the Elasticsearch client (`@elastic/elasticsearch`) names a cluster it could not reach or that did not answer in time. */
+const ELASTICSEARCH_UNAVAILABLE_NAMES = new Set(['ConnectionError', 'TimeoutError', 'NoLivingConnectionsError']);
+
+/** HTTP statuses of a cluster (or the proxy before it) that cannot serve right now: no master, no shard copy. */
+const ELASTICSEARCH_UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
+
+/**
+ * Whether `link` is an Elasticsearch client error saying the cluster cannot be reached or serve
+ * right now. The client's errors carry `options` and the request's `meta` (set, if undefined),
+ * which tells them from others of the same name (a DOMException `TimeoutError` has neither).
+ */
+function isElasticsearchUnavailable(link: Record<string, unknown>): boolean {
+  if (typeof link.name !== 'string' || !('meta' in link) || !('options' in link)) return false;
+  if (ELASTICSEARCH_UNAVAILABLE_NAMES.has(link.name)) return true;
+  const status = (link.meta as { statusCode?: unknown } | undefined)?.statusCode;
+  return link.name === 'ResponseError' && typeof status === 'number' && ELASTICSEARCH_UNAVAILABLE_STATUSES.has(status);
+}
+
 /** The errors to look at: the error, what it wraps (`cause`, `originalError`) and what it aggregates. */
 function* chain(error: unknown): Generator<Record<string, unknown>> {
   const seen = new Set<unknown>();
@@ -97,6 +115,7 @@ function* chain(error: unknown): Generator<Record<string, unknown>> {
 export function isStoreUnavailable(error: unknown): boolean {
   for (const link of chain(error)) {
     if (isMongoUnavailable(link)) return true;
+    if (isElasticsearchUnavailable(link)) return true;
     const code = link.code;
     if (typeof code !== 'string') continue;
     if (CONNECTION_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || CONNECTION_EXCEPTION.test(code)) return true;

@@ -29,10 +29,20 @@ export const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
 /** A MongoDB server (a replica set, for transactions) for tests; absent means those tests are skipped. */
 export const TEST_MONGODB_URL = process.env.TEST_MONGODB_URL;
 
+/** An Elasticsearch 8 server for tests; absent means those tests are skipped. */
+export const TEST_ELASTICSEARCH_URL = process.env.TEST_ELASTICSEARCH_URL;
+
 /** Whether this run has a MongoDB server; says what is skipped when it has none. */
 export function mongoAvailable(): boolean {
   if (TEST_MONGODB_URL) return true;
   process.stderr.write('SKIPPED: MongoDB store tests (set TEST_MONGODB_URL to run them)\n');
+  return false;
+}
+
+/** Whether this run has an Elasticsearch server; says what is skipped when it has none. */
+export function elasticsearchAvailable(): boolean {
+  if (TEST_ELASTICSEARCH_URL) return true;
+  process.stderr.write('SKIPPED: Elasticsearch store tests (set TEST_ELASTICSEARCH_URL to run them)\n');
   return false;
 }
 

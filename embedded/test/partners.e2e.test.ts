@@ -67,7 +67,7 @@ describe('the partner endpoint', () => {
       expect(types).toEqual(expect.arrayContaining(['Product', 'Category', 'Brand', 'Money', 'ProductSearchResult', 'ProductFacets', 'ProductSort', 'ProductFilter']));
       for (const hidden of ['Customer', 'Order', 'Payment', 'StockLevel', 'Warehouse', 'ApiKey', 'Mutation', 'Subscription']) expect(types).not.toContain(hidden);
       expect((body.data!.product.fields as { name: string }[]).map((f) => f.name).sort()).toEqual(
-        ['availableQuantity', 'brand', 'category', 'createdAt', 'description', 'id', 'inStock', 'name', 'price', 'recommendations', 'sku'],
+        ['archived', 'archivedAt', 'availableQuantity', 'brand', 'category', 'createdAt', 'description', 'id', 'inStock', 'name', 'price', 'recommendations', 'sku'],
       );
       expect(body.data!.customer).toBeNull();
     });

@@ -196,7 +196,7 @@ export class OrderService {
 
   /**
    * Adds units of a catalog product to the caller's cart; the line must stay within 1 to 99
-   * units. BAD_USER_INPUT for an unknown product or a quantity out of range.
+   * units. BAD_USER_INPUT for an unknown or archived product or a quantity out of range.
    */
   async addToCart({ viewer, loaders }: OrderRequest, input: CartLineInput): Promise<CartView> {
     const { customerId } = requireCustomer(viewer);
@@ -209,7 +209,8 @@ export class OrderService {
 
   /**
    * Sets how many units of a product the caller's cart holds; 0 removes the line (also of a
-   * product the catalog no longer has). BAD_USER_INPUT for an unknown product or a quantity out of range.
+   * product the catalog no longer has or sells). BAD_USER_INPUT for an unknown or archived
+   * product or a quantity out of range.
    */
   async updateCartLine({ viewer, loaders }: OrderRequest, input: CartLineInput): Promise<CartView> {
     const { customerId } = requireCustomer(viewer);
@@ -387,12 +388,12 @@ export class OrderService {
     return this.store.hasOrders();
   }
 
-  /** The cart as stored, priced now; lines of products the catalog no longer has are left out. */
+  /** The cart as stored, priced now; lines of products the catalog no longer has or no longer sells are left out. */
   private async cartOf(customerId: string, loaders: OrderLoaders): Promise<CartView> {
     const held = await loaders.cartLines.load(customerId);
     const prices = await this.catalogPrices(held.map((line) => line.productId), loaders);
     const { lines, subtotal, missing } = priceCart(held, prices, this.currency);
-    if (missing.length > 0) this.logger?.warn({ customerId, missing }, 'cart holds products the catalog no longer has; not shown');
+    if (missing.length > 0) this.logger?.warn({ customerId, missing }, 'cart holds products the catalog no longer has or sells; not shown');
     return { id: customerId, customerId, lines, subtotal };
   }
 
@@ -407,10 +408,19 @@ export class OrderService {
     return found;
   }
 
-  /** BAD_USER_INPUT unless the catalog has the product; the held lines are priced in the same call. */
+  /**
+   * BAD_USER_INPUT unless the catalog has the product and still sells it (not archived); the
+   * held lines are priced in the same call.
+   */
   private async requireInCatalog(productId: string, held: readonly CartLineRecord[], loaders: OrderLoaders): Promise<void> {
     const prices = await this.catalogPrices([productId, ...held.map((line) => line.productId)], loaders);
-    if (!prices.has(productId)) throw badUserInput(`There is no product ${productId} in the catalog.`, { field: 'input.productId' });
+    const product = prices.get(productId);
+    if (!product) throw badUserInput(`There is no product ${productId} in the catalog.`, { field: 'input.productId' });
+    if (product.archived) {
+      throw badUserInput(`Product ${productId} (${product.name}) is archived and no longer sold; it cannot be added to a cart.`, {
+        field: 'input.productId',
+      });
+    }
   }
 
   /** The cart after a change, or BAD_USER_INPUT saying which limit the change would have broken. */

@@ -78,19 +78,20 @@ export interface PricedCartLine extends CartItem {
 
 /**
  * Prices cart lines at the catalog's current prices, in cart order. Lines whose product the
- * catalog no longer has are left out and listed in `missing`. Every price must be in the
- * shop's `currency`: a catalog in another currency is a misconfiguration, not bad input.
+ * catalog no longer has, or no longer sells (archived), are left out and listed in `missing`.
+ * Every price must be in the shop's `currency`: a catalog in another currency is a
+ * misconfiguration, not bad input.
  */
 export function priceCart(
   items: readonly CartItem[],
-  prices: ReadonlyMap<string, { price: Money }>,
+  prices: ReadonlyMap<string, { price: Money; archived?: boolean }>,
   currency: string,
 ): { lines: PricedCartLine[]; subtotal: Money; missing: string[] } {
   const lines: PricedCartLine[] = [];
   const missing: string[] = [];
   for (const item of items) {
     const catalog = prices.get(item.productId);
-    if (!catalog) {
+    if (!catalog || catalog.archived) {
       missing.push(item.productId);
       continue;
     }

@@ -55,7 +55,7 @@ export interface CatalogData {
   currency: string;
   categories: readonly CategoryRecord[];
   brands: readonly BrandRecord[];
-  products: readonly (Omit<ProductRecord, 'currency' | 'createdAt' | 'updatedAt'> & { createdAt?: Date })[];
+  products: readonly (Omit<ProductRecord, 'currency' | 'createdAt' | 'updatedAt' | 'version' | 'archivedAt'> & { createdAt?: Date })[];
 }
 
 function refusalError(refusal: CatalogRefusal, sku: string | undefined) {
@@ -78,6 +78,12 @@ export class ProductSearchService {
     private readonly currency: string,
     /** Products read through the product cache; default an in-process LRU of its own. */
     private readonly cachedProducts = new CachedProducts({ catalog, cache: memoryProductCache() }),
+    /**
+     * Called after every committed catalog write: the index relay's `notify`, so the change
+     * reaches a search index kept apart without waiting for the relay's next look. Default none
+     * (an index that reads the catalog's own rows sees the write at once).
+     */
+    private readonly afterWrite: () => void = () => {},
   ) {}
 
   loaders(): ProductSearchLoaders {
@@ -124,9 +130,10 @@ export class ProductSearchService {
     const page = await this.index.search(query);
     const records = await Promise.all(page.hits.map((hit) => loaders.products.load(hit.id)));
     const cursors = page.hits.map((hit) => encodeCursor(query.sort, hit.position));
-    // An index kept apart from the catalog can briefly name a product the catalog no
-    // longer has; such a hit is left out rather than failing the page.
-    const edges = records.flatMap((node, i) => (node ? [{ cursor: cursors[i]!, node }] : []));
+    // An index kept apart from the catalog can briefly name a product the catalog no longer
+    // has, or one archived before the index heard of it; such a hit is left out rather than
+    // failing the page.
+    const edges = records.flatMap((node, i) => (node && node.archivedAt === null ? [{ cursor: cursors[i]!, node }] : []));
     return {
       totalCount: page.totalCount,
       edges,
@@ -161,7 +168,10 @@ export class ProductSearchService {
       });
     return {
       query: text,
-      products: present(products).map((product) => ({ product, highlights: highlightRanges(product.name, query.words) })),
+      // As in search: a product archived before a separate index heard of it is not suggested.
+      products: present(products)
+        .filter((product) => product.archivedAt === null)
+        .map((product) => ({ product, highlights: highlightRanges(product.name, query.words) })),
       categories: present(categories).map((category) => ({ category, highlights: highlightRanges(category.name, query.words) })),
       brands: present(brands).map((brand) => ({ brand, highlights: highlightRanges(brand.name, query.words) })),
     };
@@ -186,7 +196,7 @@ export class ProductSearchService {
     await this.requireReferences(fields, loaders);
     const result = await this.catalog.createProduct({ id: randomUUID(), ...fields, currency: this.currency });
     if (isRefusal(result)) throw refusalError(result, fields.sku);
-    await this.index.indexProducts([result]);
+    this.afterWrite();
     // Nothing to invalidate: the id is new, and unknown ids are never cached.
     loaders.products.prime(result.id, result);
     return result;
@@ -214,7 +224,22 @@ export class ProductSearchService {
     );
     if (result === null) throw notFound(`Product ${id}`);
     if (isRefusal(result)) throw refusalError(result, changes.sku);
-    await this.index.indexProducts([result]);
+    this.afterWrite();
+    await this.cachedProducts.invalidate([result]);
+    loaders.products.clear(id).prime(id, result);
+    return result;
+  }
+
+  /**
+   * Archives a product: it is no longer sold, leaves search and suggestions and cannot be put
+   * in a cart, but past orders and references still read it. Archiving an archived product
+   * answers it unchanged. Admin only; NOT_FOUND for an unknown product.
+   */
+  async archiveProduct(viewer: Viewer, id: string, loaders: ProductSearchLoaders): Promise<ProductRecord> {
+    requireAdmin(viewer);
+    const result = await this.catalog.archiveProduct(id);
+    if (result === null) throw notFound(`Product ${id}`);
+    this.afterWrite();
     await this.cachedProducts.invalidate([result]);
     loaders.products.clear(id).prime(id, result);
     return result;
@@ -240,10 +265,7 @@ export class ProductSearchService {
     });
     if (!(await this.catalog.isEmpty())) return false;
     await this.catalog.insertCatalog({ categories: data.categories, brands: data.brands, products });
-    const now = new Date();
-    await this.index.indexProducts(
-      products.map((p) => ({ ...p, createdAt: p.createdAt ?? now, updatedAt: p.createdAt ?? now })),
-    );
+    this.afterWrite();
     return true;
   }
 }

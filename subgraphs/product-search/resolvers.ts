@@ -10,6 +10,8 @@ export const resolvers: Resolvers = {
     category: (product, _args, { productSearch, loaders }) => productSearch.category(product.categoryId, loaders),
     brand: (product, _args, { productSearch, loaders }) => productSearch.brand(product.brandId, loaders),
     createdAt: (product) => product.createdAt.toISOString(),
+    archived: (product) => product.archivedAt !== null,
+    archivedAt: (product) => product.archivedAt?.toISOString() ?? null,
   },
   Category: {
     __resolveReference: (ref, { loaders }) => loaders.categories.load(ref.id),
@@ -36,5 +38,6 @@ export const resolvers: Resolvers = {
       productSearch.createProduct(viewer, input, loaders),
     updateProduct: (_root, { id, input }, { productSearch, viewer, loaders }) =>
       productSearch.updateProduct(viewer, id, input, loaders),
+    archiveProduct: (_root, { id }, { productSearch, viewer, loaders }) => productSearch.archiveProduct(viewer, id, loaders),
   },
 };

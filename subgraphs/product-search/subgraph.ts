@@ -1,28 +1,84 @@
 import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDefinition } from '../../platform/subgraph';
 import type { PubSub } from '../../platform/pubsub';
-import type { Logger } from '../../platform/logger';
+import { silentLogger, type Logger } from '../../platform/logger';
 import type { StoreHandle } from '../../platform/server';
 import { CachedProducts } from './cached-products';
 import type { ProductSearchContext } from './context';
+import { CatalogIndexRelay } from './index-relay';
 import { ProductSearchService } from './product-search-service';
 import { resolvers } from './resolvers';
 import { seedCatalog } from './seed';
 import type { ProductCache } from './store/cache';
 import { memoryProductCache } from './store/cache-memory';
 import { redisProductCache } from './store/cache-redis';
-import type { CatalogStore } from './store/port';
-import { CATALOG_MIGRATIONS, CATALOG_SCHEMA, postgresCatalogStore } from './store/postgres';
+import { openElasticsearchIndex } from './store/elasticsearch';
+import { openMongoCatalog } from './store/mongo';
+import type { CatalogStore, ProductCatalog, ProductSearchIndex } from './store/port';
+import { CATALOG_MIGRATIONS, CATALOG_SCHEMA, postgresCatalogStore, postgresProductCatalog } from './store/postgres';
 
 export const typeDefs = loadTypeDefs(__dirname);
 
+/** Product-search's PostgreSQL database, migrated: the server at PRODUCT_SEARCH_DATABASE_URL, or a schema of the embedded PGlite. */
+export function openCatalogDatabase(deps: SubgraphDeps) {
+  return openSubgraphDatabase(deps, 'product-search', { schema: CATALOG_SCHEMA, migrationsFolder: CATALOG_MIGRATIONS });
+}
+
 /**
- * Opens the catalog and its search index: PostgreSQL at PRODUCT_SEARCH_DATABASE_URL,
- * or the embedded PGlite, both ports on the same tables.
+ * Opens the catalog and its search index. The catalog is on MongoDB at PRODUCT_MONGODB_URL,
+ * otherwise on PostgreSQL; the index is on Elasticsearch at PRODUCT_ELASTICSEARCH_URL, fed
+ * through the catalog's index outbox, otherwise it is PostgreSQL's full-text search over the
+ * catalog's own tables. (A catalog on MongoDB needs Elasticsearch: the configuration refuses one
+ * without the other.)
  */
 export async function openCatalogStore(deps: SubgraphDeps): Promise<CatalogStore> {
-  return postgresCatalogStore(
-    await openSubgraphDatabase(deps, 'product-search', { schema: CATALOG_SCHEMA, migrationsFolder: CATALOG_MIGRATIONS }),
-  );
+  const { PRODUCT_MONGODB_URL: mongoUrl, PRODUCT_ELASTICSEARCH_URL: elasticsearchUrl } = deps.config;
+  if (!elasticsearchUrl) {
+    if (mongoUrl) throw new Error('PRODUCT_MONGODB_URL needs PRODUCT_ELASTICSEARCH_URL: a catalog on MongoDB is searched on Elasticsearch');
+    return postgresCatalogStore(await openCatalogDatabase(deps));
+  }
+  const catalog = mongoUrl
+    ? await openMongoCatalog({
+        url: mongoUrl,
+        poolSize: deps.config.MONGODB_POOL_SIZE,
+        requestTimeoutMs: deps.config.STORE_REQUEST_TIMEOUT_MS,
+        logger: deps.logger.child({ store: 'catalog' }),
+      })
+    : postgresProductCatalog(await openCatalogDatabase(deps), { indexOutbox: true });
+  try {
+    return separateCatalogStore(catalog, await openSearchIndex(deps, elasticsearchUrl, catalog));
+  } catch (error) {
+    await catalog.close();
+    throw error;
+  }
+}
+
+/** The search index on Elasticsearch, through the alias PRODUCT_ELASTICSEARCH_INDEX; built from `catalog` when the alias is new. */
+function openSearchIndex(deps: SubgraphDeps, url: string, catalog: ProductCatalog): Promise<ProductSearchIndex> {
+  return openElasticsearchIndex({
+    url,
+    alias: deps.config.PRODUCT_ELASTICSEARCH_INDEX,
+    requestTimeoutMs: deps.config.STORE_REQUEST_TIMEOUT_MS,
+    logger: deps.logger.child({ store: 'product-search-index' }),
+    catalog,
+  });
+}
+
+/**
+ * A catalog and a search index kept apart from it: written products reach the index through
+ * the catalog's index outbox. Ready when both are; closed index first, catalog last.
+ */
+export function separateCatalogStore(catalog: ProductCatalog, index: ProductSearchIndex): CatalogStore {
+  return {
+    catalog,
+    index,
+    indexFeed: 'outbox',
+    ready: async () => (await Promise.all([catalog.ready(), index.ready()])).every(Boolean),
+    close: async () => {
+      await index.close();
+      await catalog.close();
+    },
+    statementCount: () => catalog.statementCount() + index.statementCount(),
+  };
 }
 
 /**
@@ -41,6 +97,11 @@ export interface ProductSearchOptions {
   /** Where writes announce invalidations to the caches of other replicas; default none (one process). */
   pubsub?: PubSub;
   logger?: Logger;
+  /**
+   * How often the index relay looks for changed products, in ms (OUTBOX_POLL_MS); default 250.
+   * Only a store whose index is kept apart (`indexFeed: 'outbox'`) runs a relay.
+   */
+  indexRelayPollMs?: number;
 }
 
 /**
@@ -56,7 +117,12 @@ export function productSearchSubgraph(
   store: CatalogStore,
   currency: string,
   options: ProductSearchOptions = {},
-): SubgraphDefinition<ProductSearchContext> & { service: ProductSearchService; cachedProducts: CachedProducts } {
+): SubgraphDefinition<ProductSearchContext> & {
+  service: ProductSearchService;
+  cachedProducts: CachedProducts;
+  /** Feeds the search index when it is kept apart from the catalog; absent when it reads the catalog's rows. */
+  indexRelay?: CatalogIndexRelay;
+} {
   const cache = options.cache ?? memoryProductCache();
   const cachedProducts = new CachedProducts({
     catalog: store.catalog,
@@ -64,7 +130,16 @@ export function productSearchSubgraph(
     ...(options.pubsub ? { pubsub: options.pubsub } : {}),
     ...(options.logger ? { logger: options.logger.child({ component: 'product-cache' }) } : {}),
   });
-  const productSearch = new ProductSearchService(store.catalog, store.index, currency, cachedProducts);
+  const indexRelay =
+    store.indexFeed === 'outbox'
+      ? new CatalogIndexRelay({
+          outbox: store.catalog,
+          index: store.index,
+          logger: (options.logger ?? silentLogger()).child({ component: 'catalog-index-relay' }),
+          ...(options.indexRelayPollMs === undefined ? {} : { pollMs: options.indexRelayPollMs }),
+        })
+      : undefined;
+  const productSearch = new ProductSearchService(store.catalog, store.index, currency, cachedProducts, () => indexRelay?.notify());
   return {
     name: 'product-search',
     typeDefs,
@@ -72,9 +147,10 @@ export function productSearchSubgraph(
     stores: [store, cacheHandle(cache)],
     service: productSearch,
     cachedProducts,
+    ...(indexRelay ? { indexRelay } : {}),
     context: (base) => ({ ...base, productSearch, loaders: productSearch.loaders() }),
     seed: ({ shop }) => seedCatalog(productSearch, shop),
-    workers: [cachedProducts.invalidationListener()],
+    workers: [cachedProducts.invalidationListener(), ...(indexRelay ? [indexRelay] : [])],
   };
 }
 
@@ -84,5 +160,6 @@ export async function createProductSearchSubgraph(deps: SubgraphDeps) {
     cache: openProductCache(deps),
     pubsub: await deps.pubsub(),
     logger: deps.logger,
+    indexRelayPollMs: deps.config.OUTBOX_POLL_MS,
   });
 }

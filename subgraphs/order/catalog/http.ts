@@ -17,12 +17,12 @@ export interface HttpProductPricesOptions {
 }
 
 // name: product-prices
-const PRICES_QUERY = 'query ProductPrices($ids: [ID!]!) { products(ids: $ids) { id name price { amount currency } } }';
+const PRICES_QUERY = 'query ProductPrices($ids: [ID!]!) { products(ids: $ids) { id name archived price { amount currency } } }';
 
 type PricedProduct = CatalogPrice & { id: string };
 
 interface PricesResponse {
-  data?: { products?: ({ id: string; name: string; price: { amount: number; currency: string } } | null)[] } | null;
+  data?: { products?: ({ id: string; name: string; archived: boolean; price: { amount: number; currency: string } } | null)[] } | null;
   errors?: { message: string }[];
 }
 
@@ -64,7 +64,11 @@ export function httpProductPrices(options: HttpProductPricesOptions): ProductPri
         options.logger.error({ url, productId: product.id, requestId }, 'product-search sent a price that is not integer minor units');
         throw unavailable();
       }
-      found.push({ id: product.id, name: product.name, price: money(product.price.amount, product.price.currency) });
+      if (typeof product.archived !== 'boolean') {
+        options.logger.error({ url, productId: product.id, requestId }, 'product-search did not say whether a product is archived');
+        throw unavailable();
+      }
+      found.push({ id: product.id, name: product.name, archived: product.archived, price: money(product.price.amount, product.price.currency) });
     }
     return found;
   }
@@ -77,7 +81,7 @@ export function httpProductPrices(options: HttpProductPricesOptions): ProductPri
       const answers = await Promise.all(chunks.map((chunk) => queryChunk(chunk, context?.requestId)));
       const prices = new Map<string, CatalogPrice>();
       for (const answer of answers) {
-        for (const { id, name, price } of answer) prices.set(id, { name, price });
+        for (const { id, ...price } of answer) prices.set(id, price);
       }
       return prices;
     },

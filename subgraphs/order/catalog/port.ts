@@ -1,9 +1,11 @@
 import type { Money } from '../../../platform/money';
 
-/** What the catalog says a product costs now, and what it is called. */
+/** What the catalog says a product costs now, what it is called, and whether it is still sold. */
 export interface CatalogPrice {
   price: Money;
   name: string;
+  /** The catalog archived the product: it is no longer sold, so no cart or order may take it. */
+  archived: boolean;
 }
 
 /**

@@ -89,7 +89,7 @@ export type Cart = {
   __typename?: 'Cart';
   /** Cart identifier; a customer has one cart, so it is the customer's id. */
   id: Scalars['ID']['output'];
-  /** The lines, in the order their products were first added. */
+  /** The lines, in the order their products were first added; products the catalog no longer sells are left out. */
   lines: Array<CartLine>;
   /** Sum of the line totals at current prices. */
   subtotal: Money;
@@ -251,20 +251,21 @@ export type Mutation = {
   __typename?: 'Mutation';
   /**
    * Adds units of a product to the signed-in customer's cart and returns the cart. The line
-   * must stay within 1 to 99 units; an unknown product or a quantity out of range is
-   * BAD_USER_INPUT.
+   * must stay within 1 to 99 units; an unknown or archived product, or a quantity out of
+   * range, is BAD_USER_INPUT.
    */
   addToCart: Cart;
   /**
    * Sets how many units of a product the signed-in customer's cart holds (0 removes the line)
-   * and returns the cart. An unknown product or a quantity out of range is BAD_USER_INPUT.
+   * and returns the cart; 0 also removes a product no longer sold. An unknown or archived
+   * product, or a quantity out of range, is BAD_USER_INPUT.
    */
   updateCartLine: Cart;
   /**
    * Places the signed-in customer's cart as an order, priced from the catalog now, and empties
    * the cart. The order starts PENDING while stock is reserved and payment authorized; it then
-   * becomes CONFIRMED, REJECTED or PAYMENT_FAILED. An empty cart is BAD_USER_INPUT; a cart that
-   * changed meanwhile is CONFLICT.
+   * becomes CONFIRMED, REJECTED or PAYMENT_FAILED. An empty cart, or one holding a product the
+   * catalog no longer sells, is BAD_USER_INPUT; a cart that changed meanwhile is CONFLICT.
    */
   placeOrder: Order;
   /** Hands a CONFIRMED order to the carrier. Admin only; CONFLICT in any other status. */

@@ -226,6 +226,44 @@ describe.each(storeBackends())('checkout on %s', (backend) => {
       expect(await store.cartLinesOf([c.id])).toEqual([]);
     });
 
+    it('refuses a product the catalog archived, saying so, while a cart holding it can still drop it', async () => {
+      const created = await postGraphQL(
+        catalog.url,
+        `mutation ($input: CreateProductInput!) { createProduct(input: $input) { id } }`,
+        { input: { sku: 'ARCHIVED-1', name: 'Retired Lamp', description: '', price: 800, categoryId: 'cat-things', brandId: 'brand-acme' } },
+        { authorization: admin },
+      );
+      expect(created.errors).toBeUndefined();
+      const retired: string = created.data!.createProduct.id;
+      const c = await customer();
+      await fill(c.auth, [
+        [retired, 1],
+        [LAMP, 1],
+      ]);
+      const archived = await postGraphQL(catalog.url, `mutation ($id: ID!) { archiveProduct(id: $id) { archived } }`, { id: retired }, { authorization: admin });
+      expect(archived.data?.archiveProduct).toEqual({ archived: true });
+
+      for (const [mutation, quantity] of [[ADD, 1], [UPDATE, 3]] as const) {
+        const res = await server.query(mutation, { input: { productId: retired, quantity } }, c.auth);
+        expect(codes(res)).toEqual(['BAD_USER_INPUT']);
+        expect(res.errors?.[0]?.extensions?.field).toBe('input.productId');
+        expect(res.errors?.[0]?.message).toMatch(/archived and no longer sold/);
+      }
+      expect(await store.cartLinesOf([c.id])).toEqual([
+        expect.objectContaining({ productId: retired, quantity: 1 }),
+        expect.objectContaining({ productId: LAMP, quantity: 1 }),
+      ]);
+      // The cart shows only what is still sold, and checking out asks for the archived line to go.
+      const cart = await server.query(CARTS, { reps: [{ __typename: 'Customer', id: c.id }] }, c.auth);
+      expect(cart.data?._entities[0].cart.lines.map((l: { product: { id: string } }) => l.product.id)).toEqual([LAMP]);
+      const place = await server.query(PLACE, checkout(randomUUID()), c.auth);
+      expect(codes(place)).toEqual(['BAD_USER_INPUT']);
+      expect(place.errors?.[0]?.extensions?.productIds).toEqual([retired]);
+      const dropped = await server.query(UPDATE, { input: { productId: retired, quantity: 0 } }, c.auth);
+      expect(dropped.errors).toBeUndefined();
+      expect(await store.cartLinesOf([c.id])).toEqual([expect.objectContaining({ productId: LAMP })]);
+    });
+
     it('sets a line with updateCartLine and removes it at 0', async () => {
       const c = await customer();
       await fill(c.auth, [

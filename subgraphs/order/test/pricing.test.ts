@@ -1,5 +1,5 @@
 import { ShopError } from '../../../platform/errors';
-import { money } from '../../../platform/money';
+import { money, type Money } from '../../../platform/money';
 import { checkOrderLines, lineTotal, MAX_AMOUNT, MAX_ORDER_LINES, orderTotal, priceCart, priceOrder } from '../pricing';
 
 const line = (quantity: number, unitPriceAmount: number, productId = 'p1') => ({ productId, quantity, unitPriceAmount });
@@ -110,6 +110,21 @@ describe('pricing', () => {
       expect(priced.lines.map((l) => l.productId)).toEqual(['lamp']);
       expect(priced.subtotal).toEqual(money(1999, 'USD'));
       expect(priced.missing).toEqual(['gone']);
+    });
+
+    it('leaves out products the catalog archived (no longer sold) and says which', () => {
+      const withArchived = new Map<string, { price: Money; archived?: boolean }>([...catalog, ['old-lamp', { price: money(999, 'USD'), archived: true }]]);
+      const priced = priceCart(
+        [
+          { productId: 'old-lamp', quantity: 1 },
+          { productId: 'rug', quantity: 1 },
+        ],
+        withArchived,
+        'USD',
+      );
+      expect(priced.lines.map((l) => l.productId)).toEqual(['rug']);
+      expect(priced.subtotal).toEqual(money(12500, 'USD'));
+      expect(priced.missing).toEqual(['old-lamp']);
     });
 
     it('an empty cart costs zero in the shop currency', () => {

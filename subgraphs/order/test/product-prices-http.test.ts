@@ -69,8 +69,8 @@ describe('catalog prices from product-search over HTTP', () => {
   it('answers current prices and names of known products; unknown products are absent', async () => {
     const found = await prices().pricesOf([productId(3), 'no-such-product', productId(0)]);
     expect([...found.entries()].sort(([a], [b]) => a.localeCompare(b))).toEqual([
-      [productId(0), { name: 'Product 0', price: { amount: 100, currency: 'USD' } }],
-      [productId(3), { name: 'Product 3', price: { amount: 103, currency: 'USD' } }],
+      [productId(0), { name: 'Product 0', archived: false, price: { amount: 100, currency: 'USD' } }],
+      [productId(3), { name: 'Product 3', archived: false, price: { amount: 103, currency: 'USD' } }],
     ]);
     expect(calls).toHaveLength(1);
     expect(calls[0]!.url).toBe(catalog.url);

@@ -35,6 +35,13 @@ export type Product = {
   brand: Brand;
   /** When the product was added to the catalog (ISO 8601). */
   createdAt: Scalars['String']['output'];
+  /**
+   * Whether the product is no longer sold: it is left out of search and suggestions and cannot
+   * be added to a cart, but past orders still show it.
+   */
+  archived: Scalars['Boolean']['output'];
+  /** When the product was archived (ISO 8601); null while it is sold. */
+  archivedAt: Maybe<Scalars['String']['output']>;
 };
 
 /** A group of related products, such as chairs or lamps. */
@@ -320,6 +327,12 @@ export type Mutation = {
   createProduct: Product;
   /** Changes a product of the catalog. Admin only. */
   updateProduct: Product;
+  /**
+   * Stops selling a product: it leaves search and suggestions and can no longer be added to a
+   * cart, while past orders and lookups by id still return it. Archiving an archived product
+   * changes nothing and returns it as it is. Admin only.
+   */
+  archiveProduct: Product;
 };
 
 
@@ -333,6 +346,12 @@ export type MutationCreateProductArgs = {
 export type MutationUpdateProductArgs = {
   id: Scalars['ID']['input'];
   input: UpdateProductInput;
+};
+
+
+/** Changing the catalog. Admin only. */
+export type MutationArchiveProductArgs = {
+  id: Scalars['ID']['input'];
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -441,6 +460,7 @@ export type ResolversTypes = ResolversObject<{
   Product: ResolverTypeWrapper<ProductModel>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Category: ResolverTypeWrapper<CategoryModel>;
   Brand: ResolverTypeWrapper<BrandModel>;
   Money: ResolverTypeWrapper<MoneyModel>;
@@ -450,7 +470,6 @@ export type ResolversTypes = ResolversObject<{
   ProductSearchResult: ResolverTypeWrapper<Omit<ProductSearchResult, 'edges' | 'facets'> & { edges: Array<ResolversTypes['ProductEdge']>, facets: ResolversTypes['ProductFacets'] }>;
   ProductEdge: ResolverTypeWrapper<Omit<ProductEdge, 'node'> & { node: ResolversTypes['Product'] }>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ProductFacets: ResolverTypeWrapper<Omit<ProductFacets, 'categories' | 'brands' | 'priceBands'> & { categories: Array<ResolversTypes['CategoryFacet']>, brands: Array<ResolversTypes['BrandFacet']>, priceBands: Array<ResolversTypes['PriceBandFacet']> }>;
   CategoryFacet: ResolverTypeWrapper<CategoryFacetModel>;
   BrandFacet: ResolverTypeWrapper<BrandFacetModel>;
@@ -471,6 +490,7 @@ export type ResolversParentTypes = ResolversObject<{
   Product: ProductModel;
   ID: Scalars['ID']['output'];
   String: Scalars['String']['output'];
+  Boolean: Scalars['Boolean']['output'];
   Category: CategoryModel;
   Brand: BrandModel;
   Money: MoneyModel;
@@ -479,7 +499,6 @@ export type ResolversParentTypes = ResolversObject<{
   ProductSearchResult: Omit<ProductSearchResult, 'edges' | 'facets'> & { edges: Array<ResolversParentTypes['ProductEdge']>, facets: ResolversParentTypes['ProductFacets'] };
   ProductEdge: Omit<ProductEdge, 'node'> & { node: ResolversParentTypes['Product'] };
   PageInfo: PageInfo;
-  Boolean: Scalars['Boolean']['output'];
   ProductFacets: Omit<ProductFacets, 'categories' | 'brands' | 'priceBands'> & { categories: Array<ResolversParentTypes['CategoryFacet']>, brands: Array<ResolversParentTypes['BrandFacet']>, priceBands: Array<ResolversParentTypes['PriceBandFacet']> };
   CategoryFacet: CategoryFacetModel;
   BrandFacet: BrandFacetModel;
@@ -505,6 +524,8 @@ export type ProductResolvers<ContextType = ProductSearchContext, ParentType exte
   category?: Resolver<ResolversTypes['Category'], ParentType, ContextType>;
   brand?: Resolver<ResolversTypes['Brand'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  archived?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  archivedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 }>;
 
 export type CategoryResolvers<ContextType = ProductSearchContext, ParentType extends ResolversParentTypes['Category'] = ResolversParentTypes['Category'], FederationReferenceType extends FederationReferenceTypes['Category'] = FederationReferenceTypes['Category']> = ResolversObject<{
@@ -606,6 +627,7 @@ export type QueryResolvers<ContextType = ProductSearchContext, ParentType extend
 export type MutationResolvers<ContextType = ProductSearchContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationCreateProductArgs, 'input'>>;
   updateProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationUpdateProductArgs, 'id' | 'input'>>;
+  archiveProduct?: Resolver<ResolversTypes['Product'], ParentType, ContextType, RequireFields<MutationArchiveProductArgs, 'id'>>;
 }>;
 
 export type Resolvers<ContextType = ProductSearchContext> = ResolversObject<{

@@ -70,7 +70,8 @@ export function redisProductCache(options: RedisProductCacheOptions): ProductCac
       const texts = await redis.mget(ids.map(key));
       texts.forEach((text, i) => {
         const json = text?.slice(text.indexOf('|') + 1);
-        if (json) found.set(ids[i]!, decodeProduct(json));
+        const product = json ? decodeProduct(json) : null;
+        if (product) found.set(ids[i]!, product);
       });
       return found;
     },

@@ -50,8 +50,21 @@ export function encodeProduct(product: ProductRecord): string {
   return JSON.stringify(product);
 }
 
-/** The product `encodeProduct` wrote, its dates revived. */
-export function decodeProduct(text: string): ProductRecord {
-  const raw = JSON.parse(text) as Omit<ProductRecord, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };
-  return { ...raw, createdAt: new Date(raw.createdAt), updatedAt: new Date(raw.updatedAt) };
+/**
+ * The product `encodeProduct` wrote, its dates revived; null for text of a product without a
+ * version (written by a release before versions), which the caller reads as a miss.
+ */
+export function decodeProduct(text: string): ProductRecord | null {
+  const raw = JSON.parse(text) as Omit<ProductRecord, 'createdAt' | 'updatedAt' | 'archivedAt'> & {
+    createdAt: string;
+    updatedAt: string;
+    archivedAt?: string | null;
+  };
+  if (typeof raw.version !== 'number') return null;
+  return {
+    ...raw,
+    createdAt: new Date(raw.createdAt),
+    updatedAt: new Date(raw.updatedAt),
+    archivedAt: raw.archivedAt ? new Date(raw.archivedAt) : null,
+  };
 }

@@ -33,6 +33,22 @@ export interface NewProductRecord {
 export interface ProductRecord extends NewProductRecord {
   createdAt: Date;
   updatedAt: Date;
+  /**
+   * 1 when the product is created, one more on every write to it (archiving included): of
+   * two copies of a product, the one with the higher version is the newer.
+   */
+  version: number;
+  /**
+   * When the product was archived: no longer sold, out of search and suggestions, but still
+   * readable by id for past orders and references. Null while it is sold.
+   */
+  archivedAt: Date | null;
+}
+
+/** A product as of one write to it: its id and the version that write made. */
+export interface ProductVersionStamp {
+  id: string;
+  version: number;
 }
 
 /** Fields of a product an update may change; absent fields stay as they are. */
@@ -56,12 +72,46 @@ export interface CatalogImport {
 }
 
 /**
+ * The catalog's index outbox, what keeps a search index kept apart from the catalog
+ * (Elasticsearch) in step with it. Every write to a product (create, update, archive,
+ * import) records, in the same transaction as the write, that the product changed; a
+ * relay (`CatalogIndexRelay`) hands the changed products to `ProductSearchIndex.indexProducts`
+ * and then confirms them here. Delivery is at least once and may repeat or arrive out of
+ * order (a retry, two replicas relaying at once): the index keeps whichever copy of a
+ * product has the higher version, so a repeat changes nothing. A catalog searched by an index
+ * that reads its own rows (PostgreSQL beside PostgreSQL) may keep no outbox: then nothing is
+ * ever pending.
+ */
+export interface CatalogIndexOutbox {
+  /**
+   * Products written since the index last confirmed them, longest waiting first, at most
+   * `limit`: each once, as it is now (its latest version, archived ones too). They come
+   * again on every call until `markIndexed` confirms them.
+   */
+  pendingIndexChanges(limit: number): Promise<ProductRecord[]>;
+  /**
+   * Confirms that the index holds these products at least at these versions. A product
+   * written again since (a higher version) stays pending, so its newer write still reaches
+   * the index.
+   */
+  markIndexed(products: readonly ProductVersionStamp[]): Promise<void>;
+}
+
+/**
  * The source of truth for products, categories and brands (MongoDB in production,
  * PostgreSQL tables embedded). Reads take id lists so a request's DataLoader asks once.
+ * Every write records the products it changed in the index outbox, in its own transaction,
+ * whenever the index is kept apart from the catalog.
  */
-export interface ProductCatalog extends StoreHandle {
-  /** Products by id in one query; unknown ids are absent. */
+export interface ProductCatalog extends StoreHandle, CatalogIndexOutbox {
+  /** Products by id in one query, archived ones too; unknown ids are absent. */
   productsByIds(ids: readonly string[]): Promise<ProductRecord[]>;
+  /**
+   * Every product, archived ones too, a page at a time in the store's id order (stable
+   * between calls): those after `afterId` (from the first when null), at most `limit`.
+   * For rebuilding a search index from the catalog.
+   */
+  productsAfter(afterId: string | null, limit: number): Promise<ProductRecord[]>;
   /** Categories by id in one query; unknown ids are absent. */
   categoriesByIds(ids: readonly string[]): Promise<CategoryRecord[]>;
   /** Brands by id in one query; unknown ids are absent. */
@@ -70,11 +120,22 @@ export interface ProductCatalog extends StoreHandle {
   listCategories(): Promise<CategoryRecord[]>;
   /** Every brand, ordered by name then id. */
   listBrands(): Promise<BrandRecord[]>;
-  /** Adds a product; refuses a taken SKU or a category or brand that does not exist. */
+  /** Adds a product at version 1; refuses a taken SKU or a category or brand that does not exist. */
   createProduct(product: NewProductRecord): Promise<ProductRecord | CatalogRefusal>;
-  /** Changes a product and its `updatedAt`; `null` when there is no such product. */
+  /**
+   * Changes a product, its `updatedAt` and its version (an archived product stays archived);
+   * `null` when there is no such product.
+   */
   updateProduct(id: string, changes: ProductChanges): Promise<ProductRecord | CatalogRefusal | null>;
-  /** Writes a whole catalog in one transaction, in chunks: all of it or, on any error, none. */
+  /**
+   * Archives a product: sets `archivedAt`, `updatedAt` and the next version. A product
+   * already archived is answered as it is, unchanged; `null` when there is no such product.
+   */
+  archiveProduct(id: string): Promise<ProductRecord | null>;
+  /**
+   * Writes a whole catalog in one transaction, in chunks: all of it or, on any error, none.
+   * Every product is at version 1 and not archived.
+   */
   insertCatalog(data: CatalogImport): Promise<void>;
   /** True when the catalog holds no category, brand or product. */
   isEmpty(): Promise<boolean>;
@@ -196,21 +257,32 @@ export interface Suggestions {
  * full-text and trigram search embedded). Answers with ids; records come from the catalog.
  */
 export interface ProductSearchIndex extends StoreHandle {
-  /** One ordered page of matching product ids, with the total and facets of the whole result. */
+  /** One ordered page of matching product ids, with the total and facets of the whole result; archived products never match. */
   search(query: SearchQuery): Promise<SearchPage>;
-  /** Products, categories and brands whose names match text being typed, for suggestions. */
+  /** Products, categories and brands whose names match text being typed, for suggestions; never an archived product. */
   suggest(query: PredictiveQuery): Promise<Suggestions>;
   /**
-   * Makes written products searchable. An index kept apart from the catalog copies
-   * them here; one that reads the catalog's own rows has nothing to do.
+   * Makes written products searchable, as the catalog's index outbox delivers them: whole
+   * records, at least once, possibly repeated or out of order. Idempotent by version: a
+   * product's copy is replaced only by a higher version, never by an older one. An archived
+   * record takes the product out of search and suggestions. An index kept apart from the
+   * catalog copies them here; one that reads the catalog's own rows has nothing to do.
    */
   indexProducts(products: readonly ProductRecord[]): Promise<void>;
   /** Statements sent to the store so far (metrics, tests). */
   statementCount(): number;
 }
 
+/**
+ * How written products reach the search index: `catalog-rows` when the index reads the
+ * catalog's own rows (PostgreSQL), so there is nothing to deliver; `outbox` when the index
+ * is kept apart (Elasticsearch) and a relay delivers the catalog's index outbox to it.
+ */
+export type IndexFeed = 'catalog-rows' | 'outbox';
+
 /** A catalog and its search index opened together, as the subgraph uses them. */
 export interface CatalogStore extends StoreHandle {
   catalog: ProductCatalog;
   index: ProductSearchIndex;
+  indexFeed: IndexFeed;
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
-import { rowsOf, type Database } from '../../../platform/db';
+import { rowsOf, type Database, type Db } from '../../../platform/db';
 import { FUZZY_NAME_THRESHOLD, SORT_FIELDS, type SortFieldName } from '../search-query';
 import type {
   CatalogRefusal,
@@ -10,10 +10,11 @@ import type {
   PredictiveQuery,
   ProductCatalog,
   ProductSearchIndex,
+  ProductVersionStamp,
   SearchPage,
   SearchQuery,
 } from './port';
-import { brands, categories, nameSortKey, products } from './schema';
+import { brands, categories, indexOutbox, nameSortKey, products } from './schema';
 
 export const CATALOG_SCHEMA = 'catalog';
 export const CATALOG_MIGRATIONS = path.join(__dirname, 'migrations');
@@ -33,6 +34,8 @@ const productColumns = {
   brandId: products.brandId,
   createdAt: products.createdAt,
   updatedAt: products.updatedAt,
+  version: products.version,
+  archivedAt: products.archivedAt,
 };
 
 /** The driver error under drizzle's wrapper: postgres-js names the constraint `constraint_name`, PGlite `constraint`. */
@@ -63,9 +66,44 @@ function jsonOf<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
 
+/** Products not archived: the only ones search and suggestions answer. */
+const onSale = isNull(products.archivedAt);
+
+export interface PostgresCatalogOptions {
+  /**
+   * Record every write in the index outbox, for a search index kept apart from the catalog
+   * (Elasticsearch). Default false: the PostgreSQL index reads the catalog's own rows, so
+   * there is nothing to deliver, and the outbox stays empty.
+   */
+  indexOutbox?: boolean;
+}
+
 /** The catalog on PostgreSQL tables, the same code on PGlite and on a server. */
-export function postgresProductCatalog(database: Database): ProductCatalog {
+export function postgresProductCatalog(database: Database, options: PostgresCatalogOptions = {}): ProductCatalog {
   const { db } = database;
+  const outboxOn = options.indexOutbox ?? false;
+
+  /**
+   * Records in the index outbox, inside the caller's transaction, that products were written:
+   * a product already waiting keeps its place in line and takes the newer version.
+   */
+  async function recordIndexChanges(tx: Db, written: readonly ProductVersionStamp[]): Promise<void> {
+    if (!outboxOn || written.length === 0) return;
+    // name: record-index-changes
+    await tx
+      .insert(indexOutbox)
+      .values(written.map((p) => ({ productId: p.id, version: p.version })))
+      .onConflictDoUpdate({
+        target: indexOutbox.productId,
+        // The row already waiting is named by its table, unqualified, in ON CONFLICT's SET.
+        set: { version: sql`greatest(${sql.raw('"index_outbox"."version"')}, excluded.version)` },
+      });
+  }
+
+  /** Runs a write and its outbox record in one transaction; without the outbox, the write alone. */
+  const writing = <T>(write: (tx: Db) => Promise<T>): Promise<T> =>
+    outboxOn ? db.transaction((tx) => write(tx as unknown as Db)) : write(db);
+
   return {
     ready: () => database.ready(),
     close: () => database.close(),
@@ -74,6 +112,16 @@ export function postgresProductCatalog(database: Database): ProductCatalog {
     async productsByIds(ids) {
       if (ids.length === 0) return [];
       return db.select(productColumns).from(products).where(inArray(products.id, [...ids]));
+    },
+
+    async productsAfter(afterId, limit) {
+      if (limit <= 0) return [];
+      return db
+        .select(productColumns)
+        .from(products)
+        .where(afterId === null ? undefined : gt(products.id, afterId))
+        .orderBy(asc(products.id))
+        .limit(limit);
     },
 
     async categoriesByIds(ids) {
@@ -96,8 +144,11 @@ export function postgresProductCatalog(database: Database): ProductCatalog {
 
     async createProduct(product) {
       try {
-        const [row] = await db.insert(products).values(product).returning(productColumns);
-        return row!;
+        return await writing(async (tx) => {
+          const [row] = await tx.insert(products).values({ ...product, version: 1 }).returning(productColumns);
+          await recordIndexChanges(tx, [row!]);
+          return row!;
+        });
       } catch (error) {
         return refusalOf(error);
       }
@@ -105,15 +156,34 @@ export function postgresProductCatalog(database: Database): ProductCatalog {
 
     async updateProduct(id, changes) {
       try {
-        const [row] = await db
-          .update(products)
-          .set({ ...changes, updatedAt: sql`now()` })
-          .where(eq(products.id, id))
-          .returning(productColumns);
-        return row ?? null;
+        return await writing(async (tx) => {
+          const [row] = await tx
+            .update(products)
+            .set({ ...changes, updatedAt: sql`now()`, version: sql`${products.version} + 1` })
+            .where(eq(products.id, id))
+            .returning(productColumns);
+          if (row) await recordIndexChanges(tx, [row]);
+          return row ?? null;
+        });
       } catch (error) {
         return refusalOf(error);
       }
+    },
+
+    async archiveProduct(id) {
+      const archived = await writing(async (tx) => {
+        // Only a product on sale is archived: archiving again changes nothing, not even its version.
+        const [row] = await tx
+          .update(products)
+          .set({ archivedAt: sql`now()`, updatedAt: sql`now()`, version: sql`${products.version} + 1` })
+          .where(and(eq(products.id, id), onSale))
+          .returning(productColumns);
+        if (row) await recordIndexChanges(tx, [row]);
+        return row;
+      });
+      if (archived) return archived;
+      const [existing] = await db.select(productColumns).from(products).where(eq(products.id, id));
+      return existing ?? null;
     },
 
     async insertCatalog(data) {
@@ -129,8 +199,11 @@ export function postgresProductCatalog(database: Database): ProductCatalog {
             ...p,
             createdAt: p.createdAt ?? sql`now()`,
             updatedAt: p.createdAt ?? sql`now()`,
+            version: 1,
+            archivedAt: null,
           }));
           await tx.insert(products).values(chunk);
+          await recordIndexChanges(tx as unknown as Db, chunk.map((p) => ({ id: p.id, version: 1 })));
         }
       });
       // Statistics of the imported rows, so the planner uses the search indexes from the
@@ -145,6 +218,25 @@ export function postgresProductCatalog(database: Database): ProductCatalog {
         select not (exists (select 1 from ${products}) or exists (select 1 from ${categories})
           or exists (select 1 from ${brands})) as empty`);
       return row!.empty;
+    },
+
+    async pendingIndexChanges(limit) {
+      if (!outboxOn || limit <= 0) return [];
+      // name: pending-index-changes
+      return db
+        .select(productColumns)
+        .from(indexOutbox)
+        .innerJoin(products, eq(products.id, indexOutbox.productId))
+        .orderBy(asc(indexOutbox.changedAt), asc(indexOutbox.productId))
+        .limit(limit);
+    },
+
+    async markIndexed(indexed) {
+      if (!outboxOn || indexed.length === 0) return;
+      // name: mark-indexed: a row written again since (a higher version) stays.
+      await db
+        .delete(indexOutbox)
+        .where(or(...indexed.map((p) => and(eq(indexOutbox.productId, p.id), lte(indexOutbox.version, p.version)))));
     },
   };
 }
@@ -190,11 +282,11 @@ function seekAfter(query: SearchQuery): SQL {
 }
 
 /**
- * What the text and filter admit: the full-text query (every word, stemmed, in name
- * or description), or a name resembling the words that holds no excluded word.
+ * What the text and filter admit, of the products on sale: the full-text query (every word,
+ * stemmed, in name or description), or a name resembling the words that holds no excluded word.
  */
 function matches(query: SearchQuery): SQL {
-  const conditions: SQL[] = [];
+  const conditions: SQL[] = [onSale];
   const { text } = query;
   if (text !== null) {
     const fullText = sql`${products.search} @@ websearch_to_tsquery('english', ${text.query})`;
@@ -213,7 +305,7 @@ function matches(query: SearchQuery): SQL {
   if (brandIds.length > 0) conditions.push(inArray(products.brandId, [...brandIds]));
   if (minPrice !== null) conditions.push(sql`${products.priceAmount} >= ${minPrice}`);
   if (maxPrice !== null) conditions.push(sql`${products.priceAmount} <= ${maxPrice}`);
-  return conditions.length ? sql.join(conditions, sql` and `) : sql`true`;
+  return sql.join(conditions, sql` and `);
 }
 
 /**
@@ -287,14 +379,16 @@ function suggestionIds(query: PredictiveQuery, table: typeof products | typeof c
   const columns = (tier: number, resemblance: SQL) =>
     sql`${table.id} as id, ${sql.raw(String(tier))} as tier, ${resemblance} as resemblance,
       length(${table.name}) as len, ${nameSortKey(table.name)} as name_key`;
+  // Archived products are never suggested; categories and brands are never archived.
+  const suggestable = table === products ? onSale : sql`true`;
   const starting = sql`select ${columns(1, sql`0::real`)} from ${table}
-    where ${startsWords(query, table.name)} order by len, name_key, id limit ${query.limit}`;
+    where ${startsWords(query, table.name)} and ${suggestable} order by len, name_key, id limit ${query.limit}`;
   const ranked = (rows: SQL) =>
     sql`(select coalesce(json_agg(id order by tier, resemblance desc, len, name_key, id), '[]'::json) from (${rows}) hits)`;
   if (query.fuzzy === null) return ranked(starting);
   const resembling = sql`select ${columns(2, sql`word_similarity(${query.fuzzy}, ${table.name})`)} from ${table}
     where (select count(*) from starting) < ${query.limit}
-      and ${query.fuzzy} <% ${table.name} and not ${startsWords(query, table.name)}
+      and ${query.fuzzy} <% ${table.name} and not ${startsWords(query, table.name)} and ${suggestable}
     order by resemblance desc, len, name_key, id limit ${query.limit}`;
   return ranked(sql`with starting as (${starting}), resembling as (${resembling})
     select * from (select * from starting union all select * from resembling) found
@@ -344,7 +438,8 @@ export function postgresSearchIndex(database: Database): ProductSearchIndex {
     close: () => database.close(),
     statementCount: () => database.stats.statements,
 
-    // The search document is a generated column of the catalog's own rows: nothing to copy.
+    // The search document is a generated column of the catalog's own rows, whose version and
+    // archive date are the catalog's: nothing to copy, and nothing older can replace them.
     indexProducts: async () => {},
 
     async search(query): Promise<SearchPage> {
@@ -386,11 +481,15 @@ export function postgresSearchIndex(database: Database): ProductSearchIndex {
   };
 }
 
-/** The catalog and its search index on one PostgreSQL database. */
+/**
+ * The catalog and its search index on one PostgreSQL database: the index reads the catalog's
+ * own rows, so the index outbox is neither written nor relayed.
+ */
 export function postgresCatalogStore(database: Database): CatalogStore {
   return {
     catalog: postgresProductCatalog(database),
     index: postgresSearchIndex(database),
+    indexFeed: 'catalog-rows',
     ready: () => database.ready(),
     close: () => database.close(),
     statementCount: () => database.stats.statements,

@@ -45,6 +45,10 @@ export const products = catalog.table(
       .references(() => brands.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    // One more on every write: a search index kept apart keeps the copy with the higher one.
+    version: integer('version').notNull().default(1),
+    // Set once when the product stops being sold; search and suggestions leave it out.
+    archivedAt: timestamp('archived_at', { withTimezone: true }),
     // Kept by the database on every write, so no code path can forget to reindex a row.
     // Name words weigh more than description words in the ranking (A over C).
     search: tsvector('search')
@@ -71,4 +75,22 @@ export const products = catalog.table(
     index('products_price_idx').on(t.priceAmount, t.id),
     index('products_created_idx').on(t.createdAt, t.id),
   ],
+);
+
+/**
+ * The index outbox: a row per product written since a search index kept apart from the
+ * catalog last confirmed it, upserted in the write's own transaction. One row per product,
+ * however often it is written, so the table never holds more rows than the catalog has
+ * products. No foreign key: products are never deleted, and an import writes its rows in bulk.
+ */
+export const indexOutbox = catalog.table(
+  'index_outbox',
+  {
+    productId: text('product_id').primaryKey(),
+    /** The version the latest write made; confirming an older one leaves the row pending. */
+    version: integer('version').notNull(),
+    /** When the product first changed since it was last confirmed: the longest waiting go first. */
+    changedAt: timestamp('changed_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('index_outbox_changed_idx').on(t.changedAt, t.productId)],
 );

@@ -123,6 +123,16 @@ describe.each(variants)('the product cache through the subgraph on %s', (_name, 
     }
   });
 
+  it('drops a product on every replica when it is archived', async () => {
+    const p = fixture.products[22]!;
+    const ARCHIVED = 'query($id: ID!) { product(id: $id) { id archived } }';
+    for (const replica of replicas) expect((await replica.query(ARCHIVED, { id: p.id })).data!.product.archived).toBe(false);
+    const res = await replicas[1]!.query('mutation($id: ID!) { archiveProduct(id: $id) { archived } }', { id: p.id }, admin);
+    expect(res.errors).toBeUndefined();
+    await sleep(50);
+    for (const replica of replicas) expect((await replica.query(ARCHIVED, { id: p.id })).data!.product.archived).toBe(true);
+  });
+
   it('reads a product that many requests miss at once from the store once', async () => {
     const p = fixture.products[30]!;
     slowCatalog = true;

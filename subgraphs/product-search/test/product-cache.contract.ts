@@ -20,6 +20,8 @@ function product(overrides: Partial<ProductRecord> = {}): ProductRecord {
     brandId: 'brand-oakline',
     createdAt: new Date('2025-03-01T10:00:00.000Z'),
     updatedAt: new Date('2025-06-01T10:00:00.000Z'),
+    version: 1,
+    archivedAt: null,
     ...overrides,
   };
 }
@@ -50,11 +52,12 @@ export function productCacheContract(open: OpenProductCache) {
   });
 
   it('returns what was set, dates and all, for the ids it holds', async () => {
-    const [a, b, c] = [product(), product({ description: '' }), product()];
+    const [a, b, c] = [product(), product({ description: '', version: 3, archivedAt: new Date('2025-07-01T12:00:00.000Z') }), product()];
     await cache.setMany([a, b]);
     const found = await cache.getMany([a.id, c.id, b.id]);
     expect(found).toEqual(new Map([[a.id, a], [b.id, b]]));
     expect(found.get(a.id)!.createdAt).toBeInstanceOf(Date);
+    expect(found.get(b.id)!.archivedAt).toBeInstanceOf(Date);
   });
 
   it('keeps the newer version when an older one is set after it', async () => {

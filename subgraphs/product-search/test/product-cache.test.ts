@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { silentLogger } from '../../../platform/logger';
 import { TEST_REDIS_URL } from '../../../platform/testing';
+import { decodeProduct, encodeProduct } from '../store/cache';
 import { memoryProductCache } from '../store/cache-memory';
 import { redisProductCache } from '../store/cache-redis';
 import type { ProductRecord } from '../store/port';
@@ -45,6 +46,8 @@ const record = (id: string): ProductRecord => ({
   brandId: 'b',
   createdAt: new Date(0),
   updatedAt: new Date(0),
+  version: 1,
+  archivedAt: null,
 });
 
 describe('the in-process LRU', () => {
@@ -54,6 +57,19 @@ describe('the in-process LRU', () => {
     await cache.getMany(['a']);
     await cache.setMany([record('c')]);
     expect([...(await cache.getMany(['a', 'b', 'c'])).keys()]).toEqual(['a', 'c']);
+  });
+});
+
+describe('cache text', () => {
+  it('keeps every field of a product, an archive date included', () => {
+    const archived = { ...record('a'), version: 4, archivedAt: new Date('2025-07-01T12:00:00.000Z') };
+    expect(decodeProduct(encodeProduct(archived))).toEqual(archived);
+    expect(decodeProduct(encodeProduct(record('b')))).toEqual(record('b'));
+  });
+
+  it('reads an entry of a product without a version (written before versions) as a miss', () => {
+    const { version: _version, archivedAt: _archivedAt, ...older } = record('a');
+    expect(decodeProduct(JSON.stringify(older))).toBeNull();
   });
 });
 

@@ -350,4 +350,86 @@ describe.each(storeBackends())('product-search subgraph over HTTP on %s', (backe
       expect(after.data!.product).toEqual({ sku: 'ZEP-1', name: 'Zeppelin Recliner', price: { amount: 39_900 } });
     });
   });
+
+  describe('archiving a product', () => {
+    const ARCHIVE = 'mutation($id: ID!) { archiveProduct(id: $id) { id name archived archivedAt } }';
+    const PRODUCT = 'query($id: ID!) { product(id: $id) { id name archived archivedAt } }';
+    // A product of its own: the other tests' counts of the fixture stay as they are.
+    let id: string;
+    let archivedAt: string;
+
+    beforeAll(async () => {
+      const res = await server.query(
+        `mutation($input: CreateProductInput!) { createProduct(input: $input) { id archived archivedAt } }`,
+        {
+          input: { sku: 'QUOKKA-1', name: 'Quokka Lantern', description: 'Soon gone.', price: 2_900, categoryId: 'cat-lamps', brandId: 'brand-lumen' },
+        },
+        admin,
+      );
+      expect(res.errors).toBeUndefined();
+      expect(res.data!.createProduct).toMatchObject({ archived: false, archivedAt: null });
+      id = res.data!.createProduct.id;
+    });
+
+    const searchIds = async (query: string) =>
+      (await server.query('query($q: String) { searchProducts(query: $q) { totalCount edges { node { id } } } }', { q: query })).data!
+        .searchProducts;
+    const suggestedNames = async (query: string) =>
+      (await server.query('query($q: String!) { predictiveSearch(query: $q) { products { product { name } } } }', { q: query })).data!
+        .predictiveSearch.products.map((s: { product: { name: string } }) => s.product.name);
+
+    it('refuses anonymous callers and customers, archiving nothing', async () => {
+      expect((await server.query(ARCHIVE, { id })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect((await server.query(ARCHIVE, { id }, customer)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect((await server.query(PRODUCT, { id })).data!.product).toMatchObject({ archived: false, archivedAt: null });
+      expect((await searchIds('quokka')).edges).toEqual([{ node: { id } }]);
+      expect(await suggestedNames('quok')).toEqual(['Quokka Lantern']);
+    });
+
+    it('answers NOT_FOUND for an unknown product', async () => {
+      const res = await server.query(ARCHIVE, { id: 'missing' }, admin);
+      expect(res.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    });
+
+    it('lets an admin archive a product: it leaves search and suggestions at once', async () => {
+      // Read first, so the product is cached and the archive has something to invalidate.
+      await server.query(PRODUCT, { id });
+      const res = await server.query(ARCHIVE, { id }, admin);
+      expect(res.errors).toBeUndefined();
+      expect(res.data!.archiveProduct).toEqual({ id, name: 'Quokka Lantern', archived: true, archivedAt: expect.any(String) });
+      archivedAt = res.data!.archiveProduct.archivedAt;
+      expect(Math.abs(Date.parse(archivedAt) - Date.now())).toBeLessThan(60_000);
+      expect(await searchIds('quokka')).toEqual({ totalCount: 0, edges: [] });
+      expect(await suggestedNames('quok')).toEqual([]);
+      const lamps = await server.query('{ searchProducts(filter: { categoryIds: ["cat-lamps"] }, first: 100) { totalCount edges { node { id } } } }');
+      expect(lamps.data!.searchProducts.edges).not.toContainEqual({ node: { id } });
+      expect(lamps.data!.searchProducts.totalCount).toBe(fixture.products.filter((p) => p.categoryId === 'cat-lamps').length);
+    });
+
+    it('still answers the archived product by id and by reference, as archived', async () => {
+      expect((await server.query(PRODUCT, { id })).data!.product).toEqual({ id, name: 'Quokka Lantern', archived: true, archivedAt });
+      const byIds = await server.query('query($ids: [ID!]!) { products(ids: $ids) { id archived } }', { ids: [id] });
+      expect(byIds.data!.products).toEqual([{ id, archived: true }]);
+      const entities = await server.query('query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Product { id name archived } } }', {
+        reps: [{ __typename: 'Product', id }],
+      });
+      expect(entities.data!._entities).toEqual([{ id, name: 'Quokka Lantern', archived: true }]);
+    });
+
+    it('archiving again changes nothing', async () => {
+      const res = await server.query(ARCHIVE, { id }, admin);
+      expect(res.errors).toBeUndefined();
+      expect(res.data!.archiveProduct).toEqual({ id, name: 'Quokka Lantern', archived: true, archivedAt });
+    });
+
+    it('an archived product can still be edited, and stays out of search', async () => {
+      const res = await server.query(
+        'mutation($id: ID!) { updateProduct(id: $id, input: { name: "Quokka Lantern (old)" }) { name archived archivedAt } }',
+        { id },
+        admin,
+      );
+      expect(res.data!.updateProduct).toEqual({ name: 'Quokka Lantern (old)', archived: true, archivedAt });
+      expect((await searchIds('quokka')).totalCount).toBe(0);
+    });
+  });
 });

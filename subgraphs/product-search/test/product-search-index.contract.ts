@@ -56,7 +56,7 @@ export function productSearchIndexContract(
     ({ catalog, index, release } = await open());
     const products = fixture.products.map((p) => ({ ...p, currency: 'USD' }));
     await catalog.insertCatalog({ ...fixture, products });
-    await index.indexProducts(products.map((p) => ({ ...p, updatedAt: p.createdAt })));
+    await index.indexProducts(products.map((p) => ({ ...p, updatedAt: p.createdAt, version: 1, archivedAt: null })));
   });
   afterAll(() => release());
 
@@ -287,6 +287,70 @@ export function productSearchIndexContract(
 
     it('treats tsquery syntax as word breaks, not as syntax', async () => {
       expect(await suggest("oak' & !:* (ta)|")).toEqual(await suggest('oak ta'));
+    });
+  });
+
+  describe('versions and archived products', () => {
+    const newProduct = (id: string, name: string) => ({
+      id,
+      sku: id.toUpperCase(),
+      name,
+      description: 'Kept for version tests.',
+      priceAmount: 4200,
+      currency: 'USD',
+      categoryId: 'cat-sofas',
+      brandId: 'brand-vacant',
+    });
+    const written = <T extends object>(result: T | null) => {
+      if (result === null || 'kind' in result) throw new Error(`not written: ${JSON.stringify(result)}`);
+      return result as Exclude<T, { kind: string }>;
+    };
+    const hitIds = async (text: string) => (await index.search(query({ text, sort: 'RELEVANCE' }))).hits.map((h) => h.id);
+    const suggestedIds = async (text: string) => (await index.suggest(buildPredictiveQuery({ query: text, first: 20 }).query!)).productIds;
+
+    it('an archived product leaves search, facets and suggestions, and an older copy delivered again does not bring it back', async () => {
+      const created = written(await catalog.createProduct(newProduct('quokka-1', 'Quokka Daybed')));
+      await index.indexProducts([created]);
+      expect(await hitIds('quokka')).toEqual([created.id]);
+      expect(await suggestedIds('quok')).toEqual([created.id]);
+      const brandFacet = async () => (await index.search(query({ filter: { ...noFilter, brandIds: ['brand-vacant'] } }))).totalCount;
+      expect(await brandFacet()).toBe(1);
+
+      const archived = written(await catalog.archiveProduct(created.id));
+      await index.indexProducts([archived]);
+      expect(await hitIds('quokka')).toEqual([]);
+      expect(await suggestedIds('quok')).toEqual([]);
+      expect(await brandFacet()).toBe(0);
+
+      // A repeated delivery of the version before the archive, as an outbox may send.
+      await index.indexProducts([created]);
+      expect(await hitIds('quokka')).toEqual([]);
+      expect(await suggestedIds('quok')).toEqual([]);
+    });
+
+    it('an older version delivered after a newer one changes nothing', async () => {
+      const first = written(await catalog.createProduct(newProduct('zanzibar-1', 'Zanzibar Ottoman')));
+      await index.indexProducts([first]);
+      const renamed = written(await catalog.updateProduct(first.id, { name: 'Xylander Ottoman' }));
+      expect(renamed.version).toBeGreaterThan(first.version);
+      await index.indexProducts([renamed]);
+      await index.indexProducts([first]);
+      expect(await hitIds('xylander')).toEqual([first.id]);
+      expect(await hitIds('zanzibar')).toEqual([]);
+      expect(await suggestedIds('xyla')).toEqual([first.id]);
+      expect(await suggestedIds('zanz')).toEqual([]);
+    });
+
+    it('a batch delivered twice, in any order, changes nothing', async () => {
+      const a = written(await catalog.createProduct(newProduct('jacaranda-1', 'Jacaranda Footstool')));
+      const b = written(await catalog.updateProduct(a.id, { priceAmount: 5100 }));
+      await index.indexProducts([b, a]);
+      await index.indexProducts([a, b]);
+      const page = await index.search(query({ text: 'jacaranda', sort: 'RELEVANCE' }));
+      expect(page.hits.map((h) => h.id)).toEqual([a.id]);
+      expect(page.facets.priceBands.find((band) => band.count > 0)).toMatchObject(
+        bands.find((band) => band.min <= 5100 && (band.max === null || 5100 < band.max))!,
+      );
     });
   });
 }
