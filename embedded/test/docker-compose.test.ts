@@ -17,6 +17,7 @@ function supergraphUrls(sdl: string): Map<string, string> {
 }
 
 interface Service {
+  image?: string;
   command?: string[];
   environment?: Record<string, string | number>;
   healthcheck?: { test: string[] };
@@ -64,6 +65,35 @@ describe('docker-compose.yml', () => {
     const supergraph = command[command.indexOf('--supergraph') + 1]!;
     const urls = supergraphUrls(fs.readFileSync(path.join(ROOT, supergraph), 'utf8'));
     for (const { name, port } of SUBGRAPHS) expect({ name, url: urls.get(name) }).toEqual({ name, url: `http://${name}:${port}/graphql` });
+  });
+
+  it('health-checks every store, and starts each subgraph only once the stores it names are healthy', () => {
+    const stores = Object.entries(services).filter(([, service]) => service.image);
+    expect(stores.map(([name]) => name).sort()).toEqual(['elasticsearch', 'inventory-db', 'mongo', 'order-db', 'payment-db', 'redis']);
+    for (const [name, service] of stores) expect({ name, healthcheck: Boolean(service.healthcheck?.test.length) }).toEqual({ name, healthcheck: true });
+    for (const name of SUBGRAPHS.map((s) => s.name)) {
+      // Every store host a subgraph's URLs point at (redis://redis:6379, mongodb://mongo:27017/…).
+      const hosts = new Set(
+        Object.values(services[name]!.environment ?? {}).flatMap((value) => {
+          const match = /^[a-z+]+:\/\/(?:[^@/]*@)?([\w-]+)[:/]/.exec(String(value));
+          return match && stores.some(([store]) => store === match[1]) ? [match[1]!] : [];
+        }),
+      );
+      for (const host of hosts) {
+        expect({ name, host, dependency: services[name]!.depends_on?.[host] }).toEqual({ name, host, dependency: { condition: 'service_healthy' } });
+      }
+    }
+  });
+
+  it('puts customers and the catalog on MongoDB as a replica set, and search on Elasticsearch with a memory limit', () => {
+    expect(services.customer!.environment!.CUSTOMER_MONGODB_URL).toMatch(/^mongodb:\/\/mongo:27017\/\w+\?replicaSet=rs0$/);
+    expect(services['product-search']!.environment!.PRODUCT_MONGODB_URL).toMatch(/^mongodb:\/\/mongo:27017\/\w+\?replicaSet=rs0$/);
+    expect(services['product-search']!.environment!.PRODUCT_ELASTICSEARCH_URL).toBe('http://elasticsearch:9200');
+    expect(services.mongo!.command).toEqual(expect.arrayContaining(['--replSet', 'rs0']));
+    const elasticsearch = services.elasticsearch as Service & { mem_limit?: string };
+    expect(elasticsearch.image).toMatch(/elasticsearch:8\./);
+    expect(elasticsearch.mem_limit).toBeDefined();
+    expect(String(elasticsearch.environment!.ES_JAVA_OPTS)).toMatch(/-Xmx\d+[mg]/);
   });
 
   it('starts the router only once every subgraph is healthy', () => {
