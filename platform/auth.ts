@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { SignJWT, jwtVerify, importPKCS8, importSPKI, errors as joseErrors, type KeyLike } from 'jose';
+import { SignJWT, jwtVerify, importPKCS8, importSPKI, errors as joseErrors, type JWTPayload, type KeyLike } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { forbidden, unauthenticated } from './errors';
 
 /** What a caller may do: `customer` acts on their own data, `admin` runs the shop. */
@@ -41,8 +42,18 @@ export interface AccessTokenOptions {
 }
 
 /** Issues and verifies short-lived Ed25519-signed JWT access tokens. */
+/** Tokens whose signature and claims a process remembers having checked. */
+const VERIFIED_TOKENS_KEPT = 10_000;
+
 export class AccessTokens {
   private ended: SessionRevocations | undefined;
+  /**
+   * Claims of tokens verified before, by the token's exact text, each kept no longer than
+   * the token lasts: a client sends one token with every request until it refreshes, and
+   * checking an Ed25519 signature costs more than the rest of reading it. Whether the
+   * token's session has ended is still asked every time.
+   */
+  private readonly verified = new LRUCache<string, JWTPayload>({ max: VERIFIED_TOKENS_KEPT });
 
   constructor(
     private readonly keys: TokenKeys,
@@ -94,11 +105,7 @@ export class AccessTokens {
     const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
     if (!match?.[1]) return { kind: 'invalid', reason: 'The Authorization header must be "Bearer <token>".' };
     try {
-      const { payload } = await jwtVerify(match[1], this.keys.publicKey, {
-        algorithms: [ALG],
-        issuer: this.options.issuer,
-        audience: this.options.issuer,
-      });
+      const payload = await this.verify(match[1]);
       if (typeof payload.sub !== 'string') return { kind: 'invalid', reason: 'The access token names no subject.' };
       const sessionId = typeof payload.sid === 'string' ? payload.sid : undefined;
       if (sessionId !== undefined && this.ended?.hasEnded(sessionId)) {
@@ -118,6 +125,17 @@ export class AccessTokens {
       if (error instanceof joseErrors.JWTExpired) return { kind: 'invalid', reason: 'The access token has expired.' };
       return { kind: 'invalid', reason: 'The access token is not valid.' };
     }
+  }
+
+  /** The token's claims once its signature, algorithm, issuer, audience and expiry hold; throws otherwise. */
+  private async verify(token: string): Promise<JWTPayload> {
+    const known = this.verified.get(token);
+    const now = Date.now();
+    if (known && typeof known.exp === 'number' && known.exp * 1000 > now) return known;
+    // Unknown, or expired since: jose says which.
+    const { payload } = await jwtVerify(token, this.keys.publicKey, { algorithms: [ALG], issuer: this.options.issuer, audience: this.options.issuer });
+    if (typeof payload.exp === 'number') this.verified.set(token, payload, { ttl: Math.max(1, payload.exp * 1000 - now) });
+    return payload;
   }
 }
 

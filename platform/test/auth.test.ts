@@ -20,6 +20,40 @@ describe('access tokens', () => {
   });
 });
 
+describe('tokens verified before', () => {
+  it('are read again without the signature check, until they expire', async () => {
+    const tokens = new AccessTokens(await generateTokenKeys(), { issuer: 'test-shop', ttlSeconds: 30 });
+    const { token } = await tokens.issue('ann', ['customer']);
+    const first = await tokens.viewerFromAuthorization(`Bearer ${token}`);
+    expect(first.kind).toBe('customer');
+    // With the verifying key swapped for another, only a token checked before still passes:
+    // it is not checked again.
+    const held = tokens as unknown as { keys: unknown };
+    const keys = held.keys;
+    held.keys = await generateTokenKeys();
+    expect(await tokens.viewerFromAuthorization(`Bearer ${token}`)).toEqual(first);
+    held.keys = keys;
+
+    jest.useFakeTimers({ now: Date.now() + 31_000, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      expect(await tokens.viewerFromAuthorization(`Bearer ${token}`)).toEqual({ kind: 'invalid', reason: 'The access token has expired.' });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('do not vouch for a token that differs from them by one character', async () => {
+    const tokens = new AccessTokens(await generateTokenKeys(), { issuer: 'test-shop', ttlSeconds: 900 });
+    const { token } = await tokens.issue('ann', ['customer']);
+    expect((await tokens.viewerFromAuthorization(`Bearer ${token}`)).kind).toBe('customer');
+    const [header, payload, signature] = token.split('.');
+    const admin = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), scope: 'admin' })).toString('base64url');
+    expect(await tokens.viewerFromAuthorization(`Bearer ${header}.${admin}.${signature}`)).toEqual({ kind: 'invalid', reason: 'The access token is not valid.' });
+    const flipped = signature!.slice(0, -2) + (signature!.endsWith('AA') ? 'BB' : 'AA');
+    expect(await tokens.viewerFromAuthorization(`Bearer ${header}.${payload}.${flipped}`)).toEqual({ kind: 'invalid', reason: 'The access token is not valid.' });
+  });
+});
+
 describe('whenExpired', () => {
   beforeEach(() => jest.useFakeTimers({ now: new Date('2026-03-01T12:00:00Z') }));
   afterEach(() => jest.useRealTimers());
