@@ -15,6 +15,7 @@ import {
 } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
+import { LRUCache } from 'lru-cache';
 import WebSocket, { WebSocketServer } from 'ws';
 import { mapSource, type AsyncQueue } from './async-queue';
 import { SESSION_ENDED, whenExpired, type AccessTokens, type CredentialsEnd, type Viewer } from './auth';
@@ -219,6 +220,9 @@ async function within(work: Promise<unknown>, ms: number): Promise<void> {
  * client holds back its own events only. Queries and mutations stay on HTTP. On close, open
  * subscriptions complete and sockets close with 1001.
  */
+/** Subscription documents kept parsed and validated per server. */
+const CHECKED_DOCUMENTS_KEPT = 1000;
+
 export function serveSubscriptions<S>(server: http.Server, options: SubscriptionServerOptions<S>): Closeable {
   const { limits, service } = options;
   const logger = options.logger.child({ component: 'subscriptions' });
@@ -228,6 +232,27 @@ export function serveSubscriptions<S>(server: http.Server, options: Subscription
   const formattedResults = new WeakMap<ExecutionResult, FormattedExecutionResult>();
   const shuttingDown = `The ${service} service is shutting down; subscribe again.`;
   let closing = false;
+  /**
+   * Documents parsed and validated, by their text: clients subscribe with a handful of
+   * operations, so each is parsed and validated once (as Apollo Server does over HTTP).
+   */
+  const checked = new LRUCache<string, { document: DocumentNode } | { errors: readonly GraphQLError[] }>({ max: CHECKED_DOCUMENTS_KEPT });
+  const check = (query: string): { document: DocumentNode } | { errors: readonly GraphQLError[] } => {
+    let known = checked.get(query);
+    if (!known) {
+      try {
+        const document = parse(query);
+        const invalid = validate(options.schema, document);
+        known = invalid.length > 0
+          ? { errors: invalid.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })) }
+          : { document };
+      } catch (error) {
+        known = { errors: [new ShopError('GRAPHQL_PARSE_FAILED', (error as GraphQLError).message)] };
+      }
+      checked.set(query, known);
+    }
+    return known;
+  };
 
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
@@ -299,14 +324,9 @@ export function serveSubscriptions<S>(server: http.Server, options: Subscription
       if (error instanceof ShopError) return [error];
       throw error;
     }
-    let document: DocumentNode;
-    try {
-      document = parse(text.query);
-    } catch (error) {
-      return [new ShopError('GRAPHQL_PARSE_FAILED', (error as GraphQLError).message)];
-    }
-    const invalid = validate(options.schema, document);
-    if (invalid.length > 0) return invalid.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+    const known = check(text.query);
+    if ('errors' in known) return known.errors;
+    const { document } = known;
     const operationName = payload.operationName ?? undefined;
     const operation = getOperationAST(document, operationName);
     if (!operation) {

@@ -4,7 +4,6 @@ import {
   getOperationAST,
   getVariableValues,
   print,
-  validate,
   type DocumentNode,
   type ExecutionResult,
   type GraphQLFormattedError,
@@ -50,12 +49,10 @@ export class SubscriptionPlanner {
   }
 
   /**
-   * Validates a subscription against the API schema and plans it. Returns the errors a
-   * client should see instead when the document, the operation or the variables are wrong.
+   * Plans a subscription the WebSocket server parsed and validated against the API schema.
+   * Returns the errors a client should see instead when the operation or the variables are wrong.
    */
   plan(document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown> = {}): PlannedSubscription | readonly GraphQLError[] {
-    const invalid = validate(this.apiSchema, document);
-    if (invalid.length > 0) return invalid.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
     const operation = getOperationAST(document, operationName);
     if (!operation) {
       const message = operationName ? `Unknown operation named "${operationName}".` : 'Send exactly one operation, or name the one to run.';
