@@ -1,5 +1,6 @@
 import { MongoClient, MongoServerError, type Db, type Document, type IndexDescription, type TransactionOptions } from 'mongodb';
 import type { Logger } from './logger';
+import { answersWithin } from './store-unavailable';
 
 /**
  * What the shop's MongoDB stores share: how they connect (pool, timeouts), the check that
@@ -7,8 +8,17 @@ import type { Logger } from './logger';
  * start, and the count of commands sent (batching tests, metrics).
  */
 
-/** Transactions read one snapshot and commit to a majority: a change is whole or absent after a failover. */
-export const TRANSACTION: TransactionOptions = { readConcern: { level: 'snapshot' }, writeConcern: { w: 'majority' } };
+/**
+ * Transactions read one snapshot on the primary and commit to a majority: a change is whole
+ * or absent after a failover.
+ */
+export const TRANSACTION: TransactionOptions = { readConcern: { level: 'snapshot' }, writeConcern: { w: 'majority' }, readPreference: 'primary' };
+
+/** The server's code for a write refused by a unique index. */
+export const DUPLICATE_KEY = 11000;
+
+/** How long a readiness probe waits for the server, in ms: a probe must not hang on a store that is down. */
+const READY_TIMEOUT_MS = 1000;
 
 /** The server refused to create a collection that exists. */
 const NAMESPACE_EXISTS = 48;
@@ -39,6 +49,8 @@ export interface MongoConnection {
   db: Db;
   /** Commands sent so far, readiness pings left out (as on PostgreSQL). */
   statementCount(): number;
+  /** Whether the server answers a ping within a second. */
+  ping(): Promise<boolean>;
 }
 
 /** The database a MongoDB URL names in its path; undefined when it names none. */
@@ -68,6 +80,8 @@ export async function openMongoStore(
   const database = options.database ?? databaseNameIn(options.url) ?? store.defaultDatabase;
   const settings = {
     appName: `commerce-${store.name}`,
+    // Every read sees the last write, as on PostgreSQL, whatever the URL asks for.
+    readPreference: 'primary' as const,
     maxPoolSize: options.poolSize,
     serverSelectionTimeoutMS: options.requestTimeoutMs,
     connectTimeoutMS: options.requestTimeoutMs,
@@ -108,5 +122,11 @@ export async function openMongoStore(
     await client.close();
     throw error;
   }
-  return { client, db: client.db(database), statementCount: () => statements };
+  const db = client.db(database);
+  return {
+    client,
+    db,
+    statementCount: () => statements,
+    ping: () => answersWithin(db.command({ ping: 1 }).then(() => true), READY_TIMEOUT_MS),
+  };
 }

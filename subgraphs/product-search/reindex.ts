@@ -15,7 +15,7 @@ import { ConfigError, loadConfig, type Config } from '../../platform/config';
 import { createLogger } from '../../platform/logger';
 import { subgraphDeps } from '../../platform/main';
 import { rebuildElasticsearchIndex } from './store/elasticsearch';
-import { openCatalogStore } from './subgraph';
+import { openSeparateCatalog } from './subgraph';
 
 async function reindex(config: Config & { PRODUCT_ELASTICSEARCH_URL: string }): Promise<void> {
   const logger = createLogger({ level: config.LOG_LEVEL, pretty: config.logPretty }).child({ process: 'reindex' });
@@ -28,7 +28,8 @@ async function reindex(config: Config & { PRODUCT_ELASTICSEARCH_URL: string }): 
   process.once('SIGTERM', onSignal);
   const deps = await subgraphDeps(config, logger);
   try {
-    const store = await openCatalogStore(deps);
+    // The catalog alone: opening the index would build one first when the alias is missing.
+    const catalog = await openSeparateCatalog(deps);
     try {
       const started = Date.now();
       const report = await rebuildElasticsearchIndex({
@@ -36,12 +37,12 @@ async function reindex(config: Config & { PRODUCT_ELASTICSEARCH_URL: string }): 
         alias: config.PRODUCT_ELASTICSEARCH_INDEX,
         requestTimeoutMs: config.STORE_REQUEST_TIMEOUT_MS,
         logger,
-        catalog: store.catalog,
+        catalog,
         signal: stop.signal,
       });
       logger.info({ ...report, seconds: (Date.now() - started) / 1000 }, 'product search index rebuilt');
     } finally {
-      await store.close();
+      await catalog.close();
     }
   } finally {
     await deps.release();

@@ -36,20 +36,29 @@ export async function openCatalogStore(deps: SubgraphDeps): Promise<CatalogStore
     if (mongoUrl) throw new Error('PRODUCT_MONGODB_URL needs PRODUCT_ELASTICSEARCH_URL: a catalog on MongoDB is searched on Elasticsearch');
     return postgresCatalogStore(await openCatalogDatabase(deps));
   }
-  const catalog = mongoUrl
-    ? await openMongoCatalog({
-        url: mongoUrl,
-        poolSize: deps.config.MONGODB_POOL_SIZE,
-        requestTimeoutMs: deps.config.STORE_REQUEST_TIMEOUT_MS,
-        logger: deps.logger.child({ store: 'catalog' }),
-      })
-    : postgresProductCatalog(await openCatalogDatabase(deps), { indexOutbox: true });
+  const catalog = await openSeparateCatalog(deps);
   try {
     return separateCatalogStore(catalog, await openSearchIndex(deps, elasticsearchUrl, catalog));
   } catch (error) {
     await catalog.close();
     throw error;
   }
+}
+
+/**
+ * The catalog of a shop whose search index is kept apart (on Elasticsearch): on MongoDB at
+ * PRODUCT_MONGODB_URL, otherwise on PostgreSQL, recording every write in its index outbox.
+ */
+export async function openSeparateCatalog(deps: SubgraphDeps): Promise<ProductCatalog> {
+  const mongoUrl = deps.config.PRODUCT_MONGODB_URL;
+  return mongoUrl
+    ? openMongoCatalog({
+        url: mongoUrl,
+        poolSize: deps.config.MONGODB_POOL_SIZE,
+        requestTimeoutMs: deps.config.STORE_REQUEST_TIMEOUT_MS,
+        logger: deps.logger.child({ store: 'catalog' }),
+      })
+    : postgresProductCatalog(await openCatalogDatabase(deps), { indexOutbox: true });
 }
 
 /** The search index on Elasticsearch, through the alias PRODUCT_ELASTICSEARCH_INDEX; built from `catalog` when the alias is new. */

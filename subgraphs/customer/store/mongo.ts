@@ -24,17 +24,14 @@
  * ends, a bulk import) run in a transaction, so the server must be a replica set; a one-node
  * replica set will do.
  */
-import { MongoClient, MongoServerError, type ClientSession, type Collection, type Db, type Filter, type IndexDescription } from 'mongodb';
+import { MongoServerError, type ClientSession, type Collection, type Filter, type IndexDescription } from 'mongodb';
 import type { Scope } from '../../../platform/auth';
-import { chunks, openMongoStore, TRANSACTION, type MongoStoreOptions } from '../../../platform/mongo';
-import { answersWithin } from '../../../platform/store-unavailable';
+import { chunks, DUPLICATE_KEY, openMongoStore, TRANSACTION, type MongoConnection, type MongoStoreOptions } from '../../../platform/mongo';
 import type { AddressRecord, ApiKeyRecord, CustomerRecord, CustomerStore, SessionRecord, StoredApiKey, StoredCustomer } from './port';
 
 /** The database used when the URL names none. */
 export const DEFAULT_CUSTOMER_DATABASE = 'customer';
 
-/** How long `ready` waits for the server to answer, in ms: a probe must not hang on a store that is down. */
-const READY_TIMEOUT_MS = 1000;
 
 /** Ids or emails looked up per query when a bulk import checks which customers exist. */
 const LOOKUP_CHUNK = 1000;
@@ -42,8 +39,6 @@ const LOOKUP_CHUNK = 1000;
 /** Times a bulk import starts over when a customer it was about to add appeared meanwhile. */
 const INSERT_MANY_ATTEMPTS = 3;
 
-/** The server's code for a write refused by a unique index. */
-const DUPLICATE_KEY = 11000;
 
 interface CustomerDocument {
   _id: string;
@@ -175,15 +170,15 @@ function toApiKey(doc: ApiKeyDocument): ApiKeyRecord {
  * within the request timeout.
  */
 export async function openMongoCustomerStore(options: MongoStoreOptions): Promise<CustomerStore> {
-  const { client, db, statementCount } = await openMongoStore(options, {
+  const connection = await openMongoStore(options, {
     name: 'customer',
     defaultDatabase: DEFAULT_CUSTOMER_DATABASE,
     collections: Object.values(CUSTOMER_COLLECTIONS),
   });
-  return mongoCustomerStore(client, db, statementCount);
+  return mongoCustomerStore(connection);
 }
 
-function mongoCustomerStore(client: MongoClient, db: Db, statementCount: () => number): CustomerStore {
+function mongoCustomerStore({ client, db, statementCount, ping }: MongoConnection): CustomerStore {
   const customers: Collection<CustomerDocument> = db.collection(CUSTOMER_COLLECTIONS.customers.name);
   const sessions: Collection<SessionDocument> = db.collection(CUSTOMER_COLLECTIONS.sessions.name);
   const apiKeys: Collection<ApiKeyDocument> = db.collection(CUSTOMER_COLLECTIONS.apiKeys.name);
@@ -229,7 +224,7 @@ function mongoCustomerStore(client: MongoClient, db: Db, statementCount: () => n
   }
 
   return {
-    ready: async () => !closed && (await answersWithin(db.command({ ping: 1 }).then(() => true), READY_TIMEOUT_MS)),
+    ready: async () => !closed && (await ping()),
     close: async () => {
       if (closed) return;
       closed = true;

@@ -183,13 +183,19 @@ async function buildIndex(context: IndexContext, options: RebuildOptions = {}): 
     await client.indices.create({ index, ...indexDefinition(), aliases: { [building]: { is_write_index: true } } });
   } catch (error) {
     const others = await aliasIndexes(client, building);
-    if (error instanceof errors.ResponseError && others.length > 0) throw new RebuildRunningError(building, others);
-    throw error;
+    // A creation whose answer was lost (a timeout, or a retry after a dropped connection
+    // that the cluster refused as already done) may still have made the index: then it is
+    // this build's, and the build goes on with it.
+    if (!others.includes(index)) {
+      if (error instanceof errors.ResponseError && others.length > 0) throw new RebuildRunningError(building, others);
+      throw error;
+    }
   }
   logger.info({ index }, 'building a product search index from the catalog');
-  let replaced: string[];
+  let replaced: string[] = [];
   let products = 0;
   let names = 0;
+  let swapping = false;
   try {
     // Should two builds ever both hold the building alias, the earlier-named one goes on.
     const holders = (await aliasIndexes(client, building)).sort();
@@ -211,6 +217,7 @@ async function buildIndex(context: IndexContext, options: RebuildOptions = {}): 
     await client.indices.refresh({ index });
     replaced = await aliasIndexes(client, alias);
     // One atomic change: searches and writes move from the old index to the new one together.
+    swapping = true;
     // name: swap-product-index
     await client.indices.updateAliases({
       actions: [
@@ -220,10 +227,26 @@ async function buildIndex(context: IndexContext, options: RebuildOptions = {}): 
       ],
     });
   } catch (error) {
-    await client.indices.delete({ index }, { ignore: [404] }).catch((err: unknown) => {
-      logger.warn({ err, index }, 'could not delete the index of a failed build; delete it by hand');
-    });
-    throw error;
+    // The swap is atomic but its answer can be lost (a timeout, or a retry after a dropped
+    // connection refused because the old index no longer holds the alias): when the alias
+    // points here the swap took place, and this index is the one searched and written.
+    const swapped = swapping
+      ? await aliasIndexes(client, alias).then((current) => current.includes(index), () => null)
+      : false;
+    if (swapped === null) {
+      logger.warn(
+        { err: error, index },
+        'could not tell whether the alias was swapped to the new index; if it was not, delete that index by hand',
+      );
+      throw error;
+    }
+    if (!swapped) {
+      await client.indices.delete({ index }, { ignore: [404] }).catch((err: unknown) => {
+        logger.warn({ err, index }, 'could not delete the index of a failed build; delete it by hand');
+      });
+      throw error;
+    }
+    logger.warn({ err: error, index }, 'the alias swap answered with an error but took place');
   }
   logger.info({ index, replaced, products, names }, 'product search index swapped in');
   if (replaced.length > 0) {

@@ -24,18 +24,15 @@
  * the server must be a replica set; a one-node replica set will do.
  */
 import {
-  MongoClient,
   MongoServerError,
   type AnyBulkWriteOperation,
   type ClientSession,
   type Collection,
-  type Db,
   type Document,
   type Filter,
   type IndexDescription,
 } from 'mongodb';
-import { chunks, openMongoStore, TRANSACTION, type MongoStoreOptions } from '../../../platform/mongo';
-import { answersWithin } from '../../../platform/store-unavailable';
+import { chunks, DUPLICATE_KEY, openMongoStore, TRANSACTION, type MongoConnection, type MongoStoreOptions } from '../../../platform/mongo';
 import { MAX_PRICE } from '../product-input';
 import type {
   BrandRecord,
@@ -50,11 +47,7 @@ import type {
 /** The database used when the URL names none. */
 export const DEFAULT_CATALOG_DATABASE = 'catalog';
 
-/** How long `ready` waits for the server to answer, in ms: a probe must not hang on a store that is down. */
-const READY_TIMEOUT_MS = 1000;
 
-/** The server's code for a write refused by a unique index. */
-const DUPLICATE_KEY = 11000;
 
 /**
  * Documents written per command when importing: each command stays well within the socket
@@ -156,12 +149,12 @@ export const CATALOG_COLLECTIONS = {
  * with their validator and indexes, and connects (platform/mongo.ts).
  */
 export async function openMongoCatalog(options: MongoStoreOptions): Promise<ProductCatalog> {
-  const { client, db, statementCount } = await openMongoStore(options, {
+  const connection = await openMongoStore(options, {
     name: 'catalog',
     defaultDatabase: DEFAULT_CATALOG_DATABASE,
     collections: Object.values(CATALOG_COLLECTIONS),
   });
-  return mongoProductCatalog(client, db, statementCount);
+  return mongoProductCatalog(connection);
 }
 
 function toProduct(doc: ProductDocument): ProductRecord {
@@ -209,16 +202,23 @@ const NEXT_VERSION: Document = {
 };
 
 /**
+ * A price as the 32-bit integer the validator asks for: the driver sends -0 (what GraphQL reads
+ * from a price written "-0") as a double, which the validator refuses, so it is sent as 0.
+ */
+const minorUnits = (amount: number) => (amount === 0 ? 0 : amount);
+
+/**
  * An update pipeline setting the changed fields and then the next version; `$literal` keeps a
  * value such as "$9 lamp" from reading as a field path.
  */
 function changesThenNextVersion(changes: ProductChanges): Document[] {
   const fields = Object.entries(changes).filter(([, value]) => value !== undefined);
   if (fields.length === 0) return [NEXT_VERSION];
-  return [{ $set: Object.fromEntries(fields.map(([field, value]) => [field, { $literal: value }])) }, NEXT_VERSION];
+  const literal = (field: string, value: unknown) => ({ $literal: field === 'priceAmount' ? minorUnits(value as number) : value });
+  return [{ $set: Object.fromEntries(fields.map(([field, value]) => [field, literal(field, value)])) }, NEXT_VERSION];
 }
 
-function mongoProductCatalog(client: MongoClient, db: Db, statementCount: () => number): ProductCatalog {
+function mongoProductCatalog({ client, db, statementCount, ping }: MongoConnection): ProductCatalog {
   const categories: Collection<CategoryDocument> = db.collection(CATALOG_COLLECTIONS.categories.name);
   const brands: Collection<BrandDocument> = db.collection(CATALOG_COLLECTIONS.brands.name);
   const products: Collection<ProductDocument> = db.collection(CATALOG_COLLECTIONS.products.name);
@@ -274,7 +274,7 @@ function mongoProductCatalog(client: MongoClient, db: Db, statementCount: () => 
   }
 
   return {
-    ready: async () => !closed && (await answersWithin(db.command({ ping: 1 }).then(() => true), READY_TIMEOUT_MS)),
+    ready: async () => !closed && (await ping()),
     close: async () => {
       if (closed) return;
       closed = true;
@@ -328,7 +328,7 @@ function mongoProductCatalog(client: MongoClient, db: Db, statementCount: () => 
             sku: product.sku,
             name: product.name,
             description: product.description,
-            priceAmount: product.priceAmount,
+            priceAmount: minorUnits(product.priceAmount),
             currency: product.currency,
             categoryId: product.categoryId,
             brandId: product.brandId,
@@ -405,7 +405,7 @@ function mongoProductCatalog(client: MongoClient, db: Db, statementCount: () => 
             sku: p.sku,
             name: p.name,
             description: p.description,
-            priceAmount: p.priceAmount,
+            priceAmount: minorUnits(p.priceAmount),
             currency: p.currency,
             categoryId: p.categoryId,
             brandId: p.brandId,
