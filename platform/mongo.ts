@@ -1,5 +1,6 @@
 import { MongoClient, MongoServerError, type Db, type Document, type IndexDescription, type TransactionOptions } from 'mongodb';
 import type { Logger } from './logger';
+import type { StoreHandle } from './server';
 import { answersWithin } from './store-unavailable';
 
 /**
@@ -43,14 +44,14 @@ export interface MongoStoreOptions {
   logger: Logger;
 }
 
-/** A connected store's client, its database, and the commands it has sent. */
-export interface MongoConnection {
+/**
+ * A connected store's client and database, and its handle: ready while the server answers a
+ * ping within a second, closed once, and the commands sent so far (readiness pings left out,
+ * as on PostgreSQL).
+ */
+export interface MongoConnection extends StoreHandle {
   client: MongoClient;
   db: Db;
-  /** Commands sent so far, readiness pings left out (as on PostgreSQL). */
-  statementCount(): number;
-  /** Whether the server answers a ping within a second. */
-  ping(): Promise<boolean>;
 }
 
 /** The database a MongoDB URL names in its path; undefined when it names none. */
@@ -123,10 +124,16 @@ export async function openMongoStore(
     throw error;
   }
   const db = client.db(database);
+  let closed = false;
   return {
     client,
     db,
     statementCount: () => statements,
-    ping: () => answersWithin(db.command({ ping: 1 }).then(() => true), READY_TIMEOUT_MS),
+    ready: async () => !closed && (await answersWithin(db.command({ ping: 1 }).then(() => true), READY_TIMEOUT_MS)),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await client.close();
+    },
   };
 }

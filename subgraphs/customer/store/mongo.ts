@@ -178,11 +178,11 @@ export async function openMongoCustomerStore(options: MongoStoreOptions): Promis
   return mongoCustomerStore(connection);
 }
 
-function mongoCustomerStore({ client, db, statementCount, ping }: MongoConnection): CustomerStore {
+function mongoCustomerStore(connection: MongoConnection): CustomerStore {
+  const { client, db } = connection;
   const customers: Collection<CustomerDocument> = db.collection(CUSTOMER_COLLECTIONS.customers.name);
   const sessions: Collection<SessionDocument> = db.collection(CUSTOMER_COLLECTIONS.sessions.name);
   const apiKeys: Collection<ApiKeyDocument> = db.collection(CUSTOMER_COLLECTIONS.apiKeys.name);
-  let closed = false;
 
   const inTransaction = <T>(work: (session: ClientSession) => Promise<T>): Promise<T> =>
     client.withSession((session) => session.withTransaction(work, TRANSACTION));
@@ -224,13 +224,9 @@ function mongoCustomerStore({ client, db, statementCount, ping }: MongoConnectio
   }
 
   return {
-    ready: async () => !closed && (await ping()),
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      await client.close();
-    },
-    statementCount,
+    ready: connection.ready,
+    close: connection.close,
+    statementCount: connection.statementCount,
 
     async findByIds(ids) {
       if (ids.length === 0) return [];

@@ -218,12 +218,12 @@ function changesThenNextVersion(changes: ProductChanges): Document[] {
   return [{ $set: Object.fromEntries(fields.map(([field, value]) => [field, literal(field, value)])) }, NEXT_VERSION];
 }
 
-function mongoProductCatalog({ client, db, statementCount, ping }: MongoConnection): ProductCatalog {
+function mongoProductCatalog(connection: MongoConnection): ProductCatalog {
+  const { client, db } = connection;
   const categories: Collection<CategoryDocument> = db.collection(CATALOG_COLLECTIONS.categories.name);
   const brands: Collection<BrandDocument> = db.collection(CATALOG_COLLECTIONS.brands.name);
   const products: Collection<ProductDocument> = db.collection(CATALOG_COLLECTIONS.products.name);
   const outbox: Collection<IndexOutboxDocument> = db.collection(CATALOG_COLLECTIONS.indexOutbox.name);
-  let closed = false;
 
   const inTransaction = <T>(work: (session: ClientSession) => Promise<T>): Promise<T> =>
     client.withSession((session) => session.withTransaction(work, TRANSACTION));
@@ -274,13 +274,9 @@ function mongoProductCatalog({ client, db, statementCount, ping }: MongoConnecti
   }
 
   return {
-    ready: async () => !closed && (await ping()),
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      await client.close();
-    },
-    statementCount,
+    ready: connection.ready,
+    close: connection.close,
+    statementCount: connection.statementCount,
 
     async productsByIds(ids) {
       if (ids.length === 0) return [];
