@@ -86,6 +86,9 @@ function asErrors(reason: unknown, subgraph: string): GraphQLError[] {
  * `connectionParams`), and every event is completed with the rest of the plan before it is
  * sent, one event at a time so order is kept.
  */
+/** How long an upstream connection stays open with no subscription on it, in ms. */
+const UPSTREAM_IDLE_CLOSE_MS = 60_000;
+
 export function attachSubscriptionServer(server: http.Server, options: SubscriptionServerOptions): Closeable {
   const { planner } = options;
   const sharedRuns = new SharedEventRuns({ windowMs: EVENT_SHARING_WINDOW_MS, maxEntries: EVENT_SHARING_MAX_ENTRIES });
@@ -105,6 +108,10 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
           'x-request-id': connection.requestId,
         },
         lazy: true,
+        // Kept open a while after the client's last subscription there ends: a client that
+        // watches one order after another (an app after each checkout) reuses one connection
+        // instead of a handshake and a token check per subscription. It closes with the client.
+        lazyCloseTimeout: UPSTREAM_IDLE_CLOSE_MS,
         // A retried upstream would silently miss events; the client resubscribes instead.
         retryAttempts: 0,
         on: { error: (err) => connection.logger.warn({ err, subgraph }, 'subgraph websocket failed') },

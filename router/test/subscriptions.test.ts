@@ -403,6 +403,26 @@ describe('federated subscriptions through the router', () => {
     await waitFor('the things subgraph to release it', () => topic.watching('t4') === 0);
   });
 
+  it('reuses one upstream connection for the subscriptions a client opens one after another, and closes it with the client', async () => {
+    // One connection to the router for the whole test, as an app keeps it.
+    const c = createClient({ url: wsUrl(router), webSocketImpl: WebSocket, connectionParams: { authorization: ann }, lazy: false, retryAttempts: 0 });
+    clients.push(c);
+    const opened = thingsConnectionParams.length;
+    for (const id of ['t5', 't6', 't7']) {
+      const received = new Received();
+      const unsubscribe = c.subscribe({ query: SUBSCRIPTION, variables: { id } }, received.sink);
+      await waitFor(`the subscription to ${id}`, () => topic.watching(id) === 1);
+      topic.publish({ id, name: `thing ${id}` });
+      await received.waitFor(1);
+      unsubscribe();
+      await waitFor(`the things subgraph to release ${id}`, () => topic.watching(id) === 0);
+    }
+    expect(thingsConnectionParams.length - opened).toBe(1);
+    const upstream = [...thingsSockets.clients].length;
+    await c.dispose();
+    await waitFor('the upstream connection to close with the client', () => thingsSockets.clients.size === upstream - 1);
+  });
+
   it('refuses invalid operations, queries over the socket, and bad variables with coded errors', async () => {
     const c = client(router);
     const unknownField = new Received();
