@@ -143,9 +143,11 @@ export class OutboxRelay implements Worker {
     const { outbox } = tables;
     const bus = await this.options.bus();
     return database.db.transaction(async (tx) => {
-      // outbox-claim: oldest unpublished events, skipping rows another replica holds.
-      const rows = await tx
-        .select()
+      // outbox-claim: the oldest unpublished events, skipping rows another replica holds, marked
+      // published in the same statement. The mark commits only once the bus took them: a failed
+      // publish rolls it back, and a crash before the commit leaves them to be sent again.
+      const claimed = tx
+        .select({ id: outbox.id })
         .from(outbox)
         .where(isNull(outbox.publishedAt))
         // Insert order: rows of one transaction share created_at (its start), and a transaction
@@ -153,7 +155,10 @@ export class OutboxRelay implements Worker {
         .orderBy(asc(outbox.seq))
         .limit(this.options.batchSize ?? 100)
         .for('update', { skipLocked: true });
+      const rows = await tx.update(outbox).set({ publishedAt: sql`now()` }).where(inArray(outbox.id, claimed)).returning();
       if (rows.length === 0) return 0;
+      // UPDATE … RETURNING gives no order: publish in insert order.
+      rows.sort((a, b) => a.seq - b.seq);
       await bus.publish(
         rows.map(
           (row): EventEnvelope => ({
@@ -166,15 +171,6 @@ export class OutboxRelay implements Worker {
           }),
         ),
       );
-      await tx
-        .update(outbox)
-        .set({ publishedAt: sql`now()` })
-        .where(
-          inArray(
-            outbox.id,
-            rows.map((r) => r.id),
-          ),
-        );
       for (const row of rows) eventsPublished.inc({ type: row.type });
       return rows.length;
     });

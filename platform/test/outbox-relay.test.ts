@@ -201,9 +201,12 @@ describe.each(storeBackends())('OutboxRelay on %s', (backend) => {
     const list = events(25);
     await commit(list);
 
+    const before = database.stats.statements;
     expect(await relay(bus, { batchSize: 10 }).flush()).toBe(25);
     expect(bus.calls).toBe(3);
     expect(bus.published).toEqual(list);
+    // One statement claims and marks each batch (10, 10, then 5, which ends the flush).
+    expect(database.stats.statements - before).toBe(3);
   });
 
   it('publishes recent events again on start when the bus does not survive a crash', async () => {
