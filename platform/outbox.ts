@@ -3,7 +3,7 @@
  * in the same transaction as the change they announce, and records each event it
  * consumed in the same transaction as the effect, so a redelivery changes nothing.
  */
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { bigint, index, jsonb, primaryKey, text, timestamp, type PgSchema } from 'drizzle-orm/pg-core';
 import type { Db } from './db';
 import type { EventEnvelope } from './events';
@@ -70,4 +70,28 @@ export async function markProcessed(tx: Db, tables: Pick<EventTables, 'processed
     .onConflictDoNothing()
     .returning({ messageId: tables.processedMessages.messageId });
   return inserted.length > 0;
+}
+
+/**
+ * An INSERT of `events` into the outbox, in their order, to run as a data-modifying CTE of a
+ * larger statement (`with changed as (…), announced as (${outboxInsert(…)}) select …`), so a
+ * change and its events take one round trip; with `when`, only where that condition holds
+ * (`exists (select 1 from changed)`). Each column travels as one array parameter, so the
+ * statement's text stays the same whatever the number of events.
+ */
+export function outboxInsert(tables: Pick<EventTables, 'outbox'>, events: readonly EventEnvelope[], when: SQL = sql`true`): SQL {
+  const column = (values: (string | null)[]) => sql.param(values);
+  // Text arrays cast in SQL, so both drivers send plain strings whatever they do with JSON and timestamps.
+  return sql`insert into ${tables.outbox} (id, type, aggregate_id, occurred_at, payload, request_id)
+    select id, type, aggregate_id, occurred_at::timestamptz, payload::jsonb, request_id
+    from unnest(
+      ${column(events.map((e) => e.id))}::text[],
+      ${column(events.map((e) => e.type))}::text[],
+      ${column(events.map((e) => e.aggregateId))}::text[],
+      ${column(events.map((e) => e.occurredAt))}::text[],
+      ${column(events.map((e) => JSON.stringify(e.payload)))}::text[],
+      ${column(events.map((e) => e.requestId ?? null))}::text[]) with ordinality
+      as e(id, type, aggregate_id, occurred_at, payload, request_id, ordinal)
+    where ${when}
+    order by ordinal`;
 }

@@ -35,9 +35,10 @@ export interface ReservationServiceOptions {
 /**
  * Inventory's part of the checkout saga: reserve an order's stock when it is placed,
  * give it back when the order fails or is cancelled, take it out of the warehouse when
- * it ships, and let unpaid reservations expire. Each delivery is one transaction that
- * records the event as processed, changes stock, and writes the outgoing events, so a
- * redelivery changes nothing and no event is announced for a change that rolled back.
+ * it ships, and let unpaid reservations expire. Each delivery is one transaction (or, where
+ * the whole effect is one statement, that statement alone) that records the event as
+ * processed, changes stock, and writes the outgoing events, so a redelivery changes nothing
+ * and no event is announced for a change that rolled back.
  *
  * Out-of-order arrival: a release event (cancelled, rejected, payment failed) for an
  * order inventory has not seen placed leaves a RELEASED row with no lines; the late
@@ -60,15 +61,8 @@ export class ReservationService {
   /** Handles one delivery of an order event; throwing means it is delivered again. */
   async handle(event: EventEnvelope): Promise<void> {
     const changed = new Set<string>();
-    const outgoing = await this.store.transaction(async (tx) => {
-      // A retried transaction starts over: only what its final attempt changed is announced.
-      changed.clear();
-      if (!(await tx.markProcessed(INVENTORY_CONSUMER_GROUP, event.id))) return [];
-      const events = await this.apply(tx, event, changed);
-      await tx.enqueue(events);
-      return events;
-    });
-    if (outgoing.length > 0) this.options.onEventsWritten?.();
+    const wroteEvents = await this.apply(event, changed);
+    if (wroteEvents) this.options.onEventsWritten?.();
     await this.announce(changed);
   }
 
@@ -110,50 +104,72 @@ export class ReservationService {
     }
   }
 
-  /** Applies one order event; adds the products whose stock it changed to `changed`. */
-  private async apply(tx: InventoryTransaction, event: EventEnvelope, changed: Set<string>): Promise<EventEnvelope[]> {
+  /**
+   * Applies one order event, recording it as processed in the same statement or transaction;
+   * adds the products whose stock it changed to `changed`. Resolves with whether it wrote events.
+   */
+  private async apply(event: EventEnvelope, changed: Set<string>): Promise<boolean> {
     switch (event.type) {
       case 'OrderPlaced':
-        return this.reserve(tx, event as EventEnvelope<'OrderPlaced'>, changed);
+        return this.reserve(event as EventEnvelope<'OrderPlaced'>, changed);
       case 'OrderConfirmed':
-        await this.confirm(tx, (event as EventEnvelope<'OrderConfirmed'>).payload.orderId);
-        return [];
-      case 'OrderPaymentFailed':
-      case 'OrderCancelled':
-      case 'OrderRejected':
-        await this.release(tx, (event as EventEnvelope<'OrderCancelled'>).payload.orderId, event.type, changed);
-        return [];
-      case 'OrderShipped':
-        await this.ship(tx, (event as EventEnvelope<'OrderShipped'>).payload.orderId, changed);
-        return [];
+        await this.confirm(event as EventEnvelope<'OrderConfirmed'>);
+        return false;
       default:
-        return [];
+        await this.store.transaction(async (tx) => {
+          // A retried transaction starts over: only what its final attempt changed is announced.
+          changed.clear();
+          if (!(await tx.markProcessed(INVENTORY_CONSUMER_GROUP, event.id))) return;
+          switch (event.type) {
+            case 'OrderPaymentFailed':
+            case 'OrderCancelled':
+            case 'OrderRejected':
+              await this.release(tx, (event as EventEnvelope<'OrderCancelled'>).payload.orderId, event.type, changed);
+              return;
+            case 'OrderShipped':
+              await this.ship(tx, (event as EventEnvelope<'OrderShipped'>).payload.orderId, changed);
+              return;
+          }
+        });
+        return false;
     }
   }
 
-  /** Reserves every line of the order or none; the stock rows stay locked until commit. */
-  private async reserve(tx: InventoryTransaction, event: EventEnvelope<'OrderPlaced'>, changed: Set<string>): Promise<EventEnvelope[]> {
+  /**
+   * Reserves every line of the order or none, and announces the outcome: two statements in
+   * one transaction, the stock rows locked from the first until commit. Allocation runs in
+   * between, on the levels the first statement locked.
+   */
+  private async reserve(event: EventEnvelope<'OrderPlaced'>, changed: Set<string>): Promise<boolean> {
     const { orderId, lines } = event.payload;
-    const expiresAt = new Date(this.now().getTime() + this.options.ttlSeconds * 1000);
-    if (!(await tx.openReservation(orderId, expiresAt))) {
-      this.log.info({ orderId }, 'order placed after inventory saw it closed (or reserved already); nothing reserved');
-      return [];
-    }
-    const levels = await tx.lockStockOf(lines.map((l) => l.productId));
-    const result = allocate(
-      lines,
-      levels.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, available: availableUnits(l) })),
-    );
-    if (!result.ok) {
-      // Closed, not deleted: the OrderRejected that follows finds it and changes nothing.
-      await tx.closeUnfilled(orderId, this.now());
-      return [
-        domainEvent('StockReservationFailed', orderId, { orderId, reason: 'OUT_OF_STOCK', unavailable: result.unavailable }, event.requestId),
-      ];
-    }
-    await tx.reserveLines(orderId, result.allocations);
-    productsOf(result.allocations, changed);
-    return [domainEvent('StockReserved', orderId, { orderId, expiresAt: expiresAt.toISOString() }, event.requestId)];
+    return this.store.transaction(async (tx) => {
+      // A retried transaction starts over: only what its final attempt changed is announced.
+      changed.clear();
+      const expiresAt = new Date(this.now().getTime() + this.options.ttlSeconds * 1000);
+      const productIds = lines.map((l) => l.productId);
+      const opened = await tx.openReservation(INVENTORY_CONSUMER_GROUP, event.id, orderId, expiresAt, productIds);
+      if (opened.kind === 'duplicate') return false;
+      if (opened.kind === 'known') {
+        this.log.info({ orderId }, 'order placed after inventory saw it closed (or reserved already); nothing reserved');
+        return false;
+      }
+      const result = allocate(
+        lines,
+        opened.levels.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, available: availableUnits(l) })),
+      );
+      if (!result.ok) {
+        // Closed, not deleted: the OrderRejected that follows finds it and changes nothing.
+        await tx.refuseReservation(orderId, this.now(), [
+          domainEvent('StockReservationFailed', orderId, { orderId, reason: 'OUT_OF_STOCK', unavailable: result.unavailable }, event.requestId),
+        ]);
+        return true;
+      }
+      await tx.fillReservation(orderId, result.allocations, [
+        domainEvent('StockReserved', orderId, { orderId, expiresAt: expiresAt.toISOString() }, event.requestId),
+      ]);
+      productsOf(result.allocations, changed);
+      return true;
+    });
   }
 
   /** Gives the order's units back; records the closure when the order was never reserved. */
@@ -183,13 +199,14 @@ export class ReservationService {
     productsOf(reservation.lines, changed);
   }
 
-  /** The order is paid: its reservation no longer expires. */
-  private async confirm(tx: InventoryTransaction, orderId: string): Promise<void> {
-    if (await tx.confirmReservation(orderId, this.now())) return;
-    const reservation = await tx.lockReservation(orderId);
-    if (reservation?.status === 'RESERVED') return; // confirmed already
+  /** The order is paid: its reservation no longer expires. One statement, no transaction. */
+  private async confirm(event: EventEnvelope<'OrderConfirmed'>): Promise<void> {
+    const { orderId } = event.payload;
+    const outcome = await this.store.confirmReservation(INVENTORY_CONSUMER_GROUP, event.id, orderId, this.now());
+    // Left RESERVED: it was confirmed already.
+    if (outcome.kind !== 'unchanged' || outcome.status === 'RESERVED') return;
     this.log.warn(
-      { orderId, status: reservation?.status ?? null },
+      { orderId, status: outcome.status },
       'order confirmed but its reservation is no longer held; its stock may be sold to others',
     );
   }

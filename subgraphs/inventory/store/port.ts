@@ -52,6 +52,28 @@ export interface ReservationRecord {
   lines: ReservationLine[];
 }
 
+/** A stock level as reservations read it: units on hand and units promised. */
+export type LockedStockLevel = Pick<StockLevelRecord, 'productId' | 'warehouseId' | 'onHand' | 'reserved'>;
+
+/**
+ * What opening a reservation found: the message handled before, the order already known,
+ * or a new reservation and the locked levels of its products, by product then warehouse.
+ */
+export type OpenedReservation =
+  | { kind: 'duplicate' }
+  | { kind: 'known' }
+  | { kind: 'opened'; levels: LockedStockLevel[] };
+
+/**
+ * What confirming a reservation found: the message handled before, the reservation confirmed
+ * now, or left as it was; then `status` is the reservation's latest (null when there is none),
+ * and a RESERVED one was confirmed before.
+ */
+export type ConfirmOutcome =
+  | { kind: 'duplicate' }
+  | { kind: 'confirmed' }
+  | { kind: 'unchanged'; status: ReservationStatus | null };
+
 /**
  * One database transaction of inventory's event handling. Every call runs inside it;
  * it commits when the work resolves and rolls back, changing nothing, when it throws.
@@ -64,17 +86,30 @@ export interface InventoryTransaction {
   /** Writes events to the outbox; the relay publishes them after commit. */
   enqueue(events: readonly EventEnvelope[]): Promise<void>;
   /**
-   * Opens a RESERVED reservation without lines for an order inventory has not seen.
-   * False, changing nothing, when the order already has a row (a reservation, or a
-   * closure that arrived first). Waits for a concurrent transaction holding that order.
+   * The first step of reserving an order, in one statement: records `messageId` as handled
+   * by `consumer`, opens a RESERVED reservation without lines, and locks every stock level
+   * of the products until commit, in (product, warehouse) order, after the reservation row.
+   * 'duplicate' when the message was handled before and 'known' when the order already has
+   * a row (a reservation, or a closure that arrived first); both change nothing else. Waits
+   * for a concurrent transaction holding that order or those levels.
    */
-  openReservation(orderId: string, expiresAt: Date): Promise<boolean>;
-  /** Closes a reservation this transaction opened but could not fill: RELEASED, with no lines. */
-  closeUnfilled(orderId: string, at: Date): Promise<void>;
-  /** Every stock level of the products, locked until commit, ordered by product then warehouse. */
-  lockStockOf(productIds: readonly string[]): Promise<StockLevelRecord[]>;
-  /** Adds the lines to an open reservation and their units to `reserved` of the locked levels. */
-  reserveLines(orderId: string, lines: readonly ReservationLine[]): Promise<void>;
+  openReservation(
+    consumer: string,
+    messageId: string,
+    orderId: string,
+    expiresAt: Date,
+    productIds: readonly string[],
+  ): Promise<OpenedReservation>;
+  /**
+   * Fills a reservation this transaction opened, in one statement: its lines, their units
+   * added to `reserved` of the locked levels, and `events` written to the outbox.
+   */
+  fillReservation(orderId: string, lines: readonly ReservationLine[], events: readonly EventEnvelope[]): Promise<void>;
+  /**
+   * Closes a reservation this transaction opened but could not fill, in one statement:
+   * RELEASED, with no lines, and `events` written to the outbox.
+   */
+  refuseReservation(orderId: string, at: Date, events: readonly EventEnvelope[]): Promise<void>;
   /**
    * Records that an order was closed before inventory saw it placed: a RELEASED row
    * with no lines. False, changing nothing, when the order already has a row.
@@ -90,8 +125,6 @@ export interface InventoryTransaction {
    * refuses it and the event is dead-lettered for someone to look at.
    */
   closeReservations(reservations: readonly ReservationRecord[], status: Exclude<ReservationStatus, 'RESERVED'>, at: Date): Promise<void>;
-  /** Marks a RESERVED reservation as paid so it never expires; false when it is not RESERVED (or already confirmed). */
-  confirmReservation(orderId: string, at: Date): Promise<boolean>;
   /**
    * Up to `limit` RESERVED, unconfirmed reservations whose `expiresAt` is at or before
    * `now`, oldest first, with their lines, locked; rows another transaction holds are skipped.
@@ -123,10 +156,19 @@ export interface StockStore extends StoreHandle {
   ): Promise<void>;
   /** Runs `work` in one transaction (see InventoryTransaction). */
   transaction<T>(work: (tx: InventoryTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Handles an order's payment in one statement and no transaction: records `messageId` as
+   * handled by `consumer` and marks the order's RESERVED reservation paid, so it never
+   * expires. Changes nothing when the message was handled before, the reservation is not
+   * RESERVED, or it was confirmed already.
+   */
+  confirmReservation(consumer: string, messageId: string, orderId: string, at: Date): Promise<ConfirmOutcome>;
   /** Reservations of many orders with their lines, in one round of queries; unknown orders are absent. */
   reservationsByOrderIds(orderIds: readonly string[]): Promise<ReservationRecord[]>;
   /** The worker that publishes this store's outbox to the event bus. */
   outboxRelay(options: Omit<OutboxRelayOptions, 'database' | 'tables'>): OutboxRelay;
   /** Statements sent to the store so far (batching tests, metrics). */
   statementCount(): number;
+  /** Transactions begun so far, each a BEGIN and a COMMIT (or ROLLBACK) besides its statements (tests, metrics). */
+  transactionCount(): number;
 }

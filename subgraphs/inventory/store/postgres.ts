@@ -1,13 +1,16 @@
 import path from 'node:path';
-import { and, asc, eq, inArray, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import { rowsOf, type Database, type Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed, type EventTables } from '../../../platform/outbox';
+import { enqueueEvents, markProcessed, outboxInsert, type EventTables } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
 import type {
   BelowReserved,
+  ConfirmOutcome,
   InventoryTransaction,
+  LockedStockLevel,
   ReservationLine,
   ReservationRecord,
+  ReservationStatus,
   StockLevelRecord,
   StockStore,
   WarehouseRecord,
@@ -20,12 +23,47 @@ export const INVENTORY_MIGRATIONS = path.join(__dirname, 'migrations');
 /** Inventory on PostgreSQL, the same code on PGlite and on a server. */
 export function postgresStockStore(database: Database): StockStore {
   const { db } = database;
+  let transactions = 0;
+  const transaction = <T>(work: (tx: Db) => Promise<T>): Promise<T> => {
+    transactions += 1;
+    return db.transaction(work);
+  };
   return {
     ready: () => database.ready(),
     close: () => database.close(),
     statementCount: () => database.stats.statements,
+    transactionCount: () => transactions,
 
-    transaction: (work) => db.transaction((tx) => work(inventoryTransaction(tx))),
+    transaction: (work) => transaction((tx) => work(inventoryTransaction(tx))),
+
+    async confirmReservation(consumer, messageId, orderId, at): Promise<ConfirmOutcome> {
+      const [row] = rowsOf<{ processed: boolean; confirmed: boolean; status: ReservationStatus | null; paid: boolean }>(
+        await db.execute(sql`-- name: confirm-reservation
+          with processed as (
+            insert into ${processedMessages} (consumer, message_id) values (${consumer}, ${messageId})
+            on conflict do nothing
+            returning message_id
+          ),
+          confirmed as (
+            update ${reservations} set confirmed_at = ${at.toISOString()}::timestamptz, updated_at = ${at.toISOString()}::timestamptz
+            where order_id = ${orderId} and status = 'RESERVED' and confirmed_at is null and exists (select from processed)
+            returning order_id
+          )
+          select exists (select from processed) as processed, exists (select from confirmed) as confirmed,
+            r.status, r.confirmed_at is not null as paid
+          from (select) as one
+          left join ${reservations} as r on r.order_id = ${orderId}`),
+      );
+      if (!row?.processed) return { kind: 'duplicate' };
+      if (row.confirmed) return { kind: 'confirmed' };
+      // What the statement read is from before it ran: a RESERVED, unpaid row it did not confirm
+      // was changed meanwhile by a transaction that committed first, so read what that left.
+      if (row.status === 'RESERVED' && !row.paid) {
+        const [latest] = await db.select({ status: reservations.status }).from(reservations).where(eq(reservations.orderId, orderId));
+        return { kind: 'unchanged', status: latest?.status ?? null };
+      }
+      return { kind: 'unchanged', status: row.status };
+    },
 
     async reservationsByOrderIds(orderIds) {
       if (orderIds.length === 0) return [];
@@ -75,7 +113,7 @@ export function postgresStockStore(database: Database): StockStore {
     setOnHandMany: (levels) => setOnHandMany(db, levels),
     // Warehouses and counts land together or not at all: an import stopped halfway is not "seeded".
     importStock: (list, levels) =>
-      db.transaction(async (tx) => {
+      transaction(async (tx) => {
         await addWarehouses(tx, list);
         await setOnHandMany(tx, levels);
       }),
@@ -135,13 +173,11 @@ interface StockDelta {
   reserved: number;
 }
 
-/**
- * Applies stock changes in one statement. Deltas of one level are summed first, since an
- * UPDATE ... FROM applies only one joined row per target row. The CHECK constraints refuse
- * any result outside 0 <= reserved <= on_hand, which rolls the whole transaction back.
- * Callers lock the levels (lockStockOf) beforehand so the lock order stays global.
- */
-async function adjustStock(tx: Db, deltas: readonly StockDelta[]): Promise<void> {
+/** One whole-array parameter, not a list expanded into one parameter per element: the SQL text stays the same. */
+const array = (values: readonly (string | number | null)[]) => sql.param(values);
+
+/** Sums the deltas of each level, since an UPDATE ... FROM applies only one joined row per target row. */
+function mergeDeltas(deltas: readonly StockDelta[]): StockDelta[] {
   const merged = new Map<string, StockDelta>();
   for (const d of deltas) {
     const key = `${d.productId}\u0000${d.warehouseId}`;
@@ -151,22 +187,38 @@ async function adjustStock(tx: Db, deltas: readonly StockDelta[]): Promise<void>
       current.reserved += d.reserved;
     } else merged.set(key, { ...d });
   }
-  if (merged.size === 0) return;
-  const values = sql.join(
-    [...merged.values()].map((d) => sql`(${d.productId}, ${d.warehouseId}, ${d.onHand}::integer, ${d.reserved}::integer)`),
-    sql`, `,
-  );
-  const updated = rowsOf<{ product_id: string }>(
-    await tx.execute(sql`-- name: adjust-stock
-      update inventory.stock_levels as s
+  return [...merged.values()];
+}
+
+/**
+ * The update that applies merged stock changes, returning a row per level it changed. The
+ * CHECK constraints refuse any result outside 0 <= reserved <= on_hand, which rolls the
+ * whole transaction back. Callers lock the levels first so the lock order stays global.
+ */
+function adjustStockUpdate(merged: readonly StockDelta[]): SQL {
+  return sql`update ${stockLevels} as s
       set on_hand = s.on_hand + v.on_hand_delta, reserved = s.reserved + v.reserved_delta, updated_at = now()
-      from (values ${values}) as v(product_id, warehouse_id, on_hand_delta, reserved_delta)
+      from unnest(
+        ${array(merged.map((d) => d.productId))}::text[],
+        ${array(merged.map((d) => d.warehouseId))}::text[],
+        ${array(merged.map((d) => d.onHand))}::int[],
+        ${array(merged.map((d) => d.reserved))}::int[]) as v(product_id, warehouse_id, on_hand_delta, reserved_delta)
       where s.product_id = v.product_id and s.warehouse_id = v.warehouse_id
-      returning s.product_id`),
-  );
-  if (updated.length !== merged.size) {
-    throw new Error(`adjust-stock: ${merged.size - updated.length} stock level(s) do not exist`);
-  }
+      returning s.product_id`;
+}
+
+/** Refuses a change that named a stock level that does not exist, rolling the transaction back. */
+function requireEveryLevel(expected: number, updated: number): void {
+  if (updated !== expected) throw new Error(`adjust-stock: ${expected - updated} stock level(s) do not exist`);
+}
+
+/** Applies stock changes in one statement (see adjustStockUpdate). */
+async function adjustStock(tx: Db, deltas: readonly StockDelta[]): Promise<void> {
+  const merged = mergeDeltas(deltas);
+  if (merged.length === 0) return;
+  const updated = rowsOf<{ product_id: string }>(await tx.execute(sql`-- name: adjust-stock
+      ${adjustStockUpdate(merged)}`));
+  requireEveryLevel(merged.length, updated.length);
 }
 
 function inventoryTransaction(tx: Db): InventoryTransaction {
@@ -187,31 +239,88 @@ function inventoryTransaction(tx: Db): InventoryTransaction {
 
     enqueue: (events) => enqueueEvents(tx, EVENT_TABLES, events),
 
-    async openReservation(orderId, expiresAt) {
-      const inserted = await tx
-        .insert(reservations)
-        .values({ orderId, status: 'RESERVED', expiresAt })
-        .onConflictDoNothing()
-        .returning({ orderId: reservations.orderId });
-      return inserted.length > 0;
-    },
-
-    async closeUnfilled(orderId, at) {
-      await tx
-        .update(reservations)
-        .set({ status: 'RELEASED', updatedAt: at })
-        .where(and(eq(reservations.orderId, orderId), eq(reservations.status, 'RESERVED')));
-    },
-
-    lockStockOf,
-
-    async reserveLines(orderId, lines) {
-      if (lines.length === 0) return;
-      await adjustStock(
-        tx,
-        lines.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, onHand: 0, reserved: l.quantity })),
+    async openReservation(consumer, messageId, orderId, expiresAt, productIds) {
+      // The reservation row is written (and so locked) before any stock row, and the stock rows
+      // are locked in lockStockOf's order: the sort sits below the lock, so they lock in that order.
+      const rows = rowsOf<{
+        processed: boolean;
+        opened: boolean;
+        product_id: string | null;
+        warehouse_id: string | null;
+        on_hand: number | null;
+        reserved: number | null;
+      }>(
+        await tx.execute(sql`-- name: open-reservation
+          with processed as (
+            insert into ${processedMessages} (consumer, message_id) values (${consumer}, ${messageId})
+            on conflict do nothing
+            returning message_id
+          ),
+          opened as (
+            insert into ${reservations} (order_id, status, expires_at)
+            select ${orderId}, 'RESERVED', ${expiresAt.toISOString()}::timestamptz
+            where exists (select from processed)
+            on conflict do nothing
+            returning order_id
+          ),
+          locked as materialized (
+            select product_id, warehouse_id, on_hand, reserved from ${stockLevels}
+            where product_id = any(${array([...new Set(productIds)])}::text[]) and exists (select from opened)
+            order by product_id, warehouse_id
+            for update
+          )
+          select exists (select from processed) as processed, exists (select from opened) as opened, l.*
+          from (select) as one
+          left join locked as l on true
+          order by l.product_id, l.warehouse_id`),
       );
-      await tx.insert(reservationLines).values(lines.map((l) => ({ orderId, ...l })));
+      const [first] = rows;
+      if (!first?.processed) return { kind: 'duplicate' };
+      if (!first.opened) return { kind: 'known' };
+      const levels: LockedStockLevel[] = [];
+      for (const row of rows) {
+        if (row.product_id === null) continue;
+        levels.push({ productId: row.product_id, warehouseId: row.warehouse_id!, onHand: Number(row.on_hand), reserved: Number(row.reserved) });
+      }
+      return { kind: 'opened', levels };
+    },
+
+    async fillReservation(orderId, lines, events) {
+      const merged = mergeDeltas(lines.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, onHand: 0, reserved: l.quantity })));
+      if (merged.length === 0) throw new Error('fill-reservation: a reservation needs at least one line');
+      const [row] = rowsOf<{ adjusted: number }>(
+        await tx.execute(sql`-- name: fill-reservation
+          with adjusted as (
+            ${adjustStockUpdate(merged)}
+          ),
+          filled as (
+            insert into ${reservationLines} (order_id, product_id, warehouse_id, quantity)
+            select ${orderId}, product_id, warehouse_id, quantity
+            from unnest(
+              ${array(merged.map((l) => l.productId))}::text[],
+              ${array(merged.map((l) => l.warehouseId))}::text[],
+              ${array(merged.map((l) => l.reserved))}::int[]) as l(product_id, warehouse_id, quantity)
+            returning order_id
+          ),
+          announced as (
+            ${outboxInsert(EVENT_TABLES, events)}
+          )
+          select (select count(*) from adjusted)::int as adjusted`),
+      );
+      requireEveryLevel(merged.length, Number(row?.adjusted ?? 0));
+    },
+
+    async refuseReservation(orderId, at, events) {
+      await tx.execute(sql`-- name: refuse-reservation
+        with closed as (
+          update ${reservations} set status = 'RELEASED', updated_at = ${at.toISOString()}::timestamptz
+          where order_id = ${orderId} and status = 'RESERVED'
+          returning order_id
+        ),
+        announced as (
+          ${outboxInsert(EVENT_TABLES, events)}
+        )
+        select (select count(*) from closed)::int as closed`);
     },
 
     async recordClosedBeforePlaced(orderId, at) {
@@ -255,15 +364,6 @@ function inventoryTransaction(tx: Db): InventoryTransaction {
       // Stock was already adjusted for every reservation passed; one whose status changed
       // meanwhile would have its units counted twice, so refuse the whole transaction.
       if (closed.length !== list.length) throw new Error('close-reservations: a reservation changed status meanwhile');
-    },
-
-    async confirmReservation(orderId, at) {
-      const confirmed = await tx
-        .update(reservations)
-        .set({ confirmedAt: at, updatedAt: at })
-        .where(and(eq(reservations.orderId, orderId), eq(reservations.status, 'RESERVED'), isNull(reservations.confirmedAt)))
-        .returning({ orderId: reservations.orderId });
-      return confirmed.length > 0;
     },
 
     async claimExpired(now, limit) {

@@ -100,6 +100,44 @@ describe.each(storeBackends())('stock reservation on %s', (backend) => {
     ]);
   });
 
+  /** Statements and transactions the store saw while `work` ran. */
+  async function roundTripsOf(work: () => Promise<unknown>): Promise<{ statements: number; transactions: number }> {
+    const statements = store.statementCount();
+    const transactions = store.transactionCount();
+    await work();
+    return { statements: store.statementCount() - statements, transactions: store.transactionCount() - transactions };
+  }
+
+  it('reserves an order in two statements of one transaction, refuses one likewise, and confirms it in one statement alone', async () => {
+    await store.setOnHandMany([
+      { productId: 'trips-a', warehouseId: 'wh-1', onHand: 2 },
+      { productId: 'trips-a', warehouseId: 'wh-2', onHand: 2 },
+      { productId: 'trips-b', warehouseId: 'wh-2', onHand: 5 },
+    ]);
+    const orderId = newOrderId('trips');
+    // Two lines over three stock levels: the count does not grow with them.
+    const place = placed(orderId, [['trips-a', 3], ['trips-b', 1]]);
+    expect(await roundTripsOf(() => reservations.handle(place))).toEqual({ statements: 2, transactions: 1 });
+    expect(await roundTripsOf(() => reservations.handle(place))).toEqual({ statements: 1, transactions: 1 });
+
+    const confirm = orderEvent('OrderConfirmed', orderId);
+    expect(await roundTripsOf(() => reservations.handle(confirm))).toEqual({ statements: 1, transactions: 0 });
+    expect(await roundTripsOf(() => reservations.handle(confirm))).toEqual({ statements: 1, transactions: 0 });
+    expect(await reservationOf(orderId)).toMatchObject({ status: 'RESERVED', confirmedAt: clock });
+
+    const short = newOrderId('trips-short');
+    expect(await roundTripsOf(() => reservations.handle(placed(short, [['trips-b', 9]])))).toEqual({ statements: 2, transactions: 1 });
+    expect(await stockOf('trips-a')).toEqual([
+      ['wh-1', 2, 2],
+      ['wh-2', 2, 1],
+    ]);
+    expect(await stockOf('trips-b')).toEqual([['wh-2', 5, 1]]);
+    expect((await announcedFor(orderId, short)).map((e) => [e.aggregateId, e.type])).toEqual([
+      [orderId, 'StockReserved'],
+      [short, 'StockReservationFailed'],
+    ]);
+  });
+
   it('reserves once and announces once when the same OrderPlaced is delivered twice, one after the other or at once', async () => {
     await store.setOnHandMany([{ productId: 'twice', warehouseId: 'wh-1', onHand: 10 }]);
     const first = newOrderId('twice');

@@ -1,4 +1,4 @@
-import type { ReservationRecord, StockStore } from '../store/port';
+import type { ReservationLine, ReservationRecord, StockStore } from '../store/port';
 
 /** What every StockStore adapter must do; run against each available adapter. */
 export function stockStoreContract(open: () => Promise<{ store: StockStore; release(): Promise<void> }>) {
@@ -90,6 +90,13 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
       (await store.stockLevelsFor([productId])).map((l) => [l.warehouseId, l.onHand, l.reserved]);
     const reservationOf = async (orderId: string): Promise<ReservationRecord | undefined> =>
       (await store.reservationsByOrderIds([orderId]))[0];
+    /** Opens and fills a reservation in one transaction, as OrderPlaced does. */
+    const reserve = (orderId: string, expiresAt: Date, lines: ReservationLine[]) =>
+      store.transaction(async (tx) => {
+        const opened = await tx.openReservation('test', `placed-${orderId}`, orderId, expiresAt, lines.map((l) => l.productId));
+        if (opened.kind !== 'opened') throw new Error(`${orderId} was not opened: ${opened.kind}`);
+        await tx.fillReservation(orderId, lines, []);
+      });
 
     it('reserves lines: units move into reserved and the reservation keeps its lines', async () => {
       await store.setOnHandMany([
@@ -97,16 +104,18 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
         { productId: 'r1', warehouseId: 'wh-b', onHand: 3 },
       ]);
       await store.transaction(async (tx) => {
-        expect(await tx.openReservation('o-1', later)).toBe(true);
-        const locked = await tx.lockStockOf(['r1', 'r1']);
-        expect(locked.map((l) => [l.productId, l.warehouseId])).toEqual([
-          ['r1', 'wh-a'],
-          ['r1', 'wh-b'],
-        ]);
-        await tx.reserveLines('o-1', [
+        const opened = await tx.openReservation('test', 'm-o-1', 'o-1', later, ['r1', 'r1', 'unstocked']);
+        expect(opened).toEqual({
+          kind: 'opened',
+          levels: [
+            { productId: 'r1', warehouseId: 'wh-a', onHand: 5, reserved: 0 },
+            { productId: 'r1', warehouseId: 'wh-b', onHand: 3, reserved: 0 },
+          ],
+        });
+        await tx.fillReservation('o-1', [
           { productId: 'r1', warehouseId: 'wh-b', quantity: 3 },
           { productId: 'r1', warehouseId: 'wh-a', quantity: 2 },
-        ]);
+        ], []);
       });
       expect(await levelsOf('r1')).toEqual([
         ['wh-a', 5, 2],
@@ -129,10 +138,8 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
       await store.setOnHandMany([{ productId: 'r2', warehouseId: 'wh-a', onHand: 4 }]);
       await expect(
         store.transaction(async (tx) => {
-          await tx.markProcessed('test', 'm-rollback');
-          await tx.openReservation('o-rollback', later);
-          await tx.lockStockOf(['r2']);
-          await tx.reserveLines('o-rollback', [{ productId: 'r2', warehouseId: 'wh-a', quantity: 4 }]);
+          await tx.openReservation('test', 'm-rollback', 'o-rollback', later, ['r2']);
+          await tx.fillReservation('o-rollback', [{ productId: 'r2', warehouseId: 'wh-a', quantity: 4 }], []);
           throw new Error('boom');
         }),
       ).rejects.toThrow('boom');
@@ -143,20 +150,11 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
 
     it('refuses at the database to reserve more than is on hand, changing nothing', async () => {
       await store.setOnHandMany([{ productId: 'r3', warehouseId: 'wh-a', onHand: 2 }]);
-      await expect(
-        store.transaction(async (tx) => {
-          await tx.openReservation('o-oversell', later);
-          await tx.lockStockOf(['r3']);
-          await tx.reserveLines('o-oversell', [{ productId: 'r3', warehouseId: 'wh-a', quantity: 3 }]);
-        }),
-      ).rejects.toThrow();
+      await expect(reserve('o-oversell', later, [{ productId: 'r3', warehouseId: 'wh-a', quantity: 3 }])).rejects.toThrow();
       expect(await levelsOf('r3')).toEqual([['wh-a', 2, 0]]);
       expect(await reservationOf('o-oversell')).toBeUndefined();
       // Nor can a count go below what is reserved.
-      await store.transaction(async (tx) => {
-        await tx.openReservation('o-r3', later);
-        await tx.reserveLines('o-r3', [{ productId: 'r3', warehouseId: 'wh-a', quantity: 2 }]);
-      });
+      await reserve('o-r3', later, [{ productId: 'r3', warehouseId: 'wh-a', quantity: 2 }]);
       expect(await store.setOnHand('r3', 'wh-a', 1)).toEqual({ kind: 'below-reserved', reserved: 2 });
     });
 
@@ -167,34 +165,50 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
     });
 
     it('opens one reservation per order, and a closure recorded first keeps the order from being reserved', async () => {
-      expect(await store.transaction((tx) => tx.openReservation('o-2', later))).toBe(true);
-      expect(await store.transaction((tx) => tx.openReservation('o-2', later))).toBe(false);
+      const open = (messageId: string, orderId: string) =>
+        store.transaction(async (tx) => (await tx.openReservation('test', messageId, orderId, later, ['r1'])).kind);
+      expect(await open('m-o-2', 'o-2')).toBe('opened');
+      // The same message again is a redelivery; another message for the order finds it known.
+      expect(await open('m-o-2', 'o-2')).toBe('duplicate');
+      expect(await open('m-o-2-again', 'o-2')).toBe('known');
       expect(await store.transaction((tx) => tx.recordClosedBeforePlaced('o-2', at))).toBe(false);
       expect((await reservationOf('o-2'))?.status).toBe('RESERVED');
 
       expect(await store.transaction((tx) => tx.recordClosedBeforePlaced('o-3', at))).toBe(true);
-      expect(await store.transaction((tx) => tx.openReservation('o-3', later))).toBe(false);
+      expect(await open('m-o-3', 'o-3')).toBe('known');
       expect(await reservationOf('o-3')).toMatchObject({ status: 'RELEASED', closedBeforePlaced: true, lines: [] });
     });
 
     it('closes a reservation it opened but could not fill as RELEASED, with no lines', async () => {
       await store.transaction(async (tx) => {
-        await tx.openReservation('o-4', later);
-        await tx.closeUnfilled('o-4', at);
+        await tx.openReservation('test', 'm-o-4', 'o-4', later, ['r1']);
+        await tx.refuseReservation('o-4', at, []);
       });
       expect(await reservationOf('o-4')).toMatchObject({ status: 'RELEASED', closedBeforePlaced: false, lines: [] });
-      expect(await store.transaction((tx) => tx.openReservation('o-4', later))).toBe(false);
+      expect(await store.transaction(async (tx) => (await tx.openReservation('test', 'm-o-4-again', 'o-4', later, ['r1'])).kind)).toBe('known');
+    });
+
+    it('opens a reservation in one statement, and fills or refuses it in one more', async () => {
+      await store.setOnHandMany([{ productId: 'r8', warehouseId: 'wh-a', onHand: 4 }]);
+      for (const [orderId, fill] of [
+        ['o-8filled', true],
+        ['o-8refused', false],
+      ] as const) {
+        const before = store.statementCount();
+        await store.transaction(async (tx) => {
+          await tx.openReservation('test', `m-${orderId}`, orderId, later, ['r8']);
+          if (fill) await tx.fillReservation(orderId, [{ productId: 'r8', warehouseId: 'wh-a', quantity: 1 }], []);
+          else await tx.refuseReservation(orderId, at, []);
+        });
+        expect(store.statementCount() - before).toBe(2);
+      }
+      expect(await levelsOf('r8')).toEqual([['wh-a', 4, 1]]);
+      expect((await reservationOf('o-8refused'))?.status).toBe('RELEASED');
     });
 
     it('releases, expires and ships: released units return, shipped units leave on hand', async () => {
       await store.setOnHandMany([{ productId: 'r5', warehouseId: 'wh-a', onHand: 10 }]);
-      for (const orderId of ['o-5a', 'o-5b', 'o-5c']) {
-        await store.transaction(async (tx) => {
-          await tx.openReservation(orderId, later);
-          await tx.lockStockOf(['r5']);
-          await tx.reserveLines(orderId, [{ productId: 'r5', warehouseId: 'wh-a', quantity: 3 }]);
-        });
-      }
+      for (const orderId of ['o-5a', 'o-5b', 'o-5c']) await reserve(orderId, later, [{ productId: 'r5', warehouseId: 'wh-a', quantity: 3 }]);
       expect(await levelsOf('r5')).toEqual([['wh-a', 10, 9]]);
       for (const [orderId, status] of [
         ['o-5a', 'RELEASED'],
@@ -212,12 +226,7 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
 
     it('closes reservations sharing a stock level by the sum of their units', async () => {
       await store.setOnHandMany([{ productId: 'r6', warehouseId: 'wh-b', onHand: 6 }]);
-      for (const orderId of ['o-6a', 'o-6b']) {
-        await store.transaction(async (tx) => {
-          await tx.openReservation(orderId, later);
-          await tx.reserveLines(orderId, [{ productId: 'r6', warehouseId: 'wh-b', quantity: 2 }]);
-        });
-      }
+      for (const orderId of ['o-6a', 'o-6b']) await reserve(orderId, later, [{ productId: 'r6', warehouseId: 'wh-b', quantity: 2 }]);
       await store.transaction(async (tx) => {
         const both = [(await tx.lockReservation('o-6a'))!, (await tx.lockReservation('o-6b'))!];
         await tx.closeReservations(both, 'SHIPPED', at);
@@ -239,14 +248,17 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
         ['o-7paid', due],
         ['o-7future', later],
       ] as const) {
-        await store.transaction(async (tx) => {
-          await tx.openReservation(orderId, expiresAt);
-          await tx.reserveLines(orderId, [{ productId: 'r7', warehouseId: 'wh-a', quantity: 1 }]);
-        });
+        await reserve(orderId, expiresAt, [{ productId: 'r7', warehouseId: 'wh-a', quantity: 1 }]);
       }
-      expect(await store.transaction((tx) => tx.confirmReservation('o-7paid', at))).toBe(true);
-      expect(await store.transaction((tx) => tx.confirmReservation('o-7paid', at))).toBe(false);
-      expect(await store.transaction((tx) => tx.confirmReservation('o-5a', at))).toBe(false);
+      const statements = store.statementCount();
+      const transactions = store.transactionCount();
+      expect(await store.confirmReservation('test', 'm-7paid', 'o-7paid', at)).toEqual({ kind: 'confirmed' });
+      expect(store.statementCount() - statements).toBe(1);
+      expect(store.transactionCount() - transactions).toBe(0);
+      expect(await store.confirmReservation('test', 'm-7paid', 'o-7paid', at)).toEqual({ kind: 'duplicate' });
+      expect(await store.confirmReservation('test', 'm-7paid-again', 'o-7paid', at)).toEqual({ kind: 'unchanged', status: 'RESERVED' });
+      expect(await store.confirmReservation('test', 'm-5a', 'o-5a', at)).toEqual({ kind: 'unchanged', status: 'RELEASED' });
+      expect(await store.confirmReservation('test', 'm-unknown', 'o-unknown', at)).toEqual({ kind: 'unchanged', status: null });
       expect((await reservationOf('o-7paid'))?.confirmedAt).toEqual(at);
 
       const claimed = await store.transaction((tx) => tx.claimExpired(at, 100));

@@ -13,7 +13,7 @@ export interface RecommendationStore extends StoreHandle {
   /** Records one order atomically: co-purchase weights of every pair both ways, and the customer's products. */
   recordPurchase(customerId: string, productIds: readonly string[]): Promise<void>;
   /**
-   * Handles one order event in one transaction: records `messageId` as processed by
+   * Handles one order event atomically: records `messageId` as processed by
    * `consumer` (a redelivery changes nothing: 'duplicate'), notes what the event says about
    * the order, and records its purchase once both OrderPlaced (who bought what) and
    * OrderConfirmed (it counts) have arrived, in either order ('recorded'); else 'noted'.
@@ -39,4 +39,6 @@ export interface RecommendationStore extends StoreHandle {
   isEmpty(): Promise<boolean>;
   /** Statements sent to the store so far (batching tests, metrics). */
   statementCount(): number;
+  /** Transactions begun so far (a PostgreSQL BEGIN ... COMMIT, a Redis MULTI ... EXEC), besides their statements (tests, metrics). */
+  transactionCount(): number;
 }

@@ -1,8 +1,7 @@
 import path from 'node:path';
-import { eq, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Database, Db } from '../../../platform/db';
 import { aggregatePurchases, type Purchase } from '../co-purchases';
-import { markProcessed } from '../../../platform/outbox';
 import type { RecommendationStore } from './port';
 import { coPurchases, customerPurchases, orderEvents, processedMessages } from './schema';
 
@@ -15,7 +14,7 @@ const UPSERT_CHUNK = 5000;
 type Executor = Pick<Db, 'execute'>;
 
 /** One whole-array parameter, not a list expanded into one parameter per element. */
-const array = (values: readonly (string | number)[]) => sql.param(values);
+const array = (values: readonly (string | number)[] | null) => sql.param(values);
 
 function chunks<T>(list: readonly T[]): T[][] {
   const out: T[][] = [];
@@ -65,43 +64,71 @@ function grouped(rows: readonly { key: string; id: string | null }[]): Map<strin
  */
 export function postgresRecommendationStore(database: Database): RecommendationStore {
   const { db } = database;
+  let transactions = 0;
   const recordPurchases = async (purchases: readonly Purchase[]) => {
     if (!purchases.some((p) => p.productIds.length > 0)) return;
+    transactions += 1;
     await db.transaction((tx) => addTotals(tx, purchases));
   };
   return {
     ready: () => database.ready(),
     close: () => database.close(),
     statementCount: () => database.stats.statements,
+    transactionCount: () => transactions,
 
     recordPurchase: (customerId, productIds) => recordPurchases([{ customerId, productIds }]),
     recordPurchases,
 
-    noteOrderEvent: (consumer, messageId, note) =>
-      db.transaction(async (tx) => {
-        if (!(await markProcessed(tx, { processedMessages }, consumer, messageId))) return 'duplicate';
-        // The upsert locks the order's row, so OrderPlaced and OrderConfirmed handled at once
-        // serialize here and exactly one of them sees both facts and records the purchase.
-        const [order] =
-          note.kind === 'placed'
-            ? await tx
-                .insert(orderEvents)
-                .values({ orderId: note.orderId, customerId: note.customerId, productIds: [...note.productIds] })
-                .onConflictDoUpdate({
-                  target: orderEvents.orderId,
-                  set: { customerId: note.customerId, productIds: [...note.productIds] },
-                })
-                .returning()
-            : await tx
-                .insert(orderEvents)
-                .values({ orderId: note.orderId, confirmed: true })
-                .onConflictDoUpdate({ target: orderEvents.orderId, set: { confirmed: true } })
-                .returning();
-        if (!order || !order.confirmed || order.recorded || order.customerId === null) return 'noted';
-        await addTotals(tx, [{ customerId: order.customerId, productIds: order.productIds ?? [] }]);
-        await tx.update(orderEvents).set({ recorded: true }).where(eq(orderEvents.orderId, note.orderId));
-        return 'recorded';
-      }),
+    async noteOrderEvent(consumer, messageId, note) {
+      const placed = note.kind === 'placed';
+      // One statement, so no transaction: it records the message, notes the fact on the order's
+      // row and, when the row then holds both facts, records the purchase. The upsert locks the
+      // order's row, so OrderPlaced and OrderConfirmed handled at once serialize on it, and its
+      // condition reads the row as the one before committed it: exactly one of them finds both
+      // facts on a row not yet recorded. Once recorded, the row is left alone. The totals are
+      // added in key order (collate "C"), the order every writer of them takes its row locks in.
+      const [row] = await database.rows<{ processed: boolean; recorded: boolean }>(sql`
+        -- name: note-order-event
+        with processed as (
+          insert into ${processedMessages} (consumer, message_id) values (${consumer}, ${messageId})
+          on conflict do nothing
+          returning message_id
+        ),
+        noted as (
+          insert into ${orderEvents} as o (order_id, customer_id, product_ids, confirmed)
+          select ${note.orderId}::text, ${placed ? note.customerId : null}::text, ${array(placed ? [...note.productIds] : null)}::text[], ${!placed}::boolean
+          from processed
+          on conflict (order_id) do update set
+            customer_id = coalesce(excluded.customer_id, o.customer_id),
+            product_ids = coalesce(excluded.product_ids, o.product_ids),
+            confirmed = o.confirmed or excluded.confirmed,
+            recorded = (o.confirmed or excluded.confirmed) and coalesce(excluded.customer_id, o.customer_id) is not null
+          where not o.recorded
+          returning customer_id, product_ids, recorded
+        ),
+        bought as (
+          select distinct noted.customer_id, product.id
+          from noted, unnest(noted.product_ids) as product(id)
+          where noted.recorded
+        ),
+        customer_totals as (
+          insert into ${customerPurchases} (customer_id, product_id, quantity)
+          select customer_id, id, 1 from bought
+          order by customer_id collate "C", id collate "C"
+          on conflict (customer_id, product_id) do update set quantity = customer_purchases.quantity + excluded.quantity
+          returning product_id
+        ),
+        pair_totals as (
+          insert into ${coPurchases} (product_id, other_product_id, weight)
+          select one.id, other.id, 1 from bought as one join bought as other on other.id <> one.id
+          order by one.id collate "C", other.id collate "C"
+          on conflict (product_id, other_product_id) do update set weight = co_purchases.weight + excluded.weight
+          returning product_id
+        )
+        select exists (select from processed) as processed, coalesce((select recorded from noted), false) as recorded`);
+      if (!row?.processed) return 'duplicate';
+      return row.recorded ? 'recorded' : 'noted';
+    },
 
     async boughtTogether(productIds, limit) {
       if (productIds.length === 0) return new Map();

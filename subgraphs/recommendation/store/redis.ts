@@ -110,6 +110,7 @@ export function redisRecommendationStore(options: RedisRecommendationStoreOption
   redis.defineCommand('forCustomersScript', { numberOfKeys: 0, lua: FOR_CUSTOMERS });
   redis.defineCommand('noteOrderEventScript', { numberOfKeys: 0, lua: NOTE_ORDER_EVENT });
   let statements = 0;
+  let transactions = 0;
   /** One round trip to Redis, counted. */
   const send = <T>(work: Promise<T>): Promise<T> => {
     statements += 1;
@@ -129,6 +130,7 @@ export function redisRecommendationStore(options: RedisRecommendationStoreOption
     if (commands.length === 0) return;
     // One MULTI: all of it or none, as one PostgreSQL transaction.
     const multi = redis.multi();
+    transactions += 1;
     for (const [target, by, member] of commands) multi.zincrby(target, by, member);
     const replies = await send(multi.exec());
     const failed = replies?.find(([error]) => error);
@@ -139,6 +141,7 @@ export function redisRecommendationStore(options: RedisRecommendationStoreOption
     ready: () => redis.ping().then((reply) => reply === 'PONG', () => false),
     close: () => quitRedis(redis),
     statementCount: () => statements,
+    transactionCount: () => transactions,
 
     recordPurchase: (customerId, productIds) => recordPurchases([{ customerId, productIds }]),
     recordPurchases,

@@ -79,6 +79,31 @@ describe.each(recommendationStores())('recommendation learns purchases from orde
     expect(await countedOnce('a3', 'z3')).toBe(true);
   });
 
+  it('handles each event and each redelivery in one statement and no transaction, in either order', async () => {
+    const roundTripsOf = async (event: EventEnvelope) => {
+      const statements = store.statementCount();
+      const transactions = store.transactionCount();
+      await service.handleEvent(event);
+      return { statements: store.statementCount() - statements, transactions: store.transactionCount() - transactions };
+    };
+    const one = { statements: 1, transactions: 0 };
+    const placedFirst = nextOrderId();
+    const confirmedFirst = nextOrderId();
+    for (const event of [
+      placed(placedFirst, BOB, ['trip-a', 'trip-b', 'trip-a', 'trip-c']),
+      confirmed(placedFirst),
+      confirmed(confirmedFirst),
+      placed(confirmedFirst, BOB, ['trip-d']),
+    ]) {
+      expect(await roundTripsOf(event)).toEqual(one);
+      expect(await roundTripsOf(event)).toEqual(one);
+    }
+    const together = await store.boughtTogether(['trip-a', 'trip-c', 'trip-d'], 5);
+    expect(Object.fromEntries(together)).toEqual({ 'trip-a': ['trip-b', 'trip-c'], 'trip-c': ['trip-a', 'trip-b'] });
+    // The order of trip-d alone counts as bought: it is among the best sellers, though bought with nothing.
+    expect(await store.bestSellers(100)).toContain('trip-d');
+  });
+
   it('counts two confirmed orders of the same products twice', async () => {
     for (let n = 0; n < 2; n++) {
       const orderId = nextOrderId();
