@@ -30,7 +30,7 @@ import {
   type PricedLineInput,
 } from './pricing';
 import type {
-  CartChangeOutcome,
+  CartChange,
   CartLineRecord,
   CartLimits,
   IdempotencyRecord,
@@ -271,9 +271,13 @@ export class OrderService {
         this.afterCommit();
         // Not announced live: nobody can watch an order before this call returns its id.
         this.logger?.info({ orderId: order.id, customerId, total: total.amount, requestId }, 'order placed');
-        const placed = await loaders.orders.load(order.id);
-        if (!placed) throw new Error(`order ${order.id} was placed but cannot be read`);
-        return placed;
+        // The order and its lines as written: resolving them reads nothing more.
+        loaders.orders.clear(order.id).prime(order.id, outcome.order);
+        loaders.lines.clear(order.id).prime(
+          order.id,
+          order.lines.map((line, index) => ({ orderId: order.id, lineNo: index + 1, ...line })),
+        );
+        return outcome.order;
       }
       case 'key-used':
         return (await this.earlierCheckout(customerId, checkout, loaders, outcome.record))!;
@@ -423,15 +427,14 @@ export class OrderService {
     }
   }
 
-  /** The cart after a change, or BAD_USER_INPUT saying which limit the change would have broken. */
-  private async changedCart(customerId: string, outcome: CartChangeOutcome, loaders: OrderLoaders): Promise<CartView> {
-    if (outcome === 'too-many-units') {
-      throw badUserInput(`A cart line holds at most ${CART_LIMITS.maxQuantity} units.`, { field: 'input.quantity' });
+  /** The cart after a change, as the change answered it, or BAD_USER_INPUT saying which limit the change would have broken. */
+  private async changedCart(customerId: string, change: CartChange, loaders: OrderLoaders): Promise<CartView> {
+    if (change.outcome !== 'changed') {
+      throw change.outcome === 'too-many-units'
+        ? badUserInput(`A cart line holds at most ${CART_LIMITS.maxQuantity} units.`, { field: 'input.quantity' })
+        : badUserInput(`A cart holds at most ${CART_LIMITS.maxLines} different products.`, { field: 'input.productId' });
     }
-    if (outcome === 'too-many-lines') {
-      throw badUserInput(`A cart holds at most ${CART_LIMITS.maxLines} different products.`, { field: 'input.productId' });
-    }
-    loaders.cartLines.clear(customerId);
+    loaders.cartLines.clear(customerId).prime(customerId, change.lines);
     return this.cartOf(customerId, loaders);
   }
 

@@ -60,6 +60,11 @@ export interface CartLimits {
 /** What came of a cart change; anything but `changed` left the cart as it was. */
 export type CartChangeOutcome = 'changed' | 'too-many-units' | 'too-many-lines';
 
+/** A cart change that was made, with the cart's lines after it, or the limit that refused it. */
+export type CartChange =
+  | { outcome: 'changed'; lines: CartLineRecord[] }
+  | { outcome: Exclude<CartChangeOutcome, 'changed'> };
+
 /** A checkout's record under its idempotency key. */
 export interface IdempotencyRecord {
   customerId: string;
@@ -80,12 +85,12 @@ export interface Placement {
 }
 
 /**
- * What came of a checkout: `placed`; `key-used` when the key already names an order
+ * What came of a checkout: `placed` with the order as stored; `key-used` when the key already names an order
  * (nothing was written; that order's record is returned); `cart-changed` when the cart no
  * longer matches what was priced (nothing was written).
  */
 export type PlacementOutcome =
-  | { kind: 'placed' }
+  | { kind: 'placed'; order: OrderRecord }
   | { kind: 'key-used'; record: IdempotencyRecord }
   | { kind: 'cart-changed' };
 
@@ -130,7 +135,8 @@ export interface OrderStore extends StoreHandle {
    * else happens), locks the order, asks `decide` what to do with it (null when it does not
    * exist), moves its status and failure reason as decided, and writes the decision's events
    * to the outbox. `decide` may throw to refuse; then nothing is written. Concurrent changes
-   * of one order take turns, each deciding on the status the previous one left.
+   * of one order take turns, each deciding on the status the previous one left. Two
+   * statements: the record and the read, then the change and its events.
    */
   changeOrder(
     orderId: string,
@@ -141,18 +147,21 @@ export interface OrderStore extends StoreHandle {
   cartLinesOf(customerIds: readonly string[]): Promise<CartLineRecord[]>;
   /**
    * Adds units of a product to a cart (a new line when it holds none), keeping every line
-   * within `limits`; concurrent changes of one cart take turns.
+   * within `limits`; concurrent changes of one cart take turns. Answers the cart's lines after
+   * the change (as `cartLinesOf` orders them), or which limit refused it. One statement unless
+   * another change of the cart commits meanwhile.
    */
-  addToCart(customerId: string, productId: string, quantity: number, limits: CartLimits): Promise<CartChangeOutcome>;
-  /** Sets the units of a product in a cart; 0 removes the line. Same limits and turns as `addToCart`. */
-  setCartLine(customerId: string, productId: string, quantity: number, limits: CartLimits): Promise<CartChangeOutcome>;
+  addToCart(customerId: string, productId: string, quantity: number, limits: CartLimits): Promise<CartChange>;
+  /** Sets the units of a product in a cart; 0 removes the line. Same limits, turns and answer as `addToCart`. */
+  setCartLine(customerId: string, productId: string, quantity: number, limits: CartLimits): Promise<CartChange>;
   /** The checkout recorded under a customer's idempotency key, or null. */
   idempotencyRecord(customerId: string, key: string): Promise<IdempotencyRecord | null>;
   /**
-   * Places an order in one transaction: claims the idempotency key (a concurrent checkout
-   * with the same key waits here, then finds it used), checks the locked cart still holds
-   * what was priced, writes the order and its lines, removes those lines from the cart and
-   * writes the events to the outbox.
+   * Places an order atomically: locks the cart (so a concurrent checkout of the same customer,
+   * and with it any with the same key, waits, then finds the key used or the cart emptied),
+   * checks it still holds what was priced, claims the idempotency key, writes the order and
+   * its lines, removes those lines from the cart and writes the events to the outbox. One
+   * statement unless the cart or the key changed meanwhile.
    */
   placeOrder(placement: Placement): Promise<PlacementOutcome>;
   /** Where this store's outbox lives, for the relay that publishes it. */

@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { and, asc, desc, eq, getTableColumns, inArray, lte, sql } from 'drizzle-orm';
-import type { Database, Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed } from '../../../platform/outbox';
-import type { CartChangeOutcome, NewOrder, OrderChangeOutcome, OrderStore, PlacementOutcome } from './port';
+import { and, asc, desc, eq, getTableColumns, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { outboxInsert } from '../../../platform/outbox';
+import { rowsOf, type Database, type Db } from '../../../platform/db';
+import type { CartChange, CartLimits, CartLineRecord, NewOrder, OrderChangeOutcome, OrderRecord, OrderStore, Placement, PlacementOutcome } from './port';
 import { cartLines, carts, idempotencyKeys, orderLines, orders, outbox, processedMessages } from './schema';
 
 export const ORDER_SCHEMA = 'orders';
@@ -20,60 +20,90 @@ const idempotencyColumns = {
   orderId: idempotencyKeys.orderId,
 };
 
-/** Thrown inside a transaction to undo it and answer `outcome` instead. */
-class Rollback<T> extends Error {
-  constructor(readonly outcome: T) {
-    super('transaction rolled back on purpose');
-  }
+/** Orders as the rows `jsonb_to_recordset` reads in `insertOrdersSql`. */
+function orderRows(list: readonly NewOrder[]) {
+  return list.map((order) => ({
+    id: order.id,
+    customer_id: order.customerId,
+    status: order.status,
+    currency: order.currency,
+    total_amount: order.totalAmount,
+    shipping_address: order.shippingAddress,
+    failure_reason: order.failureReason ?? null,
+    placed_at: order.placedAt.toISOString(),
+  }));
 }
 
-/** Runs `work` in a transaction; a `Rollback` undoes it and its outcome is the answer. */
-async function transact<T>(db: Db, work: (tx: Db) => Promise<T>): Promise<T> {
-  try {
-    return await db.transaction((tx) => work(tx as unknown as Db));
-  } catch (error) {
-    if (error instanceof Rollback) return error.outcome as T;
-    throw error;
-  }
+/** The lines of orders, numbered, as the rows `jsonb_to_recordset` reads in `insertOrderLinesSql`. */
+function orderLineRows(list: readonly NewOrder[]) {
+  return list.flatMap((order) =>
+    order.lines.map((line, index) => ({
+      order_id: order.id,
+      line_no: index + 1,
+      product_id: line.productId,
+      quantity: line.quantity,
+      unit_price_amount: line.unitPriceAmount,
+    })),
+  );
+}
+
+// Rows travel as one JSON parameter: multi-row VALUES cost far more to build and to parse
+// (seconds for a few thousand rows), and this stays clear of the bind-parameter limit.
+// `guard` is a condition every row needs, for use inside a larger statement.
+
+function insertOrdersSql(list: readonly NewOrder[], guard: SQL = sql`true`): SQL {
+  return sql`insert into ${orders} (id, customer_id, status, currency, total_amount, shipping_address, failure_reason, placed_at)
+    select id, customer_id, status, currency, total_amount, shipping_address, failure_reason, placed_at
+    from jsonb_to_recordset(${JSON.stringify(orderRows(list))}::jsonb) as r(
+      id text, customer_id text, status text, currency char(3), total_amount integer,
+      shipping_address jsonb, failure_reason text, placed_at timestamptz)
+    where ${guard}`;
+}
+
+function insertOrderLinesSql(list: readonly NewOrder[], guard: SQL = sql`true`): SQL {
+  return sql`insert into ${orderLines} (order_id, line_no, product_id, quantity, unit_price_amount)
+    select order_id, line_no, product_id, quantity, unit_price_amount
+    from jsonb_to_recordset(${JSON.stringify(orderLineRows(list))}::jsonb) as r(
+      order_id text, line_no integer, product_id text, quantity integer, unit_price_amount integer)
+    where ${guard}`;
 }
 
 /** Writes orders and their lines inside the caller's transaction, in chunks. */
 async function writeOrders(tx: Db, list: readonly NewOrder[]): Promise<void> {
   for (let i = 0; i < list.length; i += ORDER_CHUNK) {
     const chunk = list.slice(i, i + ORDER_CHUNK);
-    const orderRows = chunk.map((order) => ({
-      id: order.id,
-      customer_id: order.customerId,
-      status: order.status,
-      currency: order.currency,
-      total_amount: order.totalAmount,
-      shipping_address: order.shippingAddress,
-      failure_reason: order.failureReason ?? null,
-      placed_at: order.placedAt.toISOString(),
-    }));
-    const lineRows = chunk.flatMap((order) =>
-      order.lines.map((line, index) => ({
-        order_id: order.id,
-        line_no: index + 1,
-        product_id: line.productId,
-        quantity: line.quantity,
-        unit_price_amount: line.unitPriceAmount,
-      })),
-    );
-    // A chunk travels as one JSON parameter: multi-row VALUES cost far more to build and to
-    // parse (seconds for a few thousand rows), and this stays clear of the bind-parameter limit.
     await tx.execute(sql`-- name: insert-orders
-      insert into ${orders} (id, customer_id, status, currency, total_amount, shipping_address, failure_reason, placed_at)
-      select id, customer_id, status, currency, total_amount, shipping_address, failure_reason, placed_at
-      from jsonb_to_recordset(${JSON.stringify(orderRows)}::jsonb) as r(
-        id text, customer_id text, status text, currency char(3), total_amount integer,
-        shipping_address jsonb, failure_reason text, placed_at timestamptz)`);
+      ${insertOrdersSql(chunk)}`);
     await tx.execute(sql`-- name: insert-order-lines
-      insert into ${orderLines} (order_id, line_no, product_id, quantity, unit_price_amount)
-      select order_id, line_no, product_id, quantity, unit_price_amount
-      from jsonb_to_recordset(${JSON.stringify(lineRows)}::jsonb) as r(
-        order_id text, line_no integer, product_id text, quantity integer, unit_price_amount integer)`);
+      ${insertOrderLinesSql(chunk)}`);
   }
+}
+
+/** An order row as raw SQL returns it (timestamps as text on both drivers). */
+interface OrderRow {
+  id: string;
+  customer_id: string;
+  status: OrderRecord['status'];
+  currency: string;
+  total_amount: number;
+  shipping_address: OrderRecord['shippingAddress'];
+  failure_reason: OrderRecord['failureReason'];
+  placed_at: string | Date;
+  updated_at: string | Date;
+}
+
+function orderOf(row: OrderRow): OrderRecord {
+  return {
+    id: row.id,
+    customerId: row.customer_id,
+    status: row.status,
+    currency: row.currency,
+    totalAmount: Number(row.total_amount),
+    shippingAddress: row.shipping_address,
+    failureReason: row.failure_reason,
+    placedAt: new Date(row.placed_at),
+    updatedAt: new Date(row.updated_at),
+  };
 }
 
 /** Creates the customer's cart if needed and locks its row: changes of one cart take turns. */
@@ -85,22 +115,168 @@ async function lockCart(tx: Db, customerId: string): Promise<void> {
     .onConflictDoUpdate({ target: carts.customerId, set: { updatedAt: sql`now()` } });
 }
 
-async function cartLine(tx: Db, customerId: string, productId: string) {
-  // cart-line
-  const [line] = await tx
-    .select({ quantity: cartLines.quantity })
-    .from(cartLines)
-    .where(and(eq(cartLines.customerId, customerId), eq(cartLines.productId, productId)));
-  return line;
+/** One change of a cart line: `add` units to it, or `set` them (0 removes the line). */
+interface LineChange {
+  customerId: string;
+  productId: string;
+  quantity: number;
+  mode: 'add' | 'set';
+  limits: CartLimits;
 }
 
-async function cartLineCount(tx: Db, customerId: string): Promise<number> {
-  // cart-line-count
-  const [row] = await tx
-    .select({ count: sql<number>`count(*)::int` })
-    .from(cartLines)
-    .where(eq(cartLines.customerId, customerId));
-  return Number(row?.count ?? 0);
+/** What the change-cart-line statement answers; `stale` when the cart changed after its snapshot (nothing was written). */
+type LineChangeAnswer = CartChange | { outcome: 'stale' };
+
+/**
+ * A cart change as one statement. It reads the cart's version and lines, takes the cart's
+ * lock by raising the version only where the version is still the one it read, and decides
+ * and writes only then: the lines it read are the cart as it is, since every change of them
+ * raises the version under the same lock. Otherwise it writes nothing and answers `stale`.
+ * It answers the cart's lines after the change.
+ */
+async function changeCartLine(db: Db, change: LineChange): Promise<LineChangeAnswer> {
+  const { customerId, productId, quantity, limits } = change;
+  const held = sql`(select quantity from held where product_id = ${productId}::text)`;
+  const after = change.mode === 'add' ? sql`coalesce(${held}, 0) + ${quantity}::int` : sql`${quantity}::int`;
+  const updated = change.mode === 'add' ? sql`${cartLines}.quantity + excluded.quantity` : sql`excluded.quantity`;
+  // change-cart-line
+  const [answer] = rowsOf<{ outcome: LineChangeAnswer['outcome']; lines: { productId: string; quantity: number; addedAt: string }[] }>(
+    await db.execute(sql`-- name: change-cart-line
+      with seen as (
+        select coalesce((select version from ${carts} where customer_id = ${customerId}::text), -1) as version
+      ),
+      held as (
+        select product_id, quantity, added_at from ${cartLines} where customer_id = ${customerId}::text
+      ),
+      verdict as (
+        select case
+          when ${after} > ${limits.maxQuantity}::int then 'too-many-units'
+          when ${quantity}::int > 0 and ${held} is null and (select count(*) from held) >= ${limits.maxLines}::int then 'too-many-lines'
+          else 'changed'
+        end as outcome
+      ),
+      cart as (
+        insert into ${carts} as c (customer_id, version)
+        select ${customerId}::text, version + 1 from seen
+        on conflict (customer_id) do update set version = c.version + 1, updated_at = now()
+          where c.version = excluded.version - 1
+        returning customer_id
+      ),
+      go as (
+        select 1 from cart, verdict where verdict.outcome = 'changed'
+      ),
+      written as (
+        insert into ${cartLines} (customer_id, product_id, quantity)
+        select ${customerId}::text, ${productId}::text, ${quantity}::int from go where ${quantity}::int > 0
+        on conflict (customer_id, product_id) do update set quantity = ${updated}
+        returning product_id, quantity, added_at
+      ),
+      removed as (
+        delete from ${cartLines}
+        where customer_id = ${customerId}::text and product_id = ${productId}::text and ${quantity}::int = 0 and exists (select 1 from go)
+      )
+      select
+        case when exists (select 1 from cart) then verdict.outcome else 'stale' end as outcome,
+        (
+          select coalesce(json_agg(json_build_object('productId', product_id, 'quantity', quantity, 'addedAt', added_at)
+            order by added_at, product_id), '[]'::json)
+          from (
+            select product_id, quantity, added_at from held where product_id <> ${productId}::text or not exists (select 1 from go)
+            union all
+            select product_id, quantity, added_at from written
+          ) as lines
+        ) as lines
+      from verdict`),
+  );
+  if (!answer) throw new Error('change-cart-line answered no row');
+  if (answer.outcome !== 'changed') return { outcome: answer.outcome };
+  const lines: CartLineRecord[] = answer.lines.map((line) => ({
+    customerId,
+    productId: line.productId,
+    quantity: Number(line.quantity),
+    addedAt: new Date(line.addedAt),
+  }));
+  return { outcome: 'changed', lines };
+}
+
+/**
+ * A cart change in one statement; if another change of the cart committed in between, once
+ * more under the cart's lock, where it cannot be stale.
+ */
+async function changeCart(db: Db, change: LineChange): Promise<CartChange> {
+  const answer = await changeCartLine(db, change);
+  if (answer.outcome !== 'stale') return answer;
+  return db.transaction(async (tx) => {
+    await lockCart(tx as unknown as Db, change.customerId);
+    const locked = await changeCartLine(tx as unknown as Db, change);
+    if (locked.outcome === 'stale') throw new Error(`cart of ${change.customerId} changed under its lock`);
+    return locked;
+  });
+}
+
+/** What the place-order statement answers: whether it held the cart as priced, and the order if it placed one. */
+interface PlaceAnswer {
+  locked: boolean;
+  order: OrderRecord | null;
+}
+
+/**
+ * A checkout as one statement: takes the cart's lock by raising its version only where the
+ * version is still the one read and the lines read are exactly what was priced (so they are
+ * the cart as it is, see `changeCartLine`), then claims the idempotency key and, only if it
+ * was free, writes the order, its lines and its events and empties the cart. A claimed key is
+ * never left behind without its order.
+ */
+async function placeOnce(db: Db, placement: Placement): Promise<PlaceAnswer> {
+  const { order } = placement;
+  const priced = Object.fromEntries(placement.cart.map((line) => [line.productId, line.quantity]));
+  const claimed = sql`exists (select 1 from claim)`;
+  // place-order
+  const [row] = rowsOf<OrderRow & { locked: boolean; id: string | null }>(
+    await db.execute(sql`-- name: place-order
+      with cart as (
+        update ${carts} set version = version + 1, updated_at = now()
+        where customer_id = ${order.customerId}::text
+          and version = (select version from ${carts} where customer_id = ${order.customerId}::text)
+          and (
+            select coalesce(jsonb_object_agg(product_id, quantity), '{}'::jsonb) from ${cartLines}
+            where customer_id = ${order.customerId}::text
+          ) = ${JSON.stringify(priced)}::jsonb
+        returning customer_id
+      ),
+      claim as (
+        insert into ${idempotencyKeys} (customer_id, key, request_hash, order_id)
+        select customer_id, ${placement.idempotencyKey}::text, ${placement.requestHash}::text, ${order.id}::text from cart
+        on conflict do nothing
+        returning order_id
+      ),
+      placed as (
+        ${insertOrdersSql([order], claimed)}
+        returning *
+      ),
+      placed_lines as (
+        ${insertOrderLinesSql([order], claimed)}
+      ),
+      emptied as (
+        delete from ${cartLines} where customer_id = ${order.customerId}::text and ${claimed}
+      ),
+      announced as (
+        ${outboxInsert(tables, placement.events, claimed)}
+      )
+      select exists (select 1 from cart) as locked, placed.*
+      from (select 1) as one left join placed on true`),
+  );
+  if (!row) throw new Error('place-order answered no row');
+  return { locked: Boolean(row.locked), order: row.id === null ? null : orderOf(row) };
+}
+
+async function idempotencyRecordOf(db: Db, customerId: string, key: string) {
+  // idempotency-record: a new statement sees a key another checkout committed meanwhile.
+  const [record] = await db
+    .select(idempotencyColumns)
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.customerId, customerId), eq(idempotencyKeys.key, key)));
+  return record ?? null;
 }
 
 /** Orders on PostgreSQL, the same code on PGlite and on a server. */
@@ -157,22 +333,44 @@ export function postgresOrderStore(database: Database): OrderStore {
     },
 
     async changeOrder(orderId, decide, consumed): Promise<OrderChangeOutcome> {
-      return transact(db, async (tx): Promise<OrderChangeOutcome> => {
-        if (consumed && !(await markProcessed(tx, tables, consumed.consumer, consumed.messageId))) return { kind: 'duplicate' };
-        // order-for-change: the row lock makes concurrent changes decide one after another.
-        const [order] = await tx.select().from(orders).where(eq(orders.id, orderId)).for('update');
-        const change = decide(order ?? null);
-        if (!change) return { kind: 'unchanged', order: order ?? null };
+      return db.transaction(async (transaction): Promise<OrderChangeOutcome> => {
+        const tx = transaction as unknown as Db;
+        // order-for-change: records the message (when one is consumed) and, only if it is new,
+        // locks and reads the order; the row lock makes concurrent changes decide one after another.
+        const marked = consumed
+          ? sql`with marked as (
+              insert into ${processedMessages} (consumer, message_id) values (${consumed.consumer}::text, ${consumed.messageId}::text)
+              on conflict do nothing
+              returning 1
+            )`
+          : sql`with marked as (select 1)`;
+        const [row] = rowsOf<Partial<OrderRow> & { fresh: boolean }>(
+          await tx.execute(sql`-- name: order-for-change
+            ${marked}
+            select exists (select 1 from marked) as fresh, o.*
+            from (select 1) as one
+            left join lateral (
+              select * from ${orders} where id = ${orderId}::text and exists (select 1 from marked) for update
+            ) as o on true`),
+        );
+        if (!row?.fresh) return { kind: 'duplicate' };
+        const order = row.id ? orderOf(row as OrderRow) : null;
+        const change = decide(order);
+        if (!change) return { kind: 'unchanged', order };
         if (!order) throw new Error(`a change was decided for order ${orderId}, which does not exist`);
-        // order-status-compare-and-set: under the lock it always matches; it guards the rule, not the race.
-        const [updated] = await tx
-          .update(orders)
-          .set({ status: change.next, failureReason: change.failureReason, updatedAt: sql`now()` })
-          .where(and(eq(orders.id, orderId), eq(orders.status, order.status)))
-          .returning();
+        // order-change: the status compare-and-set always matches under the lock; it guards the rule, not the race.
+        const announce = change.events.length > 0 ? sql`, announced as (${outboxInsert(tables, change.events, sql`exists (select 1 from changed)`)})` : sql``;
+        const [updated] = rowsOf<OrderRow>(
+          await tx.execute(sql`-- name: order-change
+            with changed as (
+              update ${orders} set status = ${change.next}::text, failure_reason = ${change.failureReason}::text, updated_at = now()
+              where id = ${orderId}::text and status = ${order.status}::text
+              returning *
+            )${announce}
+            select * from changed`),
+        );
         if (!updated) throw new Error(`order ${orderId} changed under its row lock`);
-        await enqueueEvents(tx, tables, change.events);
-        return { kind: 'changed', order: updated };
+        return { kind: 'changed', order: orderOf(updated) };
       });
     },
 
@@ -186,95 +384,44 @@ export function postgresOrderStore(database: Database): OrderStore {
         .orderBy(asc(cartLines.customerId), asc(cartLines.addedAt), asc(cartLines.productId));
     },
 
-    async addToCart(customerId, productId, quantity, limits): Promise<CartChangeOutcome> {
-      return transact(db, async (tx): Promise<CartChangeOutcome> => {
-        await lockCart(tx, customerId);
-        const line = await cartLine(tx, customerId, productId);
-        const total = (line?.quantity ?? 0) + quantity;
-        if (total > limits.maxQuantity) throw new Rollback<CartChangeOutcome>('too-many-units');
-        if (line) {
-          // cart-line-add
-          await tx
-            .update(cartLines)
-            .set({ quantity: total })
-            .where(and(eq(cartLines.customerId, customerId), eq(cartLines.productId, productId)));
-        } else {
-          if ((await cartLineCount(tx, customerId)) >= limits.maxLines) throw new Rollback<CartChangeOutcome>('too-many-lines');
-          // cart-line-insert
-          await tx.insert(cartLines).values({ customerId, productId, quantity });
-        }
-        return 'changed';
-      });
+    addToCart(customerId, productId, quantity, limits) {
+      return changeCart(db, { customerId, productId, quantity, mode: 'add', limits });
     },
 
-    async setCartLine(customerId, productId, quantity, limits): Promise<CartChangeOutcome> {
-      if (quantity > limits.maxQuantity) return 'too-many-units';
-      return transact(db, async (tx): Promise<CartChangeOutcome> => {
-        await lockCart(tx, customerId);
-        if (quantity <= 0) {
-          // cart-line-remove
-          await tx.delete(cartLines).where(and(eq(cartLines.customerId, customerId), eq(cartLines.productId, productId)));
-          return 'changed';
-        }
-        if (await cartLine(tx, customerId, productId)) {
-          // cart-line-set
-          await tx
-            .update(cartLines)
-            .set({ quantity })
-            .where(and(eq(cartLines.customerId, customerId), eq(cartLines.productId, productId)));
-        } else {
-          if ((await cartLineCount(tx, customerId)) >= limits.maxLines) throw new Rollback<CartChangeOutcome>('too-many-lines');
-          // cart-line-insert
-          await tx.insert(cartLines).values({ customerId, productId, quantity });
-        }
-        return 'changed';
-      });
+    async setCartLine(customerId, productId, quantity, limits) {
+      if (quantity > limits.maxQuantity) return { outcome: 'too-many-units' };
+      return changeCart(db, { customerId, productId, quantity, mode: 'set', limits });
     },
 
-    async idempotencyRecord(customerId, key) {
-      // idempotency-record
-      const [record] = await db
-        .select(idempotencyColumns)
-        .from(idempotencyKeys)
-        .where(and(eq(idempotencyKeys.customerId, customerId), eq(idempotencyKeys.key, key)));
-      return record ?? null;
+    idempotencyRecord(customerId, key) {
+      return idempotencyRecordOf(db, customerId, key);
     },
 
     async placeOrder(placement): Promise<PlacementOutcome> {
-      const { order } = placement;
-      return transact(db, async (tx): Promise<PlacementOutcome> => {
-        // claim-idempotency-key: a concurrent checkout with the same key blocks here until this one ends,
-        // then finds the key taken (or claims it, if this one rolled back).
-        const claimed = await tx
-          .insert(idempotencyKeys)
-          .values({ customerId: order.customerId, key: placement.idempotencyKey, requestHash: placement.requestHash, orderId: order.id })
-          .onConflictDoNothing()
-          .returning({ orderId: idempotencyKeys.orderId });
-        if (claimed.length === 0) {
-          // idempotency-record-of-winner: a new statement sees the row the other transaction committed.
-          const [record] = await tx
-            .select(idempotencyColumns)
-            .from(idempotencyKeys)
-            .where(and(eq(idempotencyKeys.customerId, order.customerId), eq(idempotencyKeys.key, placement.idempotencyKey)));
-          if (!record) throw new Error('idempotency key conflicted but its record is missing');
-          return { kind: 'key-used', record };
-        }
-        // lock-cart-for-checkout
-        await tx.select({ customerId: carts.customerId }).from(carts).where(eq(carts.customerId, order.customerId)).for('update');
-        // cart-lines-for-checkout
-        const held = await tx
-          .select({ productId: cartLines.productId, quantity: cartLines.quantity })
-          .from(cartLines)
-          .where(eq(cartLines.customerId, order.customerId));
-        const priced = new Map(placement.cart.map((line) => [line.productId, line.quantity]));
-        const same = held.length === priced.size && held.every((line) => priced.get(line.productId) === line.quantity);
-        if (!same) throw new Rollback<PlacementOutcome>({ kind: 'cart-changed' });
-        await writeOrders(tx, [order]);
-        // empty-cart: under the cart's lock it still holds exactly the lines just ordered.
-        await tx.delete(cartLines).where(eq(cartLines.customerId, order.customerId));
-        await enqueueEvents(tx, tables, placement.events);
-        return { kind: 'placed' };
-      });
+      const { customerId } = placement.order;
+      const first = await placeOnce(db, placement);
+      if (first.order) return { kind: 'placed', order: first.order };
+      if (!first.locked) {
+        // The cart changed after the statement's snapshot, or is not what was priced: decide
+        // again under the cart's lock, where the lines read are the cart as it is.
+        const locked = await db.transaction(async (transaction) => {
+          const tx = transaction as unknown as Db;
+          // lock-cart-for-checkout
+          await tx.select({ customerId: carts.customerId }).from(carts).where(eq(carts.customerId, customerId)).for('update');
+          const again = await placeOnce(tx, placement);
+          if (again.order) return { kind: 'placed' as const, order: again.order };
+          // Whether or not the cart still matches, a used key answers with its record; only a
+          // checkout holding the cart's lock writes a key, so a new statement sees any there is.
+          const record = await idempotencyRecordOf(tx, customerId, placement.idempotencyKey);
+          return record ? { kind: 'key-used' as const, record } : { kind: 'cart-changed' as const };
+        });
+        return locked;
+      }
+      // The cart was as priced but the key was taken: by a checkout that committed before this
+      // one took the cart's lock, so a new statement sees its record.
+      const record = await idempotencyRecordOf(db, customerId, placement.idempotencyKey);
+      if (!record) throw new Error('idempotency key conflicted but its record is missing');
+      return { kind: 'key-used', record };
     },
 
     async hasOrders() {

@@ -63,6 +63,12 @@ export const orderLines = ordersSchema.table(
 export const carts = ordersSchema.table('carts', {
   customerId: text('customer_id').primaryKey(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  /**
+   * Counts the changes of the cart's lines: every change raises it under the cart's lock, so a
+   * statement that finds the number it read still there when it takes the lock knows the lines
+   * it read are the cart as it is.
+   */
+  version: integer('version').notNull().default(0),
 });
 
 export const cartLines = ordersSchema.table(

@@ -10,7 +10,7 @@ import { httpProductPrices } from '../catalog/http';
 import type { ProductPrices } from '../catalog/port';
 import type { OrderStatus } from '../order-lifecycle';
 import { OrderService } from '../order-service';
-import type { NewOrder, OrderStore } from '../store/port';
+import type { NewOrder, OrderRecord, OrderStore } from '../store/port';
 import { openOrderStore, orderSubgraph } from '../subgraph';
 import { catalogProducts, outboxEvents, productId, startCatalog } from './helpers';
 
@@ -734,6 +734,91 @@ describe.each(storeBackends())('checkout on %s', (backend) => {
         expect(ship.errors?.[0]?.extensions?.status).toBe('CANCELLED');
       }
       expect(await outboxEvents(store, id)).toHaveLength(1);
+    });
+  });
+
+  describe('round trips to the order database', () => {
+    /** Statements the order store sends, and transactions it opens, while `work` runs. */
+    async function roundTrips(work: () => Promise<unknown>): Promise<{ statements: number; transactions: number }> {
+      const transactions = jest.spyOn(store.outbox.database.db, 'transaction');
+      const before = store.statementCount();
+      try {
+        await work();
+        return { statements: store.statementCount() - before, transactions: transactions.mock.calls.length };
+      } finally {
+        transactions.mockRestore();
+      }
+    }
+
+    // A service without the relay's notify, so only the operation's own statements are counted.
+    function quietService() {
+      return new OrderService(store, {
+        prices: httpProductPrices({ url: () => deps.peers.url('product-search'), logger: deps.logger }),
+        currency: 'USD',
+      });
+    }
+
+    function request(s: OrderService, customerId: string) {
+      return { viewer: { kind: 'customer', customerId, scopes: ['customer'] } as const, loaders: s.loaders() };
+    }
+
+    it('adds to a cart with one read to price it and one statement to change it, outside a transaction', async () => {
+      const s = quietService();
+      const c = await customer();
+      let cart: Awaited<ReturnType<OrderService['addToCart']>> | undefined;
+      expect(await roundTrips(async () => (cart = await s.addToCart(request(s, c.id), { productId: LAMP, quantity: 2 })))).toEqual({
+        statements: 2,
+        transactions: 0,
+      });
+      expect(await roundTrips(async () => (cart = await s.addToCart(request(s, c.id), { productId: RUG, quantity: 1 })))).toEqual({
+        statements: 2,
+        transactions: 0,
+      });
+      expect(await roundTrips(async () => (cart = await s.addToCart(request(s, c.id), { productId: LAMP, quantity: 1 })))).toEqual({
+        statements: 2,
+        transactions: 0,
+      });
+      expect(cart!.lines.map((l) => [l.productId, l.quantity])).toEqual([
+        [LAMP, 3],
+        [RUG, 1],
+      ]);
+      expect(cart!.subtotal.amount).toBe(3 * 1999 + 12500);
+      // A refused change costs the same and says which limit refused it.
+      expect(await roundTrips(() => s.addToCart(request(s, c.id), { productId: LAMP, quantity: 97 }).catch((e) => e.code))).toEqual({
+        statements: 2,
+        transactions: 0,
+      });
+    });
+
+    it('places an order with a key look-up, a cart read and one statement that writes it all, outside a transaction', async () => {
+      const s = quietService();
+      const c = await customer();
+      await s.addToCart(request(s, c.id), { productId: LAMP, quantity: 2 });
+      await s.addToCart(request(s, c.id), { productId: BULB, quantity: 1 });
+      let order: OrderRecord | undefined;
+      const input = checkout('counted').input;
+      expect(await roundTrips(async () => (order = await s.placeOrder(request(s, c.id), input)))).toEqual({
+        statements: 3,
+        transactions: 0,
+      });
+      expect(order).toEqual((await store.ordersByIds([order!.id]))[0]);
+      expect(order).toMatchObject({ status: 'PENDING', customerId: c.id, totalAmount: 2 * 1999 + 350, shippingAddress: address });
+      expect((await store.linesOfOrders([order!.id])).map((l) => [l.lineNo, l.productId, l.quantity])).toEqual([
+        [1, LAMP, 2],
+        [2, BULB, 1],
+      ]);
+      expect(await store.cartLinesOf([c.id])).toEqual([]);
+      expect((await outboxEvents(store, order!.id)).map((e) => e.type)).toEqual(['OrderPlaced']);
+    });
+
+    it('applies a saga event in one transaction of two statements, and acknowledges its redelivery with one', async () => {
+      const s = quietService();
+      const { ids: [id] } = await ordersIn('PENDING');
+      const event = domainEvent('PaymentAuthorized', id!, { orderId: id!, paymentId: 'pay-1', amount: { amount: 3998, currency: 'USD' } });
+      expect(await roundTrips(() => s.handleEvent(event))).toEqual({ statements: 2, transactions: 1 });
+      expect((await statusOf(id!))!.status).toBe('CONFIRMED');
+      expect(await roundTrips(() => s.handleEvent(event))).toEqual({ statements: 1, transactions: 1 });
+      expect(await outboxEvents(store, id, 'OrderConfirmed')).toHaveLength(1);
     });
   });
 });

@@ -261,9 +261,9 @@ export function orderStoreContract(open: () => Promise<{ store: OrderStore; rele
 
     it('starts empty and adds lines in the order they are first added', async () => {
       expect(await store.cartLinesOf(['cart-a'])).toEqual([]);
-      expect(await store.addToCart('cart-a', 'p-2', 2, limits)).toBe('changed');
-      expect(await store.addToCart('cart-a', 'p-1', 1, limits)).toBe('changed');
-      expect(await store.addToCart('cart-a', 'p-2', 3, limits)).toBe('changed');
+      expect((await store.addToCart('cart-a', 'p-2', 2, limits)).outcome).toBe('changed');
+      expect((await store.addToCart('cart-a', 'p-1', 1, limits)).outcome).toBe('changed');
+      expect((await store.addToCart('cart-a', 'p-2', 3, limits)).outcome).toBe('changed');
       const lines = await store.cartLinesOf(['cart-a']);
       expect(lines.map((l) => [l.customerId, l.productId, l.quantity])).toEqual([
         ['cart-a', 'p-2', 5],
@@ -274,33 +274,33 @@ export function orderStoreContract(open: () => Promise<{ store: OrderStore; rele
 
     it('refuses to take a line past its most units and keeps it as it was', async () => {
       await store.addToCart('cart-b', 'p-1', 98, limits);
-      expect(await store.addToCart('cart-b', 'p-1', 2, limits)).toBe('too-many-units');
-      expect(await store.addToCart('cart-b', 'p-9', 100, limits)).toBe('too-many-units');
-      expect(await store.addToCart('cart-b', 'p-1', 1, limits)).toBe('changed');
+      expect((await store.addToCart('cart-b', 'p-1', 2, limits)).outcome).toBe('too-many-units');
+      expect((await store.addToCart('cart-b', 'p-9', 100, limits)).outcome).toBe('too-many-units');
+      expect((await store.addToCart('cart-b', 'p-1', 1, limits)).outcome).toBe('changed');
       expect((await store.cartLinesOf(['cart-b'])).map((l) => [l.productId, l.quantity])).toEqual([['p-1', 99]]);
     });
 
     it('refuses a line beyond the most lines, but still adds to lines it holds', async () => {
-      for (const p of ['p-1', 'p-2', 'p-3']) expect(await store.addToCart('cart-c', p, 1, limits)).toBe('changed');
-      expect(await store.addToCart('cart-c', 'p-4', 1, limits)).toBe('too-many-lines');
-      expect(await store.setCartLine('cart-c', 'p-4', 1, limits)).toBe('too-many-lines');
-      expect(await store.addToCart('cart-c', 'p-3', 1, limits)).toBe('changed');
+      for (const p of ['p-1', 'p-2', 'p-3']) expect((await store.addToCart('cart-c', p, 1, limits)).outcome).toBe('changed');
+      expect((await store.addToCart('cart-c', 'p-4', 1, limits)).outcome).toBe('too-many-lines');
+      expect((await store.setCartLine('cart-c', 'p-4', 1, limits)).outcome).toBe('too-many-lines');
+      expect((await store.addToCart('cart-c', 'p-3', 1, limits)).outcome).toBe('changed');
       expect((await store.cartLinesOf(['cart-c'])).map((l) => l.quantity)).toEqual([1, 1, 2]);
     });
 
     it('sets a line, keeps its place, and removes it at 0', async () => {
       await store.addToCart('cart-d', 'p-1', 1, limits);
       await store.addToCart('cart-d', 'p-2', 1, limits);
-      expect(await store.setCartLine('cart-d', 'p-1', 7, limits)).toBe('changed');
-      expect(await store.setCartLine('cart-d', 'p-3', 4, limits)).toBe('changed');
-      expect(await store.setCartLine('cart-d', 'p-1', 100, limits)).toBe('too-many-units');
+      expect((await store.setCartLine('cart-d', 'p-1', 7, limits)).outcome).toBe('changed');
+      expect((await store.setCartLine('cart-d', 'p-3', 4, limits)).outcome).toBe('changed');
+      expect((await store.setCartLine('cart-d', 'p-1', 100, limits)).outcome).toBe('too-many-units');
       expect((await store.cartLinesOf(['cart-d'])).map((l) => [l.productId, l.quantity])).toEqual([
         ['p-1', 7],
         ['p-2', 1],
         ['p-3', 4],
       ]);
-      expect(await store.setCartLine('cart-d', 'p-2', 0, limits)).toBe('changed');
-      expect(await store.setCartLine('cart-d', 'p-never', 0, limits)).toBe('changed');
+      expect((await store.setCartLine('cart-d', 'p-2', 0, limits)).outcome).toBe('changed');
+      expect((await store.setCartLine('cart-d', 'p-never', 0, limits)).outcome).toBe('changed');
       expect((await store.cartLinesOf(['cart-d'])).map((l) => l.productId)).toEqual(['p-1', 'p-3']);
     });
 
@@ -315,7 +315,7 @@ export function orderStoreContract(open: () => Promise<{ store: OrderStore; rele
       await Promise.all(Array.from({ length: 20 }, () => store.addToCart('cart-e', 'p-1', 1, limits)));
       expect((await store.cartLinesOf(['cart-e'])).map((l) => l.quantity)).toEqual([20]);
       const outcomes = await Promise.all(['p-2', 'p-3', 'p-4', 'p-5'].map((p) => store.addToCart('cart-e', p, 1, limits)));
-      expect(outcomes.filter((o) => o === 'changed')).toHaveLength(2);
+      expect(outcomes.filter((o) => o.outcome === 'changed')).toHaveLength(2);
       expect(await store.cartLinesOf(['cart-e'])).toHaveLength(3);
     });
   });
@@ -350,7 +350,7 @@ export function orderStoreContract(open: () => Promise<{ store: OrderStore; rele
         ['p-1', 2],
         ['p-2', 1],
       ]);
-      expect(await store.placeOrder(p)).toEqual({ kind: 'placed' });
+      expect(await store.placeOrder(p)).toEqual({ kind: 'placed', order: (await store.ordersByIds([p.order.id]))[0] });
       expect((await store.ordersByIds([p.order.id]))[0]).toMatchObject({ status: 'PENDING', customerId: 'buyer-1', totalAmount: 300 });
       expect((await store.linesOfOrders([p.order.id])).map((l) => [l.productId, l.quantity])).toEqual([
         ['p-1', 2],

@@ -1,5 +1,9 @@
+import { sql, type SQL } from 'drizzle-orm';
+import { domainEvent } from '../../../platform/events';
 import { storeBackends, testDeps } from '../../../platform/testing';
+import type { CartLimits, OrderRecord, OrderStore, Placement } from '../store/port';
 import { openOrderStore } from '../subgraph';
+import { outboxEvents } from './helpers';
 import { orderStoreContract } from './order-store.contract';
 
 describe.each(storeBackends())('OrderStore on %s', (backend) => {
@@ -13,5 +17,156 @@ describe.each(storeBackends())('OrderStore on %s', (backend) => {
         await deps.release();
       },
     };
+  });
+});
+
+describe.each(storeBackends())('round trips of the PostgreSQL order store on %s', (backend) => {
+  let store: OrderStore;
+  let release: () => Promise<void>;
+  const limits: CartLimits = { maxQuantity: 99, maxLines: 3 };
+
+  beforeAll(async () => {
+    const deps = await testDeps(backend, ['order']);
+    store = await openOrderStore(deps);
+    release = async () => {
+      await store.close();
+      await deps.release();
+    };
+  });
+  afterAll(() => release());
+
+  /** Statements sent, and transactions opened, while `work` runs. */
+  async function roundTrips<T>(work: () => Promise<T>): Promise<{ statements: number; transactions: number; result: T }> {
+    const transactions = jest.spyOn(store.outbox.database.db, 'transaction');
+    const before = store.statementCount();
+    try {
+      const result = await work();
+      return { statements: store.statementCount() - before, transactions: transactions.mock.calls.length, result };
+    } finally {
+      transactions.mockRestore();
+    }
+  }
+
+  /**
+   * Runs `operation` while another transaction makes `changes` holding the cart's lock, and
+   * commits them only once the operation waits on that lock (on a server; PGlite runs one
+   * transaction at a time, so there the operation simply runs after the commit).
+   */
+  async function racedBy<T>(changes: SQL[], operation: () => Promise<T>): Promise<T> {
+    const { database } = store.outbox;
+    let running: Promise<T> | undefined;
+    await database.db.transaction(async (tx) => {
+      for (const change of changes) await tx.execute(change);
+      running = operation();
+      running.catch(() => {});
+      if (database.kind !== 'postgres') return;
+      const until = Date.now() + 5000;
+      // test-lock-waiters
+      while ((await database.rows<{ n: number }>(sql`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`))[0]!.n === 0) {
+        if (Date.now() > until) throw new Error('the operation never waited on the cart');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    });
+    return running!;
+  }
+
+  const lineChange = (customerId: string, productId: string, quantity: number) => [
+    sql`update "orders"."carts" set version = version + 1 where customer_id = ${customerId}`,
+    sql`insert into "orders"."cart_lines" (customer_id, product_id, quantity) values (${customerId}, ${productId}, ${quantity})
+      on conflict (customer_id, product_id) do update set quantity = excluded.quantity`,
+  ];
+
+  function placement(customerId: string, key: string, cart: [string, number][]): Placement {
+    const id = `counted-${customerId}-${key}`;
+    return {
+      order: {
+        id,
+        customerId,
+        status: 'PENDING',
+        currency: 'USD',
+        totalAmount: cart.reduce((sum, [, q]) => sum + q * 100, 0),
+        shippingAddress: null,
+        placedAt: new Date('2024-07-01T00:00:00Z'),
+        lines: cart.map(([productId, quantity]) => ({ productId, quantity, unitPriceAmount: 100 })),
+      },
+      idempotencyKey: key,
+      requestHash: 'hash',
+      cart: cart.map(([productId, quantity]) => ({ productId, quantity })),
+      events: [domainEvent('OrderConfirmed', id, { orderId: id })],
+    };
+  }
+
+  it('changes a cart in one statement outside a transaction, answering its lines after the change', async () => {
+    const added = await roundTrips(() => store.addToCart('rt-a', 'p-1', 2, limits));
+    expect(added).toMatchObject({ statements: 1, transactions: 0 });
+    expect(await roundTrips(() => store.addToCart('rt-a', 'p-2', 1, limits))).toMatchObject({ statements: 1, transactions: 0 });
+    const more = await roundTrips(() => store.addToCart('rt-a', 'p-1', 3, limits));
+    expect(more).toMatchObject({ statements: 1, transactions: 0 });
+    expect(more.result).toEqual({ outcome: 'changed', lines: await store.cartLinesOf(['rt-a']) });
+    expect(more.result.outcome === 'changed' && more.result.lines.map((l) => [l.productId, l.quantity])).toEqual([
+      ['p-1', 5],
+      ['p-2', 1],
+    ]);
+    expect(await roundTrips(() => store.addToCart('rt-a', 'p-1', 95, limits))).toMatchObject({
+      statements: 1,
+      transactions: 0,
+      result: { outcome: 'too-many-units' },
+    });
+    const set = await roundTrips(() => store.setCartLine('rt-a', 'p-2', 0, limits));
+    expect(set).toMatchObject({ statements: 1, transactions: 0 });
+    expect(set.result).toEqual({ outcome: 'changed', lines: await store.cartLinesOf(['rt-a']) });
+  });
+
+  it('places an order in one statement outside a transaction, answering the order as stored', async () => {
+    await store.addToCart('rt-b', 'p-1', 2, limits);
+    const p = placement('rt-b', 'k-1', [['p-1', 2]]);
+    const placed = await roundTrips(() => store.placeOrder(p));
+    expect(placed).toMatchObject({ statements: 1, transactions: 0 });
+    expect(placed.result).toEqual({ kind: 'placed', order: (await store.ordersByIds([p.order.id]))[0] });
+    expect((await outboxEvents(store, p.order.id)).map((e) => e.id)).toEqual([p.events[0]!.id]);
+  });
+
+  it('changes an order for a consumed message in one transaction of two statements; its redelivery costs one', async () => {
+    await store.insertOrders([{ ...placement('rt-c', 'k', [['p-1', 1]]).order }]);
+    const id = placement('rt-c', 'k', []).order.id;
+    const confirm = (order: OrderRecord | null) =>
+      order && { next: 'CONFIRMED' as const, failureReason: null, events: [domainEvent('OrderConfirmed', order.id, { orderId: order.id })] };
+    const consumed = { consumer: 'test', messageId: 'rt-msg' };
+    expect(await roundTrips(() => store.changeOrder(id, confirm, consumed))).toMatchObject({
+      statements: 2,
+      transactions: 1,
+      result: { kind: 'changed', order: { id, status: 'CONFIRMED' } },
+    });
+    expect(await roundTrips(() => store.changeOrder(id, confirm, consumed))).toMatchObject({
+      statements: 1,
+      transactions: 1,
+      result: { kind: 'duplicate' },
+    });
+  });
+
+  it('decides a cart change on the cart as it is when another change commits while it waits', async () => {
+    await store.addToCart('rt-d', 'p-1', 1, limits);
+    // Read before the other change commits, the line would take 60 more units; it holds 50 by then.
+    expect(await racedBy(lineChange('rt-d', 'p-1', 50), () => store.addToCart('rt-d', 'p-1', 60, limits))).toEqual({
+      outcome: 'too-many-units',
+    });
+    const added = await racedBy(lineChange('rt-d', 'p-2', 1), () => store.addToCart('rt-d', 'p-1', 40, limits));
+    expect(added.outcome === 'changed' && added.lines.map((l) => [l.productId, l.quantity])).toEqual([
+      ['p-1', 90],
+      ['p-2', 1],
+    ]);
+    expect(await racedBy(lineChange('rt-d', 'p-3', 1), () => store.addToCart('rt-d', 'p-4', 1, limits))).toEqual({
+      outcome: 'too-many-lines',
+    });
+  });
+
+  it('refuses a checkout when the cart changes while it waits on the cart, and places nothing', async () => {
+    await store.addToCart('rt-e', 'p-1', 1, limits);
+    const p = placement('rt-e', 'k-1', [['p-1', 1]]);
+    expect(await racedBy(lineChange('rt-e', 'p-2', 1), () => store.placeOrder(p))).toEqual({ kind: 'cart-changed' });
+    expect(await store.ordersByIds([p.order.id])).toEqual([]);
+    expect(await store.idempotencyRecord('rt-e', 'k-1')).toBeNull();
+    expect(await store.cartLinesOf(['rt-e'])).toHaveLength(2);
   });
 });
