@@ -71,6 +71,8 @@ export interface PaymentSagaOptions {
 interface Step<O extends string> {
   outcome: O;
   events?: EventEnvelope[];
+  /** The store wrote `events` to the outbox already, with the change they announce. */
+  written?: boolean;
 }
 
 /** Rounds of plan → provider call → verify under the lock before a handler gives up and lets the bus redeliver. */
@@ -197,13 +199,11 @@ export class PaymentSaga {
     const { orderId, customerId, total, paymentToken } = event.payload;
     const amount = money(total.amount, currencyCode(total.currency));
     if (amount.amount < 0) throw new Error(`order ${orderId} has a negative total`);
-    return this.commit(event, orderId, async (tx) => {
-      const now = await tx.state();
-      // A token of an order already closed or decided has no use left; it is not stored.
-      const token = now.closure || now.payment ? null : paymentToken;
-      await tx.saveIntent({ orderId, customerId, amount: amount.amount, currency: amount.currency, token });
-      return { outcome: 'intent-saved' };
-    });
+    // A token of an order already closed or decided has no use left; the store does not keep it.
+    const intent = { orderId, customerId, amount: amount.amount, currency: amount.currency, token: paymentToken };
+    return this.transact(event, orderId, async (tx) => ({
+      outcome: (await tx.acceptIntent(PAYMENT_CONSUMER_GROUP, event.id, intent)) ? 'intent-saved' : 'duplicate',
+    }));
   }
 
   /** Authorizes the order's intent: PaymentAuthorized, or PaymentFailed when declined or the processor kept failing. */
@@ -219,7 +219,14 @@ export class PaymentSaga {
       if (!intent.token) throw new Error(`order ${orderId} has neither a payment nor a token to pay with`);
 
       const decision = await this.authorize(intent, intent.token);
+      const decided = paymentOf(intent, decision);
       const outcome = await this.transact(event, orderId, async (tx, markProcessed) => {
+        // The usual case in one statement: the order is still open and undecided, as it was read above.
+        const events = [announcement(decided, decision, event.requestId)];
+        const recorded = await tx.recordDecision(PAYMENT_CONSUMER_GROUP, event.id, decided, events);
+        if (recorded === 'recorded') return { outcome: decision.kind, events, written: true };
+        if (recorded === 'duplicate') return { outcome: 'duplicate' };
+        // It has a payment or a closure since: decide on what is there now.
         const now = await tx.state();
         if (now.payment?.status === 'AUTHORIZED' && now.closure) return { outcome: 'again' as const };
         if (now.payment) return { outcome: (await markProcessed()) ? 'unchanged' : 'duplicate' };
@@ -227,13 +234,10 @@ export class PaymentSaga {
           if (decision.kind !== 'authorized') return { outcome: (await markProcessed()) ? 'unchanged' : 'duplicate' };
           // Cancelled while the processor was authorizing: record the hold first (no announcement, and the
           // message stays unprocessed), so that if the void below never happens a redelivery still finds it.
-          await tx.createPayment(paymentOf(intent, decision));
+          await tx.createPayment(decided);
           return { outcome: 'again' as const };
         }
-        if (!(await markProcessed())) return { outcome: 'duplicate' };
-        const { payment: created } = await tx.createPayment(paymentOf(intent, decision));
-        await tx.forgetToken();
-        return { outcome: decision.kind, events: [announcement(created, decision, event.requestId)] };
+        throw new Error(`order ${orderId} is neither open nor decided nor closed`);
       });
       if (outcome !== 'again') return outcome;
     }
@@ -394,7 +398,7 @@ export class PaymentSaga {
   ): Promise<O> {
     const done = await this.store.inOrderTransaction(orderId, async (tx) => {
       const step = await work(tx, () => tx.markProcessed(PAYMENT_CONSUMER_GROUP, event.id));
-      if (step.events?.length) await tx.enqueue(step.events);
+      if (step.events?.length && !step.written) await tx.enqueue(step.events);
       return step;
     });
     if (done.events?.length) this.options.onEventsWritten?.();
@@ -463,7 +467,7 @@ function paymentOf(intent: PaymentIntent, decision: AuthorizationDecision): NewP
 }
 
 /** What the rest of the shop hears of an authorization decision. */
-function announcement(payment: PaymentRecord, decision: AuthorizationDecision, requestId: string | undefined): EventEnvelope {
+function announcement(payment: NewPayment, decision: AuthorizationDecision, requestId: string | undefined): EventEnvelope {
   const { orderId } = payment;
   const amount: Money = money(payment.amount, payment.currency);
   switch (decision.kind) {

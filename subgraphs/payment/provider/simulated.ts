@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { asc, eq, sql } from 'drizzle-orm';
+import { asc, eq, sql, type SQL } from 'drizzle-orm';
 import { openDatabase, type Database, type Db, type OpenDatabaseOptions } from '../../../platform/db';
 import type { Money } from '../../../platform/money';
 import {
@@ -95,19 +95,7 @@ export class SimulatedCardProcessor implements PaymentProvider {
   }
 
   authorize(amount: Money, token: string, idempotencyKey: string): Promise<AuthorizationResult> {
-    return this.once(idempotencyKey, ['authorize', amount, token], async (tx, attempt): Promise<Answer<AuthorizationResult>> => {
-      if (!isChargeable(amount)) return this.decline(tx, idempotencyKey, 'invalid_amount');
-      const card = Object.hasOwn(SIMULATED_TEST_TOKENS, token) ? SIMULATED_TEST_TOKENS[token as keyof typeof SIMULATED_TEST_TOKENS] : undefined;
-      if (!card) return this.decline(tx, idempotencyKey, INVALID_TOKEN);
-      if ('code' in card) return this.decline(tx, idempotencyKey, card.code);
-      if (token === 'tok_processingError' && attempt <= this.transientFailures) {
-        return { kind: 'transient', message: `simulated processing error (attempt ${attempt} of key ${idempotencyKey})` };
-      }
-      const reference = `ch_sim_${randomBytes(12).toString('hex')}`;
-      await tx.insert(charges).values({ reference, currency: amount.currency, authorized: amount.amount });
-      await record(tx, { operation: 'authorize', outcome: 'approved', reference, amount, idempotencyKey });
-      return ok({ kind: 'authorized', reference, brand: card.brand, last4: card.last4 });
-    });
+    return this.answerOnce(idempotencyKey, ['authorize', amount, token], (attempt) => this.authorization(amount, token, idempotencyKey, attempt));
   }
 
   capture(reference: string, amount: Money, idempotencyKey: string): Promise<ProviderReceipt> {
@@ -120,8 +108,7 @@ export class SimulatedCardProcessor implements PaymentProvider {
         return refused('amount_too_large', `capture of charge ${reference} exceeds what was authorized`);
       }
       await tx.update(charges).set({ captured: amount.amount }).where(eq(charges.reference, reference));
-      await record(tx, { operation: 'capture', outcome: 'approved', reference, amount, idempotencyKey });
-      return ok({ reference });
+      return moved({ operation: 'capture', outcome: 'approved', reference, amount, idempotencyKey });
     });
   }
 
@@ -132,8 +119,7 @@ export class SimulatedCardProcessor implements PaymentProvider {
       if (charge.voided) return refused('charge_voided', `charge ${reference} was already voided`);
       if (charge.captured > 0) return refused('charge_already_captured', `charge ${reference} was captured; refund it instead`);
       await tx.update(charges).set({ voided: true }).where(eq(charges.reference, reference));
-      await record(tx, { operation: 'void', outcome: 'approved', reference, amount: null, idempotencyKey });
-      return ok({ reference });
+      return moved({ operation: 'void', outcome: 'approved', reference, amount: null, idempotencyKey });
     });
   }
 
@@ -149,8 +135,7 @@ export class SimulatedCardProcessor implements PaymentProvider {
         .update(charges)
         .set({ refunded: sql`${charges.refunded} + ${amount.amount}` })
         .where(eq(charges.reference, reference));
-      await record(tx, { operation: 'refund', outcome: 'approved', reference, amount, idempotencyKey });
-      return ok({ reference });
+      return moved({ operation: 'refund', outcome: 'approved', reference, amount, idempotencyKey });
     });
   }
 
@@ -176,44 +161,82 @@ export class SimulatedCardProcessor implements PaymentProvider {
   }
 
   /**
-   * Answers a request once per idempotency key, in one transaction that holds the key's
-   * row: a concurrent call with the same key waits, then finds the answer. A transient
-   * failure counts the attempt and keeps no answer.
+   * What an authorization's `attempt`th call with its key answers, decided by the test token
+   * alone, with the charge and ledger entry that answer makes: an authorization reads nothing
+   * stored but its key's row.
    */
-  private async once<T>(idempotencyKey: string, request: unknown[], perform: (tx: Db, attempt: number) => Promise<Answer<T>>): Promise<T> {
-    // The fingerprint tells a replay from a different request; hashed so no token is kept in the clear.
-    const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex');
-    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-    const answer = await this.database.db.transaction(async (tx): Promise<Answer<T>> => {
-      await tx.insert(requests).values({ idempotencyKey, fingerprint }).onConflictDoNothing({ target: requests.idempotencyKey });
-      // simulated-processor-request: the key's row, locked until this call has answered.
-      const [known] = await tx.select().from(requests).where(eq(requests.idempotencyKey, idempotencyKey)).for('update');
-      if (!known) throw new Error(`idempotency key ${idempotencyKey} was neither written nor found`);
-      if (known.fingerprint !== fingerprint) {
-        return { kind: 'refused', code: 'idempotency_key_reused', message: `idempotency key ${idempotencyKey} was used for a different request` };
-      }
-      if (known.answer) return known.answer as Answer<T>;
-      const attempt = known.attempts + 1;
-      const result = await perform(tx, attempt);
-      await tx
-        .update(requests)
-        .set(result.kind === 'transient' ? { attempts: attempt } : { attempts: attempt, answer: result, answeredAt: sql`now()` })
-        .where(eq(requests.idempotencyKey, idempotencyKey));
-      return result;
+  private authorization(amount: Money, token: string, idempotencyKey: string, attempt: number): Outcome<AuthorizationResult> {
+    const declined = (code: string): Outcome<AuthorizationResult> => ({
+      answer: { kind: 'ok', value: { kind: 'declined', code } },
+      entry: { operation: 'authorize', outcome: 'declined', reference: null, amount: null, idempotencyKey, declineCode: code },
     });
-    switch (answer.kind) {
-      case 'ok':
-        return answer.value;
-      case 'refused':
-        throw new ProviderRefusedError(answer.code, answer.message);
-      case 'transient':
-        throw new TransientProviderError(answer.message);
+    if (!isChargeable(amount)) return declined('invalid_amount');
+    const card = Object.hasOwn(SIMULATED_TEST_TOKENS, token) ? SIMULATED_TEST_TOKENS[token as keyof typeof SIMULATED_TEST_TOKENS] : undefined;
+    if (!card) return declined(INVALID_TOKEN);
+    if ('code' in card) return declined(card.code);
+    if (token === 'tok_processingError' && attempt <= this.transientFailures) {
+      return { answer: { kind: 'transient', message: `simulated processing error (attempt ${attempt} of key ${idempotencyKey})` } };
     }
+    const reference = `ch_sim_${randomBytes(12).toString('hex')}`;
+    return {
+      answer: { kind: 'ok', value: { kind: 'authorized', reference, brand: card.brand, last4: card.last4 } },
+      charge: { reference, currency: amount.currency, authorized: amount.amount },
+      entry: { operation: 'authorize', outcome: 'approved', reference, amount, idempotencyKey },
+    };
   }
 
-  private async decline(tx: Db, idempotencyKey: string, code: string): Promise<Answer<AuthorizationResult>> {
-    await record(tx, { operation: 'authorize', outcome: 'declined', reference: null, amount: null, idempotencyKey, declineCode: code });
-    return ok({ kind: 'declined', code });
+  /**
+   * Answers a request that reads nothing stored but its key's row (an authorization) once per
+   * idempotency key, without a transaction: one statement claims the key and writes the answer
+   * with the charge and ledger entry it makes, or writes nothing. A first call inserts the key's
+   * row; a call after a transient failure moves the row on from the attempt it read
+   * (compare-and-set). A call that loses its claim to a concurrent call with the same key reads
+   * the key again and answers as that call did (or, after a transient failure, tries again).
+   */
+  private async answerOnce<T>(idempotencyKey: string, request: unknown[], decide: (attempt: number) => Outcome<T>): Promise<T> {
+    const fingerprint = fingerprintOf(request);
+    await this.delay();
+    let known: typeof requests.$inferSelect | undefined;
+    for (let round = 1; round <= MAX_CLAIMS; round++) {
+      if (known && known.fingerprint !== fingerprint) return unwrap(reused(idempotencyKey));
+      if (known?.answer) return unwrap(known.answer as Answer<T>);
+      const outcome = decide((known?.attempts ?? 0) + 1);
+      const claim = known ? nextAttempt(idempotencyKey, known.attempts, outcome.answer) : firstAttempt(idempotencyKey, fingerprint, outcome.answer);
+      const [written] = await this.database.rows<{ answered: number }>(answerStatement(claim, outcome));
+      if (written && written.answered > 0) return unwrap(outcome.answer);
+      // simulated-processor-request: the key's row as the concurrent call that claimed it left it.
+      [known] = await this.database.db.select().from(requests).where(eq(requests.idempotencyKey, idempotencyKey));
+    }
+    throw new TransientProviderError(`idempotency key ${idempotencyKey} kept changing while it was answered`);
+  }
+
+  /**
+   * Answers a request that acts on a stored charge (capture, void, refund) once per idempotency
+   * key, in one transaction that holds the key's row: a concurrent call with the same key waits,
+   * then finds the answer. A transient failure counts the attempt and keeps no answer.
+   */
+  private async once<T>(idempotencyKey: string, request: unknown[], perform: (tx: Db, attempt: number) => Promise<Outcome<T>>): Promise<T> {
+    const fingerprint = fingerprintOf(request);
+    await this.delay();
+    const answer = await this.database.db.transaction(async (tx): Promise<Answer<T>> => {
+      // simulated-processor-claim: the key's row, inserted or found, and locked until this call has answered.
+      const [known] = await tx
+        .insert(requests)
+        .values({ idempotencyKey, fingerprint })
+        .onConflictDoUpdate({ target: requests.idempotencyKey, set: { fingerprint: sql`${requests.fingerprint}` } })
+        .returning();
+      if (!known) throw new Error(`idempotency key ${idempotencyKey} was neither written nor found`);
+      if (known.fingerprint !== fingerprint) return reused(idempotencyKey);
+      if (known.answer) return known.answer as Answer<T>;
+      const outcome = await perform(tx, known.attempts + 1);
+      await tx.execute(answerStatement(heldAttempt(idempotencyKey, known.attempts + 1, outcome.answer), outcome));
+      return outcome.answer;
+    });
+    return unwrap(answer);
+  }
+
+  private async delay(): Promise<void> {
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
   }
 }
 
@@ -222,25 +245,96 @@ export async function openSimulatedProcessorDatabase(options: Omit<OpenDatabaseO
   return openDatabase({ ...options, schema: SIMULATED_PROCESSOR_SCHEMA, migrationsFolder: SIMULATED_PROCESSOR_MIGRATIONS });
 }
 
-const ok = <T>(value: T): Answer<T> => ({ kind: 'ok', value });
-const refused = (code: string, message: string): Answer<never> => ({ kind: 'refused', code, message });
+/**
+ * What answering a request writes: the answer kept under its key, and with it the charge the
+ * answer authorized and the ledger entry of what it did (none for a transient failure or a refusal).
+ */
+interface Outcome<T> {
+  answer: Answer<T>;
+  charge?: { reference: string; currency: string; authorized: number };
+  entry?: Omit<LedgerEntry, 'at'>;
+}
+
+/** Claims a call may lose to concurrent calls with the same key before it gives up (transiently). */
+const MAX_CLAIMS = 20;
+
+const refused = (code: string, message: string): Outcome<never> => ({ answer: { kind: 'refused', code, message } });
+const moved = (entry: Omit<LedgerEntry, 'at'>): Outcome<ProviderReceipt> => ({ answer: { kind: 'ok', value: { reference: entry.reference! } }, entry });
+const reused = (idempotencyKey: string): Answer<never> => ({
+  kind: 'refused',
+  code: 'idempotency_key_reused',
+  message: `idempotency key ${idempotencyKey} was used for a different request`,
+});
+
+/** The fingerprint tells a replay from a different request; hashed so no token is kept in the clear. */
+function fingerprintOf(request: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
+}
+
+/** The answer as the caller hears it: a value, a refusal for good, or a failure worth retrying. */
+function unwrap<T>(answer: Answer<T>): T {
+  switch (answer.kind) {
+    case 'ok':
+      return answer.value;
+    case 'refused':
+      throw new ProviderRefusedError(answer.code, answer.message);
+    case 'transient':
+      throw new TransientProviderError(answer.message);
+  }
+}
+
+/** The columns a call's answer sets on its key's row: the attempt always, the answer unless it failed transiently. */
+function answered(attempt: number, answer: Answer<unknown>): SQL {
+  if (answer.kind === 'transient') return sql`attempts = ${attempt}`;
+  return sql`attempts = ${attempt}, answer = ${JSON.stringify(answer)}::jsonb, answered_at = now()`;
+}
+
+/** The first call with a key inserts its row, answered; nothing when the key is known. */
+function firstAttempt(idempotencyKey: string, fingerprint: string, answer: Answer<unknown>): SQL {
+  const kept = answer.kind === 'transient' ? sql`null::jsonb, null` : sql`${JSON.stringify(answer)}::jsonb, now()`;
+  return sql`insert into ${requests} (idempotency_key, fingerprint, attempts, answer, answered_at)
+    values (${idempotencyKey}, ${fingerprint}, 1, ${kept})
+    on conflict (idempotency_key) do nothing`;
+}
+
+/** A later call with a key moves its row on from the attempt it read, unless another call did first. */
+function nextAttempt(idempotencyKey: string, previous: number, answer: Answer<unknown>): SQL {
+  return sql`update ${requests} set ${answered(previous + 1, answer)}
+    where idempotency_key = ${idempotencyKey} and attempts = ${previous} and answer is null`;
+}
+
+/** A call that holds its key's row (locked in its transaction) answers it. */
+function heldAttempt(idempotencyKey: string, attempt: number, answer: Answer<unknown>): SQL {
+  return sql`update ${requests} set ${answered(attempt, answer)} where idempotency_key = ${idempotencyKey}`;
+}
+
+/**
+ * One statement that answers a request: `claim` writes the key's row, and only when it did are
+ * the charge and the ledger entry of the answer written with it. Returns how many rows it claimed.
+ */
+function answerStatement(claim: SQL, outcome: Outcome<unknown>): SQL {
+  const parts = [sql`claimed as (${claim} returning idempotency_key)`];
+  const { charge, entry } = outcome;
+  if (charge) {
+    parts.push(sql`charge as (
+      insert into ${charges} (reference, currency, authorized)
+      select ${charge.reference}::text, ${charge.currency}::char(3), ${charge.authorized}::int from claimed)`);
+  }
+  if (entry) {
+    parts.push(sql`entry as (
+      insert into ${ledger} (operation, outcome, reference, amount, currency, idempotency_key, decline_code)
+      select ${entry.operation}::text, ${entry.outcome}::text, ${entry.reference}::text, ${entry.amount?.amount ?? null}::int,
+        ${entry.amount?.currency ?? null}::char(3), ${entry.idempotencyKey}::text, ${entry.declineCode ?? null}::text from claimed)`);
+  }
+  return sql`-- name: simulated-processor-answer
+    with ${sql.join(parts, sql`, `)}
+    select count(*)::int as answered from claimed`;
+}
 
 async function chargeForUpdate(tx: Db, reference: string) {
   // simulated-processor-charge: the charge, locked so a capture and a void of it take turns.
   const [charge] = await tx.select().from(charges).where(eq(charges.reference, reference)).for('update');
   return charge;
-}
-
-async function record(tx: Db, entry: Omit<LedgerEntry, 'at'>): Promise<void> {
-  await tx.insert(ledger).values({
-    operation: entry.operation,
-    outcome: entry.outcome,
-    reference: entry.reference,
-    amount: entry.amount?.amount ?? null,
-    currency: entry.amount?.currency ?? null,
-    idempotencyKey: entry.idempotencyKey,
-    declineCode: entry.declineCode ?? null,
-  });
 }
 
 function isChargeable(amount: Money): boolean {

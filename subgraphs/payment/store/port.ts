@@ -97,6 +97,9 @@ export interface OrderPaymentState {
   closure: OrderClosure | null;
 }
 
+/** What became of an authorization decision the store was asked to record. */
+export type DecisionRecord = 'recorded' | 'duplicate' | 'settled';
+
 /**
  * One transaction about one order's payment. It holds that order's lock from its start,
  * so two handlers of the same order (a cancellation racing an authorization, twenty
@@ -107,8 +110,19 @@ export interface OrderPaymentTransaction {
   state(): Promise<OrderPaymentState>;
   /** Records that `consumer` handled `messageId`; false when it already had, and the caller must change nothing. */
   markProcessed(consumer: string, messageId: string): Promise<boolean>;
-  /** Stores an intent unless the order has one already. */
-  saveIntent(intent: NewPaymentIntent): Promise<void>;
+  /**
+   * OrderPlaced's change, in one statement: records that `consumer` handled `messageId` and
+   * stores the intent unless the order has one already; its token only while the order is
+   * neither closed nor decided. False when the message was handled before: nothing is written.
+   */
+  acceptIntent(consumer: string, messageId: string, intent: NewPaymentIntent): Promise<boolean>;
+  /**
+   * An authorization decision, in one statement, while the order has neither a payment nor a
+   * closure: records that `consumer` handled `messageId`, writes `payment`, forgets the token and
+   * writes `events` to the outbox. `duplicate` when the message was handled before and `settled`
+   * when the order has a payment or a closure: in both cases nothing is written.
+   */
+  recordDecision(consumer: string, messageId: string, payment: NewPayment, events: readonly EventEnvelope[]): Promise<DecisionRecord>;
   /** Records the order as closed (the first reason stays) and forgets its token. */
   closeOrder(reason: ClosureReason): Promise<void>;
   /** Forgets the processor token: the payment is decided and the token must not outlive its use. */

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
-import type { Database, Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed } from '../../../platform/outbox';
+import { and, asc, eq, inArray, sql, type Placeholder } from 'drizzle-orm';
+import { rowsOf, type Database, type Db } from '../../../platform/db';
+import { enqueueEvents, markProcessed, outboxInsert } from '../../../platform/outbox';
 import type {
   NewPayment,
   OrderPaymentState,
@@ -61,16 +61,27 @@ async function updatePayment(db: Db, id: string, expected: PaymentStatus, change
   return { kind: 'status-conflict', current: current?.status ?? null };
 }
 
-/** An order's intent, payment and closure in one statement. */
-async function orderPaymentState(db: Db, orderId: string): Promise<OrderPaymentState> {
+/** The query of an order's intent, payment and closure, for an order id or a placeholder of one. */
+function orderPaymentStateQuery(db: Db, orderId: string | Placeholder) {
   // order-payment-state: one row whatever exists, each of the three tables joined by the order id.
-  const [row] = await db
+  return db
     .select({ intent: paymentIntents, payment: payments, closure: orderClosures })
     .from(sql`(select 1) as "order_state"`)
     .leftJoin(paymentIntents, eq(paymentIntents.orderId, orderId))
     .leftJoin(payments, eq(payments.orderId, orderId))
     .leftJoin(orderClosures, eq(orderClosures.orderId, orderId));
+}
+
+type OrderStateRow = Awaited<ReturnType<typeof orderPaymentStateQuery>>[number];
+
+function orderPaymentStateOf(row: OrderStateRow | undefined): OrderPaymentState {
   return { intent: row?.intent ?? null, payment: row?.payment ?? null, closure: row?.closure ?? null };
+}
+
+/** An order's intent, payment and closure in one statement. */
+async function orderPaymentState(db: Db, orderId: string): Promise<OrderPaymentState> {
+  const [row] = await orderPaymentStateQuery(db, orderId);
+  return orderPaymentStateOf(row);
 }
 
 function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
@@ -80,9 +91,68 @@ function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
   return {
     state: () => orderPaymentState(tx, orderId),
     markProcessed: (consumer, messageId) => markProcessed(tx, PAYMENT_EVENT_TABLES, consumer, messageId),
-    async saveIntent(intent) {
+    async acceptIntent(consumer, messageId, intent) {
       if (intent.orderId !== orderId) throw new Error(`intent of order ${intent.orderId} saved in a transaction of order ${orderId}`);
-      await tx.insert(paymentIntents).values(intent).onConflictDoNothing({ target: paymentIntents.orderId });
+      // accept-payment-intent: the message and the intent in one statement. The order's lock, taken
+      // before it, makes its look at the closure and the payment current.
+      const [row] = rowsOf<{ processed: number }>(
+        await tx.execute(sql`
+          with processed as (
+            insert into ${processedMessages} (consumer, message_id) values (${consumer}, ${messageId})
+            on conflict do nothing
+            returning 1
+          ), saved as (
+            insert into ${paymentIntents} (order_id, customer_id, amount, currency, token)
+            select ${orderId}::text, ${intent.customerId}::text, ${intent.amount}::int, ${intent.currency}::char(3),
+              case
+                when exists (select 1 from ${orderClosures} where order_id = ${orderId}) then null
+                when exists (select 1 from ${payments} where order_id = ${orderId}) then null
+                else ${intent.token}::text
+              end
+            from processed
+            on conflict (order_id) do nothing
+          )
+          select count(*)::int as processed from processed`),
+      );
+      return (row?.processed ?? 0) > 0;
+    },
+    async recordDecision(consumer, messageId, payment, events) {
+      if (payment.orderId !== orderId) throw new Error(`payment of order ${payment.orderId} created in a transaction of order ${orderId}`);
+      const p = withTimestamps(payment);
+      const announced = events.length
+        ? sql`, announced as (${outboxInsert(PAYMENT_EVENT_TABLES, events, sql`exists (select 1 from created)`)})`
+        : sql``;
+      // record-authorization-decision: everything a decision changes, in one statement, only while the
+      // order is open and undecided and only the first time the message comes; under the order's lock.
+      const [row] = rowsOf<{ open: number; processed: number; created: number }>(
+        await tx.execute(sql`
+          with open as (
+            select 1 where not exists (select 1 from ${payments} where order_id = ${orderId})
+              and not exists (select 1 from ${orderClosures} where order_id = ${orderId})
+          ), processed as (
+            insert into ${processedMessages} (consumer, message_id) select ${consumer}::text, ${messageId}::text from open
+            on conflict do nothing
+            returning 1
+          ), created as (
+            insert into ${payments} (id, order_id, customer_id, status, amount, captured_amount, refunded_amount, currency,
+              method_brand, method_last4, failure_code, provider_reference, created_at, updated_at)
+            select ${p.id}::text, ${p.orderId}::text, ${p.customerId}::text, ${p.status}::text, ${p.amount}::int, ${p.capturedAmount}::int,
+              ${p.refundedAmount}::int, ${p.currency}::char(3), ${p.methodBrand}::text, ${p.methodLast4}::char(4), ${p.failureCode}::text,
+              ${p.providerReference}::text, ${p.createdAt.toISOString()}::timestamptz, ${p.updatedAt.toISOString()}::timestamptz
+            from processed
+            on conflict (order_id) do nothing
+            returning 1
+          ), forgotten as (
+            update ${paymentIntents} set token = null where order_id = ${orderId} and exists (select 1 from created)
+          )${announced}
+          select (select count(*) from open)::int as open, (select count(*) from processed)::int as processed,
+            (select count(*) from created)::int as created`),
+      );
+      if (!row?.open) return 'settled';
+      if (!row.processed) return 'duplicate';
+      // Only a payment written without the order's lock could get here; rolling back lets the redelivery see it.
+      if (!row.created) throw new Error(`payment of order ${orderId} appeared while its decision was recorded`);
+      return 'recorded';
     },
     async closeOrder(reason) {
       await tx.insert(orderClosures).values({ orderId, reason }).onConflictDoNothing({ target: orderClosures.orderId });
@@ -106,6 +176,8 @@ export interface PostgresPaymentStore extends PaymentStore {
 /** Payments on PostgreSQL, the same code on PGlite and on a server. */
 export function postgresPaymentStore(database: Database): PostgresPaymentStore {
   const { db } = database;
+  // Every handler reads its order's state first: the statement is built once, not per event.
+  const stateOfOrder = orderPaymentStateQuery(db, sql.placeholder('orderId')).prepare('order_payment_state');
   return {
     database,
     ready: () => database.ready(),
@@ -144,7 +216,7 @@ export function postgresPaymentStore(database: Database): PostgresPaymentStore {
 
     createPayment: (payment) => createPayment(db, payment),
     updatePayment: (id, expected, change) => updatePayment(db, id, expected, change),
-    orderPaymentState: (orderId) => orderPaymentState(db, orderId),
+    orderPaymentState: async (orderId) => orderPaymentStateOf((await stateOfOrder.execute({ orderId }))[0]),
 
     inOrderTransaction(orderId, work) {
       return db.transaction(async (tx) => {

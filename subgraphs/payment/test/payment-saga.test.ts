@@ -212,6 +212,45 @@ describe.each(storeBackends())('payment saga on %s', (backend) => {
     });
   });
 
+  describe('round trips per step', () => {
+    /**
+     * Statements and transactions `work` sends to the payment database, and statements to the
+     * processor's storage: each is a round trip, and so are a transaction's BEGIN and COMMIT.
+     */
+    async function cost(work: () => Promise<unknown>) {
+      const transactions = jest.spyOn(store.database.db, 'transaction');
+      const payment = store.statementCount();
+      const atProcessor = ledgerStore.statementCount!();
+      try {
+        await work();
+        return {
+          statements: store.statementCount() - payment,
+          transactions: transactions.mock.calls.length,
+          processorStatements: ledgerStore.statementCount!() - atProcessor,
+        };
+      } finally {
+        transactions.mockRestore();
+      }
+    }
+
+    it.each(['tok_visa', 'tok_chargeDeclined'])(
+      'keeps the intent with 2 statements and decides the payment (%s) with 3, each in one transaction, and 1 at the processor',
+      async (token) => {
+        const id = order();
+        // The order's lock, then the processed message and the intent together.
+        expect(await cost(() => saga.handle(placed(id, token)))).toEqual({ statements: 2, transactions: 1, processorStatements: 0 });
+        // The intent read; at the processor, the answer with its charge and ledger entry; then the lock, and
+        // processed message, payment, forgotten token and announcement together.
+        const event = reserved(id);
+        expect(await cost(() => saga.handle(event))).toEqual({ statements: 3, transactions: 1, processorStatements: 1 });
+        // A redelivery reads, locks and finds the message handled.
+        expect(await cost(() => saga.handle(event))).toEqual({ statements: 3, transactions: 1, processorStatements: 0 });
+        expect(await cost(() => saga.handle(placed(id, token)))).toEqual({ statements: 2, transactions: 1, processorStatements: 0 });
+        expect((await events(id)).map((e) => e.type)).toEqual([token === 'tok_visa' ? 'PaymentAuthorized' : 'PaymentFailed']);
+      },
+    );
+  });
+
   it('logs what it did by ids, never the payment token', async () => {
     const lines: string[] = [];
     const sink = new Writable({ write: (chunk, _encoding, done) => void (lines.push(String(chunk)), done()) });

@@ -151,6 +151,42 @@ describe.each(storeBackends())('simulated card processor on %s', (backend) => {
     expect(await processor.authorize(usd(-1), 'tok_visa', 'k2')).toEqual({ kind: 'declined', code: 'invalid_amount' });
   });
 
+  it('answers an authorization with one statement and no transaction; a replay costs a read more', async () => {
+    const processor = newProcessor();
+    const cost = async (work: () => Promise<unknown>) => {
+      const transactions = jest.spyOn(database.db, 'transaction');
+      const before = database.stats.statements;
+      try {
+        await work().catch(() => undefined);
+        return { statements: database.stats.statements - before, transactions: transactions.mock.calls.length };
+      } finally {
+        transactions.mockRestore();
+      }
+    };
+    // The key's row, the charge and the ledger entry in one statement.
+    expect(await cost(() => processor.authorize(usd(2599), 'tok_visa', 'authorize:o1'))).toEqual({ statements: 1, transactions: 0 });
+    expect(await cost(() => processor.authorize(usd(100), 'tok_chargeDeclined', 'authorize:o2'))).toEqual({ statements: 1, transactions: 0 });
+    // The claim finds the key taken, and a read finds its answer.
+    expect(await cost(() => processor.authorize(usd(2599), 'tok_visa', 'authorize:o1'))).toEqual({ statements: 2, transactions: 0 });
+    // A transient failure keeps only the attempt; the retry reads it and moves the key on.
+    expect(await cost(() => processor.authorize(usd(500), 'tok_processingError', 'authorize:o3'))).toEqual({ statements: 1, transactions: 0 });
+    expect(await cost(() => processor.authorize(usd(500), 'tok_processingError', 'authorize:o3'))).toEqual({ statements: 3, transactions: 0 });
+    // A capture holds its key and the charge: the claim, the charge, its change, and the answer with its ledger entry.
+    const authorized = await processor.authorize(usd(700), 'tok_visa', 'authorize:o4');
+    if (authorized.kind !== 'authorized') throw new Error('expected an authorization');
+    expect(await cost(() => processor.capture(authorized.reference, usd(700), 'capture:o4'))).toEqual({ statements: 4, transactions: 1 });
+    expect(await cost(() => processor.capture(authorized.reference, usd(700), 'capture:o4'))).toEqual({ statements: 1, transactions: 1 });
+  });
+
+  it('answers concurrent retries of a key after a transient failure once, charging once', async () => {
+    const processor = newProcessor({ transientFailures: 1 });
+    await expect(processor.authorize(usd(500), 'tok_processingError', 'authorize:o1')).rejects.toBeInstanceOf(TransientProviderError);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => processor.authorize(usd(500), 'tok_processingError', 'authorize:o1')));
+    expect(new Set(answers.map((a) => (a.kind === 'authorized' ? a.reference : a.code))).size).toBe(1);
+    expect(await processor.attemptsOf('authorize:o1')).toBe(2);
+    expect(await processor.ledger()).toHaveLength(1);
+  });
+
   describe('after an authorization', () => {
     let processor: SimulatedCardProcessor;
     let reference: string;
