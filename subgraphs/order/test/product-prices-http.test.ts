@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Agent, type Dispatcher } from 'undici';
 import { ShopError } from '../../../platform/errors';
 import { testDeps, type TestDeps } from '../../../platform/testing';
 import { httpProductPrices } from '../catalog/http';
@@ -43,11 +44,12 @@ describe('catalog prices from product-search over HTTP', () => {
   let deps: TestDeps;
   let catalog: Awaited<ReturnType<typeof startCatalog>>;
   const calls: { url: string; headers: Record<string, string>; ids: string[] }[] = [];
-  const recordingFetch: typeof fetch = async (input, init) => {
-    const body = JSON.parse(String(init?.body)) as { variables: { ids: string[] } };
-    calls.push({ url: String(input), headers: init?.headers as Record<string, string>, ids: body.variables.ids });
-    return fetch(input, init);
-  };
+  /** Sends as the default does, and records each call on its way out. */
+  const recording: Dispatcher = new Agent().compose((dispatch) => (call, handler) => {
+    const body = JSON.parse(String(call.body)) as { variables: { ids: string[] } };
+    calls.push({ url: `${call.origin}${call.path}`, headers: call.headers as Record<string, string>, ids: body.variables.ids });
+    return dispatch(call, handler);
+  });
 
   beforeAll(async () => {
     deps = await testDeps('pglite');
@@ -64,7 +66,7 @@ describe('catalog prices from product-search over HTTP', () => {
     calls.length = 0;
   });
 
-  const prices = () => httpProductPrices({ url: () => deps.peers.url('product-search'), logger: deps.logger, fetch: recordingFetch });
+  const prices = () => httpProductPrices({ url: () => deps.peers.url('product-search'), logger: deps.logger, dispatcher: recording });
 
   it('answers current prices and names of known products; unknown products are absent', async () => {
     const found = await prices().pricesOf([productId(3), 'no-such-product', productId(0)]);
