@@ -109,6 +109,12 @@ const base = z.object({
   DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(2000),
   /** Longest a statement may run on the PostgreSQL server before it is cancelled, in ms; default 10000. */
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /**
+   * Named prepared statements on each PostgreSQL connection: a statement is parsed and planned
+   * once per connection, not on every call. Turn off only behind a pooler that cannot keep them
+   * (PgBouncer in transaction mode before 1.21); default true.
+   */
+  DB_PREPARED_STATEMENTS: flag.default(true),
   /** How often an outbox relay looks for unpublished events, in ms; default 250. */
   OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(250),
   /** Largest request body accepted, in bytes; default 1 MiB. */

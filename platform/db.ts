@@ -87,6 +87,8 @@ export interface OpenDatabaseOptions {
   connectTimeoutMs?: number;
   /** Longest a statement may run on a real server before the server cancels it, in ms; default 10000. */
   statementTimeoutMs?: number;
+  /** Named prepared statements on a real server (see `preparing`); default true. */
+  preparedStatements?: boolean;
   logger: Logger;
 }
 
@@ -111,6 +113,51 @@ function countingLogger(stats: { statements: number }, log: Logger): DrizzleLogg
       if (log.isLevelEnabled('trace')) log.trace({ query }, 'sql');
     },
   };
+}
+
+/** Statement texts a pool prepares by name at most; texts beyond are sent unnamed, as before. */
+export const MAX_PREPARED_TEXTS = 1000;
+
+/**
+ * The postgres-js client with the statements drizzle sends prepared by name on their
+ * connection. drizzle asks for that only for queries built with `.prepare(name)`; every
+ * other statement went unnamed, so the server parsed, analysed and planned it on every call,
+ * and postgres-js sent it in two round trips (Parse and Describe first, to learn the
+ * parameter types, then Bind and Execute). Named, a statement the connection has seen is one
+ * round trip, and reuses its parse and, once the server settles on a generic plan, its plan.
+ * The server keeps each one for the life of the connection, so only the first
+ * `MAX_PREPARED_TEXTS` distinct texts are named (lists of varying length, `in ($1, $2, …)`,
+ * make a text per length). Transactions and savepoints hand drizzle a client of their own,
+ * which is wrapped the same way.
+ */
+export function preparing<T extends postgres.Sql | postgres.TransactionSql>(client: T, named: Set<string> = new Set()): T {
+  /** What is wrapped: the three ways a statement or a nested client comes out of a client. */
+  type Client = {
+    unsafe(query: string, parameters?: unknown[], options?: postgres.UnsafeQueryOptions): unknown;
+    begin?(...args: unknown[]): unknown;
+    savepoint?(...args: unknown[]): unknown;
+  };
+  const target = client as unknown as Client;
+  /** `begin` and `savepoint` take an optional name or options, then the work, which gets the nested client. */
+  const nesting =
+    (open: (...args: unknown[]) => unknown) =>
+    (...args: unknown[]) => {
+      const work = args.pop() as (nested: T) => unknown;
+      return open(...args, (nested: T) => work(preparing(nested, named)));
+    };
+  return new Proxy(client, {
+    get(on, property, receiver) {
+      if (property === 'unsafe') {
+        return (query: string, parameters?: unknown[], options?: postgres.UnsafeQueryOptions) => {
+          if (!named.has(query) && named.size < MAX_PREPARED_TEXTS) named.add(query);
+          return target.unsafe(query, parameters, { ...options, prepare: named.has(query) });
+        };
+      }
+      if (property === 'begin' && target.begin) return nesting(target.begin.bind(target));
+      if (property === 'savepoint' && target.savepoint) return nesting(target.savepoint.bind(target));
+      return Reflect.get(on, property, receiver);
+    },
+  });
 }
 
 /** The rows of `execute`'s result, whichever driver produced it (a transaction's `execute` too). */
@@ -143,7 +190,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
         statement_timeout: options.statementTimeoutMs ?? 10_000,
       },
     });
-    const db = drizzlePostgres(client, { logger });
+    const db = drizzlePostgres(options.preparedStatements === false ? client : preparing(client), { logger });
     // Migrations may rightly run long (an index on a big table): their connection has no statement timeout.
     const migrator = postgres(options.url, {
       max: 1,

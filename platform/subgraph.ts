@@ -126,6 +126,7 @@ export async function openSubgraphDatabase(
     poolSize: deps.config.DB_POOL_SIZE,
     connectTimeoutMs: deps.config.DB_CONNECT_TIMEOUT_MS,
     statementTimeoutMs: deps.config.DB_STATEMENT_TIMEOUT_MS,
+    preparedStatements: deps.config.DB_PREPARED_STATEMENTS,
     logger: deps.logger.child({ store: options.schema }),
   });
 }

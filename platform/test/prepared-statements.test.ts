@@ -1,0 +1,76 @@
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { MAX_PREPARED_TEXTS, openDatabase, type Database } from '../db';
+import { silentLogger } from '../logger';
+import { createTestDatabase, storeBackends } from '../testing';
+
+const migrationsFolder = path.join(__dirname, 'relay-migrations');
+
+/** Statements prepared by name on the connection that runs this (pool of one: the only connection). */
+async function preparedTexts(database: Database): Promise<string[]> {
+  const rows = await database.rows<{ statement: string }>(sql`select statement from pg_prepared_statements`);
+  return rows.map((row) => row.statement);
+}
+
+const runOnServer = storeBackends().includes('postgres') ? describe : describe.skip;
+
+runOnServer('statements on a PostgreSQL server', () => {
+  let server: { url: string; drop(): Promise<void> };
+  const open: Database[] = [];
+  const database = async (preparedStatements?: boolean) => {
+    const opened = await openDatabase({
+      schema: 'relay_test',
+      migrationsFolder,
+      url: server.url,
+      poolSize: 1,
+      logger: silentLogger(),
+      ...(preparedStatements === undefined ? {} : { preparedStatements }),
+    });
+    open.push(opened);
+    return opened;
+  };
+
+  beforeAll(async () => {
+    server = await createTestDatabase();
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((d) => d.close()));
+  });
+  afterAll(async () => {
+    await server?.drop();
+  });
+
+  it('are prepared by name once per connection, also inside transactions and savepoints', async () => {
+    const store = await database();
+    for (let i = 0; i < 3; i++) {
+      expect(await store.rows<{ n: number }>(sql`select ${i}::int as n -- prepared-probe`)).toEqual([{ n: i }]);
+    }
+    await store.db.transaction(async (tx) => {
+      await tx.execute(sql`select ${1}::int as n -- prepared-probe-tx`);
+      await tx.transaction(async (nested) => {
+        await nested.execute(sql`select ${1}::int as n -- prepared-probe-savepoint`);
+      });
+    });
+    const texts = await preparedTexts(store);
+    expect(texts.filter((t) => t.endsWith('-- prepared-probe'))).toHaveLength(1);
+    expect(texts.some((t) => t.includes('-- prepared-probe-tx'))).toBe(true);
+    expect(texts.some((t) => t.includes('-- prepared-probe-savepoint'))).toBe(true);
+  });
+
+  it('are sent unnamed when DB_PREPARED_STATEMENTS is off', async () => {
+    const store = await database(false);
+    await store.rows(sql`select ${1}::int as n -- unprepared-probe`);
+    expect((await preparedTexts(store)).some((t) => t.includes('-- unprepared-probe'))).toBe(false);
+  });
+
+  it(`name at most ${MAX_PREPARED_TEXTS} distinct texts per pool, and run the rest unnamed`, async () => {
+    const store = await database();
+    for (let i = 0; i <= MAX_PREPARED_TEXTS; i++) {
+      expect(await store.rows<{ n: number }>(sql`select ${i}::int as n -- ${sql.raw(`prepared-many-${i}`)}`)).toEqual([{ n: i }]);
+    }
+    const texts = (await preparedTexts(store)).filter((t) => t.includes('prepared-many-'));
+    expect(texts.length).toBeLessThanOrEqual(MAX_PREPARED_TEXTS);
+    expect(texts.some((t) => t.includes('prepared-many-0'))).toBe(true);
+    expect(texts.some((t) => t.includes(`prepared-many-${MAX_PREPARED_TEXTS}`))).toBe(false);
+  }, 60_000);
+});
