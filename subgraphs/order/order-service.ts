@@ -361,7 +361,7 @@ export class OrderService {
   async watchOrder(viewer: Viewer, orderId: string): Promise<AsyncIterableIterator<OrderRecord>> {
     requireCustomer(viewer);
     if (!this.pubsub) throw new ShopError('SUBGRAPH_UNAVAILABLE', 'Live order updates are not available from this service.');
-    // Each read is fresh (one statement): a watcher must see the order as it is after each change.
+    // A fresh read (one statement), for the order as it is now and for messages that do not carry it.
     const read = async () => (await this.store.ordersByIds([orderId]))[0] ?? null;
     // Listening before reading: a change committed in between arrives as a message, not as a gap.
     const subscription = (await this.pubsub()).subscribe(orderTopic(orderId));

@@ -38,7 +38,34 @@ describe('watchOrderUpdates', () => {
     updatedAt: new Date('2030-01-01T00:00:00Z'),
   });
 
-  it('starts with the order as it stands and skips messages that are not later than what it sent', async () => {
+  it('starts with the order as it stands, sends the order each message carries, and skips what is not later', async () => {
+    const pubsub = new InProcessPubSub(silentLogger());
+    const reads: OrderStatus[] = [];
+    const watch = watchOrderUpdates(pubsub.subscribe(orderTopic('o-1')), record('CONFIRMED'), async () => {
+      reads.push('CONFIRMED');
+      return record('CONFIRMED');
+    });
+    expect((await watch.next()).value.status).toBe('CONFIRMED');
+
+    const publish = (status: OrderStatus) => pubsub.publish(orderTopic('o-1'), orderUpdatedMessage({ ...record(status), totalAmount: 250 }));
+    // A late PENDING and a repeated CONFIRMED are dropped; each later one is sent as it committed, without reading the store.
+    await publish('PENDING');
+    await publish('CONFIRMED');
+    await publish('SHIPPED');
+    const shipped = (await watch.next()).value;
+    expect(shipped).toEqual({ ...record('SHIPPED'), totalAmount: 250 });
+    expect(shipped.placedAt).toBeInstanceOf(Date);
+    await publish('DELIVERED');
+    expect((await watch.next()).value.status).toBe('DELIVERED');
+    expect(reads).toEqual([]);
+    const pending = watch.next();
+    await watch.return();
+    expect(await pending).toEqual({ value: undefined, done: true });
+    expect(pubsub.subscriberCount(orderTopic('o-1'))).toBe(0);
+    await pubsub.close();
+  });
+
+  it('reads back the order of a message that carries only its status, and skips what the store shows is not later', async () => {
     const pubsub = new InProcessPubSub(silentLogger());
     let stored = record('CONFIRMED');
     const reads: OrderStatus[] = [];
@@ -48,7 +75,11 @@ describe('watchOrderUpdates', () => {
     });
     expect((await watch.next()).value.status).toBe('CONFIRMED');
 
-    const publish = (status: OrderStatus) => pubsub.publish(orderTopic('o-1'), orderUpdatedMessage(record(status)));
+    // As a service that publishes only the status sends it.
+    const publish = (status: OrderStatus) => {
+      const { order: _order, ...bare } = orderUpdatedMessage(record(status));
+      return pubsub.publish(orderTopic('o-1'), bare);
+    };
     // A late PENDING and a repeated CONFIRMED are dropped without reading the store.
     await publish('PENDING');
     await publish('CONFIRMED');
@@ -66,7 +97,6 @@ describe('watchOrderUpdates', () => {
     const pending = watch.next();
     await watch.return();
     expect(await pending).toEqual({ value: undefined, done: true });
-    expect(pubsub.subscriberCount(orderTopic('o-1'))).toBe(0);
     await pubsub.close();
   });
 });
