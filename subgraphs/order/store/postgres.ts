@@ -282,6 +282,26 @@ async function idempotencyRecordOf(db: Db, customerId: string, key: string) {
 /** Orders on PostgreSQL, the same code on PGlite and on a server. */
 export function postgresOrderStore(database: Database): OrderStore {
   const { db } = database;
+  // The reads every checkout and watcher makes, built once (drizzle prepared queries), not per call.
+  // orders-by-ids
+  const ordersById = db
+    .select()
+    .from(orders)
+    .where(sql`${orders.id} = any(${sql.placeholder('ids')}::text[])`)
+    .prepare('orders_by_ids');
+  // cart-lines-of-customers
+  const cartLinesByCustomer = db
+    .select()
+    .from(cartLines)
+    .where(sql`${cartLines.customerId} = any(${sql.placeholder('customerIds')}::text[])`)
+    .orderBy(asc(cartLines.customerId), asc(cartLines.addedAt), asc(cartLines.productId))
+    .prepare('cart_lines_of_customers');
+  // idempotency-record: a new statement sees a key another checkout committed meanwhile.
+  const idempotencyRecordByKey = db
+    .select(idempotencyColumns)
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.customerId, sql.placeholder('customerId')), eq(idempotencyKeys.key, sql.placeholder('key'))))
+    .prepare('idempotency_record');
   return {
     ready: () => database.ready(),
     close: () => database.close(),
@@ -290,8 +310,7 @@ export function postgresOrderStore(database: Database): OrderStore {
 
     async ordersByIds(ids) {
       if (ids.length === 0) return [];
-      // orders-by-ids
-      return db.select().from(orders).where(inArray(orders.id, [...ids]));
+      return ordersById.execute({ ids: [...ids] });
     },
 
     async linesOfOrders(orderIds) {
@@ -376,12 +395,7 @@ export function postgresOrderStore(database: Database): OrderStore {
 
     async cartLinesOf(customerIds) {
       if (customerIds.length === 0) return [];
-      // cart-lines-of-customers
-      return db
-        .select()
-        .from(cartLines)
-        .where(inArray(cartLines.customerId, [...customerIds]))
-        .orderBy(asc(cartLines.customerId), asc(cartLines.addedAt), asc(cartLines.productId));
+      return cartLinesByCustomer.execute({ customerIds: [...customerIds] });
     },
 
     addToCart(customerId, productId, quantity, limits) {
@@ -393,8 +407,9 @@ export function postgresOrderStore(database: Database): OrderStore {
       return changeCart(db, { customerId, productId, quantity, mode: 'set', limits });
     },
 
-    idempotencyRecord(customerId, key) {
-      return idempotencyRecordOf(db, customerId, key);
+    async idempotencyRecord(customerId, key) {
+      const [record] = await idempotencyRecordByKey.execute({ customerId, key });
+      return record ?? null;
     },
 
     async placeOrder(placement): Promise<PlacementOutcome> {
