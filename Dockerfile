@@ -12,5 +12,5 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data
 # The router by default, with a young generation sized for its short-lived response objects;
-# subgraphs run `npx tsx subgraphs/<name>/main.ts`.
+# subgraphs run `node --import tsx subgraphs/<name>/main.ts`.
 CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "router/main.ts", "--supergraph", "schema/supergraph.compose.graphql"]

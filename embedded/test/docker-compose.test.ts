@@ -40,6 +40,13 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('runs each shop process as node itself, so the stop signal reaches the program and its graceful shutdown', () => {
+    for (const name of shopServices) {
+      const command = services[name]!.command ?? [];
+      expect({ name, command: command.slice(0, 1), loader: command.includes('--import') && command.includes('tsx') }).toEqual({ name, command: ['node'], loader: true });
+    }
+  });
+
   it('sets only environment variables the configuration reads', () => {
     const known = new Set(CONFIG_VARIABLES);
     for (const name of shopServices) {
