@@ -119,15 +119,21 @@ function countingLogger(stats: { statements: number }, log: Logger): DrizzleLogg
 export const MAX_PREPARED_TEXTS = 1000;
 
 /**
+ * A list expanded into one parameter per element (`in ($1, $2, …)`, several rows of `values`):
+ * a text per length, which would fill the server's memory with statements used once.
+ */
+const LIST_OF_PARAMETERS = /\bin \(\$\d+, \$|\), \(\$\d+/i;
+
+/**
  * The postgres-js client with the statements drizzle sends prepared by name on their
  * connection. drizzle asks for that only for queries built with `.prepare(name)`; every
  * other statement went unnamed, so the server parsed, analysed and planned it on every call,
  * and postgres-js sent it in two round trips (Parse and Describe first, to learn the
  * parameter types, then Bind and Execute). Named, a statement the connection has seen is one
  * round trip, and reuses its parse and, once the server settles on a generic plan, its plan.
- * The server keeps each one for the life of the connection, so only the first
- * `MAX_PREPARED_TEXTS` distinct texts are named (lists of varying length, `in ($1, $2, …)`,
- * make a text per length). Transactions and savepoints hand drizzle a client of their own,
+ * The server keeps each one for the life of the connection, so statements whose text
+ * changes with the length of a list go unnamed, and only the first `MAX_PREPARED_TEXTS`
+ * distinct texts are named. Transactions and savepoints hand drizzle a client of their own,
  * which is wrapped the same way.
  */
 export function preparing<T extends postgres.Sql | postgres.TransactionSql>(client: T, named: Set<string> = new Set()): T {
@@ -149,7 +155,7 @@ export function preparing<T extends postgres.Sql | postgres.TransactionSql>(clie
     get(on, property, receiver) {
       if (property === 'unsafe') {
         return (query: string, parameters?: unknown[], options?: postgres.UnsafeQueryOptions) => {
-          if (!named.has(query) && named.size < MAX_PREPARED_TEXTS) named.add(query);
+          if (!named.has(query) && named.size < MAX_PREPARED_TEXTS && !LIST_OF_PARAMETERS.test(query)) named.add(query);
           return target.unsafe(query, parameters, { ...options, prepare: named.has(query) });
         };
       }

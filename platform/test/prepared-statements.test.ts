@@ -63,6 +63,18 @@ runOnServer('statements on a PostgreSQL server', () => {
     expect((await preparedTexts(store)).some((t) => t.includes('-- unprepared-probe'))).toBe(false);
   });
 
+  it('send unnamed a statement whose text grows with a list, which would make a text per length', async () => {
+    const store = await database();
+    const ids = ['a', 'b', 'c'];
+    await store.rows(sql`select ${1}::int as n where 'a' in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)}) -- in-list-probe`);
+    await store.rows(sql`select * from (values (${1}::int), (${2}::int)) as v(n) -- rows-probe`);
+    await store.rows(sql`select ${1}::int as n where 'a' in (${'a'}) -- one-element-probe`);
+    const texts = await preparedTexts(store);
+    expect(texts.some((t) => t.includes('in-list-probe'))).toBe(false);
+    expect(texts.some((t) => t.includes('rows-probe'))).toBe(false);
+    expect(texts.some((t) => t.includes('one-element-probe'))).toBe(true);
+  });
+
   it(`name at most ${MAX_PREPARED_TEXTS} distinct texts per pool, and run the rest unnamed`, async () => {
     const store = await database();
     for (let i = 0; i <= MAX_PREPARED_TEXTS; i++) {
