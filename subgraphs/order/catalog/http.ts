@@ -19,8 +19,8 @@ export interface HttpProductPricesOptions {
 
 /**
  * Connections to the catalog, kept alive between calls. undici's `request` writes the body
- * in one piece; the WHATWG `fetch` above it streamed it in corked chunks and cost a checkout
- * several times the CPU for the same call.
+ * in one piece; the WHATWG `fetch` above it streamed it in corked chunks, and its machinery
+ * was a tenth of the order process's CPU under checkout load.
  */
 const keptAlive = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
 
