@@ -95,3 +95,14 @@ export function outboxInsert(tables: Pick<EventTables, 'outbox'>, events: readon
     where ${when}
     order by ordinal`;
 }
+
+/**
+ * Records that `consumer` processed `messageId`, as a data-modifying CTE of the statement that
+ * makes the effect (`with processed as (${processedInsert(…)}), … where exists (select from
+ * processed)`): it yields a row only the first time, so a redelivery changes nothing.
+ */
+export function processedInsert(tables: Pick<EventTables, 'processedMessages'>, consumer: string, messageId: string): SQL {
+  return sql`insert into ${tables.processedMessages} (consumer, message_id) values (${consumer}::text, ${messageId}::text)
+    on conflict do nothing
+    returning message_id`;
+}

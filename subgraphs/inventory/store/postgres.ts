@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { and, asc, eq, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import { rowsOf, type Database, type Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed, outboxInsert, type EventTables } from '../../../platform/outbox';
+import { enqueueEvents, markProcessed, outboxInsert, processedInsert, type EventTables } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
 import type {
   BelowReserved,
@@ -40,9 +40,7 @@ export function postgresStockStore(database: Database): StockStore {
       const [row] = rowsOf<{ processed: boolean; confirmed: boolean; status: ReservationStatus | null; paid: boolean }>(
         await db.execute(sql`-- name: confirm-reservation
           with processed as (
-            insert into ${processedMessages} (consumer, message_id) values (${consumer}, ${messageId})
-            on conflict do nothing
-            returning message_id
+            ${processedInsert(EVENT_TABLES, consumer, messageId)}
           ),
           confirmed as (
             update ${reservations} set confirmed_at = ${at.toISOString()}::timestamptz, updated_at = ${at.toISOString()}::timestamptz
@@ -252,9 +250,7 @@ function inventoryTransaction(tx: Db): InventoryTransaction {
       }>(
         await tx.execute(sql`-- name: open-reservation
           with processed as (
-            insert into ${processedMessages} (consumer, message_id) values (${consumer}, ${messageId})
-            on conflict do nothing
-            returning message_id
+            ${processedInsert(EVENT_TABLES, consumer, messageId)}
           ),
           opened as (
             insert into ${reservations} (order_id, status, expires_at)

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { and, asc, desc, eq, getTableColumns, inArray, lte, sql, type SQL } from 'drizzle-orm';
-import { outboxInsert } from '../../../platform/outbox';
+import { outboxInsert, processedInsert } from '../../../platform/outbox';
 import { rowsOf, type Database, type Db } from '../../../platform/db';
 import type { CartChange, CartLimits, CartLineRecord, NewOrder, OrderChangeOutcome, OrderRecord, OrderStore, Placement, PlacementOutcome } from './port';
 import { cartLines, carts, idempotencyKeys, orderLines, orders, outbox, processedMessages } from './schema';
@@ -358,9 +358,7 @@ export function postgresOrderStore(database: Database): OrderStore {
         // locks and reads the order; the row lock makes concurrent changes decide one after another.
         const marked = consumed
           ? sql`with marked as (
-              insert into ${processedMessages} (consumer, message_id) values (${consumed.consumer}::text, ${consumed.messageId}::text)
-              on conflict do nothing
-              returning 1
+              ${processedInsert(tables, consumed.consumer, consumed.messageId)}
             )`
           : sql`with marked as (select 1)`;
         const [row] = rowsOf<Partial<OrderRow> & { fresh: boolean }>(

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { and, asc, eq, inArray, sql, type Placeholder } from 'drizzle-orm';
 import { rowsOf, type Database, type Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed, outboxInsert } from '../../../platform/outbox';
+import { enqueueEvents, markProcessed, outboxInsert, processedInsert } from '../../../platform/outbox';
 import type {
   NewPayment,
   OrderPaymentState,
@@ -98,9 +98,7 @@ function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
       const [row] = rowsOf<{ processed: number }>(
         await tx.execute(sql`
           with processed as (
-            insert into ${processedMessages} (consumer, message_id) values (${consumer}, ${messageId})
-            on conflict do nothing
-            returning 1
+            ${processedInsert(PAYMENT_EVENT_TABLES, consumer, messageId)}
           ), saved as (
             insert into ${paymentIntents} (order_id, customer_id, amount, currency, token)
             select ${orderId}::text, ${intent.customerId}::text, ${intent.amount}::int, ${intent.currency}::char(3),

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { Database, Db } from '../../../platform/db';
+import { processedInsert } from '../../../platform/outbox';
 import { aggregatePurchases, type Purchase } from '../co-purchases';
 import type { RecommendationStore } from './port';
 import { coPurchases, customerPurchases, orderEvents, processedMessages } from './schema';
@@ -90,9 +91,7 @@ export function postgresRecommendationStore(database: Database): RecommendationS
       const [row] = await database.rows<{ processed: boolean; recorded: boolean }>(sql`
         -- name: note-order-event
         with processed as (
-          insert into ${processedMessages} (consumer, message_id) values (${consumer}, ${messageId})
-          on conflict do nothing
-          returning message_id
+          ${processedInsert({ processedMessages }, consumer, messageId)}
         ),
         noted as (
           insert into ${orderEvents} as o (order_id, customer_id, product_ids, confirmed)
