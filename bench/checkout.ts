@@ -4,10 +4,12 @@
  * following the order over `orderUpdated` until it is CONFIRMED. Prints confirmed orders a
  * second, p50/p99 from `placeOrder` sent to CONFIRMED seen, and the CPU the shop spent (sum
  * of utime+stime from /proc/<pid>/stat over each process tree), first for the idle shop
- * and then under load; then checks that nothing was lost or oversold.
+ * and then under load, measured after a warm-up under the same load (the JIT compiles
+ * the hot paths of every process during its first seconds); then checks that nothing
+ * was lost or oversold, warm-up orders included.
  *
  *   npm run bench:checkout                                   # both targets
- *   npx tsx bench/checkout.ts --target topology --customers 64 --seconds 30
+ *   npx tsx bench/checkout.ts --target topology --customers 64 --warmup-seconds 10 --seconds 30
  *
  * Targets: `topology`, the production topology on this machine (embedded/topology.ts: a
  * PostgreSQL and a Redis server of its own, every subgraph and the router in a process of
@@ -37,6 +39,7 @@ const { values: args } = parseArgs({
     target: { type: 'string', default: 'topology,embedded' },
     customers: { type: 'string', default: '48' },
     seconds: { type: 'string', default: '20' },
+    'warmup-seconds': { type: 'string', default: '10' },
     'max-orders': { type: 'string', default: '20000' },
     'idle-seconds': { type: 'string', default: '20' },
     'router-workers': { type: 'string', default: '1' },
@@ -45,6 +48,7 @@ const { values: args } = parseArgs({
 });
 const CUSTOMERS = Number(args.customers);
 const SECONDS = Number(args.seconds);
+const WARMUP_SECONDS = Number(args['warmup-seconds']);
 const MAX_ORDERS = Number(args['max-orders']);
 const IDLE_SECONDS = Number(args['idle-seconds']);
 /** Units each product is counted to before the run, so orders confirm rather than run out. */
@@ -286,46 +290,62 @@ interface LoadResult {
   errors: Record<string, number>;
 }
 
-async function runLoad(target: Target, customers: Shopper[], run: RunRecord): Promise<LoadResult> {
+/**
+ * Shoppers check out for the warm-up, then `measuring` is called and they go on for the
+ * measured seconds. Only orders placed after that count; orders of the warm-up still in
+ * flight spend their CPU in the measured window, which can only lower the figure.
+ */
+async function runLoad(target: Target, customers: Shopper[], run: RunRecord, measuring: () => void): Promise<LoadResult> {
   const client = new RouterClient(target.url);
   const wsUrl = target.url.replace(/^http/, 'ws');
-  const deadline = Date.now() + SECONDS * 1000;
+  const deadline = Date.now() + (WARMUP_SECONDS + SECONDS) * 1000;
   const latencies: number[] = [];
   const outcomes: Record<string, number> = {};
   const errors: Record<string, number> = {};
   let placed = 0;
+  let placedInAll = 0;
   let lastConfirmedAt = 0;
-  const started = Date.now();
+  let started = 0;
+  const warmup = setTimeout(() => {
+    started = Date.now();
+    measuring();
+  }, WARMUP_SECONDS * 1000);
+  const count = (into: Record<string, number>, key: string) => {
+    if (started) into[key] = (into[key] ?? 0) + 1;
+  };
   const shopper = async (customer: Shopper, index: number) => {
     const ws = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${customer.token}` }, lazy: false, retryAttempts: 0 });
     let n = 0;
     try {
-      while (Date.now() < deadline && placed < MAX_ORDERS) {
+      while (Date.now() < deadline && placedInAll < MAX_ORDERS) {
         const productId = target.productIds[(index * 7 + n++) % target.productIds.length]!;
         const added = await client.send('addToCart', ADD, { input: { productId, quantity: 1 } }, customer.token);
         if (added.codes.length) {
-          for (const code of added.codes) errors[`addToCart ${code}`] = (errors[`addToCart ${code}`] ?? 0) + 1;
+          for (const code of added.codes) count(errors, `addToCart ${code}`);
           await sleep(100);
           continue;
         }
         const key = `bench-${index}-${n}-${randomBytes(3).toString('hex')}`;
         const sentAt = Date.now();
         const sent = performance.now();
+        const measured = started > 0;
         const record: KeyRecord = { key, customerId: customer.customerId, sends: 1, orderIds: new Set(), firstSentAt: sentAt };
         run.keys.set(key, record);
         const answer = await client.send('placeOrder', PLACE, { input: { idempotencyKey: key, shippingAddress: ADDRESS, paymentToken: 'tok_visa' } }, customer.token);
         const orderId = answer.data?.placeOrder?.id as string | undefined;
         if (!orderId) {
-          for (const code of answer.codes) errors[`placeOrder ${code}`] = (errors[`placeOrder ${code}`] ?? 0) + 1;
+          for (const code of answer.codes) count(errors, `placeOrder ${code}`);
           await sleep(100);
           continue;
         }
-        placed += 1;
+        placedInAll += 1;
+        if (measured) placed += 1;
         record.orderIds.add(orderId);
         const order = { id: orderId, key, phase: 'checkout benchmark', sentAt, productId };
         run.orders.set(orderId, order);
         const status = await confirmation(ws, orderId);
         Object.assign(order, { lastSeenStatus: status });
+        if (!measured) continue;
         outcomes[status] = (outcomes[status] ?? 0) + 1;
         if (status === 'CONFIRMED') {
           latencies.push(performance.now() - sent);
@@ -337,6 +357,8 @@ async function runLoad(target: Target, customers: Shopper[], run: RunRecord): Pr
     }
   };
   await Promise.all(customers.map((c, i) => shopper(c, i)));
+  clearTimeout(warmup);
+  if (!started) throw new Error('the load ended before its warm-up did');
   const seconds = ((lastConfirmedAt || Date.now()) - started) / 1000;
   return { seconds, placed, confirmed: latencies.length, latenciesMs: latencies, outcomes, errors };
 }
@@ -386,10 +408,13 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
         )),
       );
     }
-    log(`${customers.length} customers; checking out for ${SECONDS} s…`);
-    const before = sampleGroups(target.groups);
-    const clientBefore = process.cpuUsage();
-    const load = await runLoad(target, customers, run);
+    log(`${customers.length} customers; checking out for ${WARMUP_SECONDS} s to warm up, then ${SECONDS} s measured…`);
+    let before = sampleGroups(target.groups);
+    let clientBefore = process.cpuUsage();
+    const load = await runLoad(target, customers, run, () => {
+      before = sampleGroups(target.groups);
+      clientBefore = process.cpuUsage();
+    });
     const spent = cpuBetween(before, sampleGroups(target.groups));
     const clientCpu = process.cpuUsage(clientBefore);
     const problems = await target.check(run, admin);
@@ -400,7 +425,7 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
       [
         '',
         `## ${target.name}`,
-        `node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${CUSTOMERS} customers, ${SECONDS} s` +
+        `node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${CUSTOMERS} customers, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured` +
           (args['router-workers'] !== '1' && 'topology' in target ? `, ROUTER_WORKERS=${args['router-workers']}` : ''),
         `idle: ${cpuLine(idle, IDLE_SECONDS)}`,
         `load: ${load.confirmed} confirmed of ${load.placed} placed in ${load.seconds.toFixed(1)} s = ${(load.confirmed / load.seconds).toFixed(1)} orders/s; ` +
