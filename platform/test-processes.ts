@@ -48,10 +48,15 @@ export function startProcess(script: string, args: string[], env: Record<string,
       void kill();
       reject(new Error(`${script} did not start:\n${output}`));
     }, startMs);
+    let started = false;
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
+      // Looked for until found only: searching everything written so far on every chunk
+      // costs a busy process's parent more with every line it logs.
+      if (started) return;
       const match = /"url":"([^"]+)".*"msg":"listening"/.exec(output);
       if (match) {
+        started = true;
         clearTimeout(timer);
         resolve({
           child,
