@@ -47,6 +47,16 @@ describe.each(storeBackends())('product-search subgraph over HTTP on %s', (backe
       });
     });
 
+    it('hands no federated trace (timings of its resolvers) to a caller that asks for one', async () => {
+      const response = await fetch(server.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'apollo-federation-include-trace': 'ftv1' },
+        body: JSON.stringify({ query: `{ products(ids: ["${fixture.products[0]!.id}"]) { id name } }` }),
+      });
+      const body = (await response.json()) as { data: unknown; extensions?: unknown };
+      expect(body).toEqual({ data: { products: [{ id: fixture.products[0]!.id, name: fixture.products[0]!.name }] } });
+    });
+
     it('answers null for an unknown product', async () => {
       const res = await server.query('{ product(id: "no-such-product") { id } }');
       expect(res).toEqual({ data: { product: null } });
