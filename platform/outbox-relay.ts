@@ -5,6 +5,7 @@ import type { EventBus, EventEnvelope, EventHandler, EventType, SubscribeOptions
 import type { Logger } from './logger';
 import { eventsHandled, eventsPublished } from './metrics';
 import type { EventTables } from './outbox';
+import { PollingLoop } from './polling-loop';
 import { isStoreUnavailable } from './store-unavailable';
 import type { Worker } from './subgraph';
 
@@ -36,24 +37,36 @@ export interface OutboxRelayOptions {
  */
 export class OutboxRelay implements Worker {
   readonly name = 'outbox-relay';
-  private timer: NodeJS.Timeout | undefined;
   private batch: Promise<number> | undefined;
-  private ticking: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
   /** The last attempt failed because the store is down. */
   private storeDown = false;
-  /** The pause before the next look: `pollMs`, doubling while the outbox is found empty. */
-  private pauseMs = 0;
+  private readonly loop: PollingLoop;
 
-  constructor(private readonly options: OutboxRelayOptions) {}
+  constructor(private readonly options: OutboxRelayOptions) {
+    this.loop = new PollingLoop({
+      // Stops between batches once stopping, so nothing runs after `stop` resolves.
+      pass: () => this.publishWaiting(() => this.loop.stopping),
+      pollMs: options.pollMs,
+      ...(options.idlePollMs !== undefined ? { idlePollMs: options.idlePollMs } : {}),
+      // A write that notifies went to the outbox's own store: it answers again.
+      notifyEndsRetryPause: true,
+      onFailure: (err) => {
+        // A store outage is said once, not on every poll while it lasts.
+        if (!isStoreUnavailable(err)) this.options.logger.error({ err }, 'outbox relay failed; will retry');
+        else if (!this.storeDown) this.options.logger.warn({ err }, 'outbox relay: store unavailable; will retry');
+        this.storeDown ||= isStoreUnavailable(err);
+      },
+      onRecovery: () => {
+        if (this.storeDown) this.options.logger.info('outbox relay: store answers again');
+        this.storeDown = false;
+      },
+    });
+  }
 
   async start(): Promise<void> {
-    this.stopped = false;
-    this.pauseMs = this.options.pollMs;
     const bus = await this.options.bus();
     if (!bus.durable) await this.republishRecent();
-    this.schedule(0);
+    this.loop.start();
   }
 
   /**
@@ -73,10 +86,7 @@ export class OutboxRelay implements Worker {
 
   /** Publish soon: called after a transaction that wrote to the outbox commits. */
   notify(): void {
-    if (this.stopped) return;
-    this.pauseMs = this.options.pollMs;
-    if (this.ticking) this.again = true;
-    else this.schedule(0);
+    this.loop.notify();
   }
 
   /** Publishes everything waiting now; resolves with how many events went out. */
@@ -86,9 +96,7 @@ export class OutboxRelay implements Worker {
 
   /** Stops polling; a batch being published finishes first. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.ticking;
+    await this.loop.stop();
     await this.batch?.catch(() => 0);
   }
 
@@ -101,41 +109,6 @@ export class OutboxRelay implements Worker {
       total += sent;
       if (sent < batchSize || halt()) return total;
     }
-  }
-
-  private schedule(delay: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), delay);
-    this.timer.unref?.();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.stopped || this.ticking) return;
-    let failed = false;
-    let published = 0;
-    this.ticking = (async () => {
-      do {
-        this.again = false;
-        try {
-          // Stops between batches once stopping, so nothing runs after `stop` resolves.
-          published += await this.publishWaiting(() => this.stopped);
-          if (this.storeDown) this.options.logger.info('outbox relay: store answers again');
-          this.storeDown = false;
-        } catch (err) {
-          failed = true;
-          // A store outage is said once, not on every poll while it lasts.
-          if (!isStoreUnavailable(err)) this.options.logger.error({ err }, 'outbox relay failed; will retry');
-          else if (!this.storeDown) this.options.logger.warn({ err }, 'outbox relay: store unavailable; will retry');
-          this.storeDown ||= isStoreUnavailable(err);
-        }
-      } while (this.again && !failed && !this.stopped);
-    })();
-    await this.ticking;
-    this.ticking = undefined;
-    const { pollMs, idlePollMs = 5000 } = this.options;
-    // Busy or failing: look again soon. Empty: look less and less often while nothing is written.
-    this.pauseMs = published > 0 || failed ? pollMs : Math.min(Math.max(this.pauseMs * 2, pollMs), Math.max(idlePollMs, pollMs));
-    if (!this.stopped) this.schedule(this.pauseMs);
   }
 
   private async publishBatch(): Promise<number> {

@@ -1,4 +1,5 @@
 import type { Logger } from '../../platform/logger';
+import { PollingLoop } from '../../platform/polling-loop';
 import type { Worker } from '../../platform/subgraph';
 import type { ReservationService } from './reservation-service';
 
@@ -18,41 +19,26 @@ export interface ReservationSweeperOptions {
  */
 export class ReservationSweeper implements Worker {
   readonly name = 'reservation-sweeper';
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = true;
+  private readonly loop: PollingLoop;
 
-  constructor(
-    private readonly reservations: ReservationService,
-    private readonly options: ReservationSweeperOptions,
-  ) {}
+  constructor(reservations: ReservationService, options: ReservationSweeperOptions) {
+    const intervalMs = options.intervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+    this.loop = new PollingLoop({
+      pass: () => reservations.expireDue(),
+      // Every interval, whatever the last sweep found or however it failed.
+      pollMs: intervalMs,
+      idlePollMs: intervalMs,
+      retryMaxMs: intervalMs,
+      onFailure: (err) => options.logger.error({ err }, 'reservation sweep failed; will retry'),
+    });
+  }
 
+  /** Sweeps at once: after a restart, reservations that expired meanwhile return first. */
   start(): void {
-    this.stopped = false;
-    // Sweep at once: after a restart, reservations that expired meanwhile return first.
-    this.schedule(0);
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private schedule(delay: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), delay);
-    this.timer.unref?.();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.stopped) return;
-    this.running = this.reservations.expireDue().then(
-      () => undefined,
-      (err: unknown) => this.options.logger.error({ err }, 'reservation sweep failed; will retry'),
-    );
-    await this.running;
-    this.running = undefined;
-    if (!this.stopped) this.schedule(this.options.intervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
+    await this.loop.stop();
   }
 }

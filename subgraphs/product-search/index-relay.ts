@@ -1,4 +1,5 @@
 import type { Logger } from '../../platform/logger';
+import { PollingLoop } from '../../platform/polling-loop';
 import { isStoreUnavailable } from '../../platform/store-unavailable';
 import type { Worker } from '../../platform/subgraph';
 import type { CatalogIndexOutbox, ProductSearchIndex } from './store/port';
@@ -36,46 +37,41 @@ export interface CatalogIndexRelayOptions {
  */
 export class CatalogIndexRelay implements Worker {
   readonly name = 'catalog-index-relay';
-  private readonly pollMs: number;
-  private readonly idlePollMs: number;
-  private readonly retryMaxMs: number;
   private readonly batchSize: number;
-  private timer: NodeJS.Timeout | undefined;
-  /** The delivery under way; `flush` and the timer share it rather than delivering the same batch twice. */
+  /** The delivery under way; `flush` and the loop share it rather than delivering the same batch twice. */
   private delivery: Promise<number> | undefined;
-  private ticking: Promise<void> | undefined;
-  private again = false;
-  /** Not looking on its own: before `start` and after `stop`. */
-  private stopped = true;
-  /** `stop` was called: a delivery under way ends after its batch. */
-  private stopping = false;
-  /** Failed attempts in a row; 0 while deliveries land. */
-  private failures = 0;
-  /** The pause before the next look while the outbox is found empty. */
-  private idleMs: number;
+  private readonly loop: PollingLoop;
 
   constructor(private readonly options: CatalogIndexRelayOptions) {
-    this.pollMs = options.pollMs ?? 250;
-    this.idlePollMs = Math.max(options.idlePollMs ?? 5000, this.pollMs);
-    this.retryMaxMs = Math.max(options.retryMaxMs ?? 30_000, this.pollMs);
+    const pollMs = options.pollMs ?? 250;
     this.batchSize = options.batchSize ?? 500;
-    this.idleMs = this.pollMs;
+    this.loop = new PollingLoop({
+      pass: () => this.deliver(),
+      pollMs,
+      idlePollMs: options.idlePollMs ?? 5000,
+      retryMaxMs: options.retryMaxMs ?? 30_000,
+      // A catalog write says nothing of the index: while deliveries fail, the retry's pause holds.
+      notifyEndsRetryPause: false,
+      onFailure: (err, failures) => {
+        // An outage is said once, when it starts, not on every attempt while it lasts.
+        if (failures > 1) return;
+        const message = 'catalog index relay: cannot deliver changed products to the search index; will retry';
+        if (isStoreUnavailable(err)) this.options.logger.warn({ err }, message);
+        else this.options.logger.error({ err }, message);
+      },
+      onRecovery: (failures) =>
+        this.options.logger.info({ attempts: failures + 1 }, 'catalog index relay: changes reach the search index again'),
+    });
   }
 
   /** Starts looking at once: whatever was written while no relay ran goes out first. */
   start(): void {
-    this.stopped = false;
-    this.stopping = false;
-    this.idleMs = this.pollMs;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** Deliver soon: called after a catalog write commits. While deliveries fail, the retry's pause holds. */
   notify(): void {
-    if (this.stopped) return;
-    this.idleMs = this.pollMs;
-    if (this.ticking) this.again = true;
-    else if (this.failures === 0) this.schedule(0);
+    this.loop.notify();
   }
 
   /**
@@ -90,10 +86,7 @@ export class CatalogIndexRelay implements Worker {
 
   /** Stops looking; a batch being delivered finishes first. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.stopping = true;
-    clearTimeout(this.timer);
-    await this.ticking;
+    await this.loop.stop();
     await this.delivery?.catch(() => 0);
   }
 
@@ -111,51 +104,7 @@ export class CatalogIndexRelay implements Worker {
       await outbox.markIndexed(products.map((p) => ({ id: p.id, version: p.version })));
       total += products.length;
       // Stops between batches once stopping, so nothing runs after `stop` resolves.
-      if (products.length < this.batchSize || this.stopping) return total;
-    }
-  }
-
-  private schedule(delay: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), delay);
-    this.timer.unref?.();
-  }
-
-  private async tick(): Promise<void> {
-    if (this.stopped || this.ticking) return;
-    let delivered = 0;
-    let failed = false;
-    this.ticking = (async () => {
-      do {
-        this.again = false;
-        try {
-          delivered += await this.deliver();
-          if (this.failures > 0) this.options.logger.info({ attempts: this.failures + 1 }, 'catalog index relay: changes reach the search index again');
-          this.failures = 0;
-        } catch (err) {
-          failed = true;
-          this.failures += 1;
-          // An outage is said once, when it starts, not on every attempt while it lasts.
-          if (this.failures === 1) {
-            const message = 'catalog index relay: cannot deliver changed products to the search index; will retry';
-            if (isStoreUnavailable(err)) this.options.logger.warn({ err }, message);
-            else this.options.logger.error({ err }, message);
-          }
-        }
-      } while (this.again && !failed && !this.stopped);
-    })();
-    await this.ticking;
-    this.ticking = undefined;
-    if (this.stopped) return;
-    if (failed) {
-      this.schedule(Math.min(this.pollMs * 2 ** (this.failures - 1), this.retryMaxMs));
-    } else if (delivered > 0) {
-      this.idleMs = this.pollMs;
-      this.schedule(this.pollMs);
-    } else {
-      // Nothing waiting: look less and less often while nothing is written.
-      this.schedule(this.idleMs);
-      this.idleMs = Math.min(this.idleMs * 2, this.idlePollMs);
+      if (products.length < this.batchSize || this.loop.stopping) return total;
     }
   }
 }
