@@ -84,6 +84,16 @@ export function nextStatus(from: OrderStatus, event: OrderEvent): OrderStatus | 
   return ORDER_LIFECYCLE[from][event];
 }
 
+/** Every status `event` moves an order from, with the status it moves it to. */
+export function movesOf(event: OrderEvent): Partial<Record<OrderStatus, OrderStatus>> {
+  const moves: Partial<Record<OrderStatus, OrderStatus>> = {};
+  for (const from of ORDER_STATUSES) {
+    const to = nextStatus(from, event);
+    if (to) moves[from] = to;
+  }
+  return moves;
+}
+
 /** The status `event` moves an order in `from` to; CONFLICT when the lifecycle refuses it. */
 export function transition(from: OrderStatus, event: OrderEvent): OrderStatus {
   const to = nextStatus(from, event);

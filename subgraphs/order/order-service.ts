@@ -17,7 +17,7 @@ import {
   type Checkout,
   type PlaceOrderInput,
 } from './checkout-input';
-import { failureReasonOf, nextStatus, transition, type OrderEvent } from './order-lifecycle';
+import { failureReasonOf, movesOf, transition, type OrderEvent } from './order-lifecycle';
 import { announcement, orderPlaced, ORDER_CONSUMER_GROUP, reactionTo } from './order-saga';
 import { orderUpdatedMessage, watchOrderUpdates } from './order-watch';
 import {
@@ -317,7 +317,7 @@ export class OrderService {
 
   /**
    * Handles one delivery of a saga event: applies its lifecycle event if the order still
-   * takes it, records the message and announces the change, all in one transaction. A
+   * takes it, records the message and announces the change, all in one statement. A
    * redelivery, an event for an order already past that point, or for an unknown order
    * changes nothing and is acknowledged.
    */
@@ -328,10 +328,11 @@ export class OrderService {
       this.logger?.warn(about, 'event of a type the order subgraph does not consume; acknowledged');
       return;
     }
-    const outcome = await this.store.changeOrder(
+    // The announcement depends on the event alone, so the store applies it in one statement.
+    const announced = announcement(reaction.orderId, reaction.event, event, event.requestId);
+    const outcome = await this.store.applyEvent(
       reaction.orderId,
-      (order) =>
-        order && nextStatus(order.status, reaction.event) ? this.changeFor(order, reaction.event, event, event.requestId) : null,
+      { moves: movesOf(reaction.event), failureReason: failureReasonOf(reaction.event), events: announced ? [announced] : [] },
       { consumer: ORDER_CONSUMER_GROUP, messageId: event.id },
     );
     const log = { ...about, orderId: reaction.orderId };

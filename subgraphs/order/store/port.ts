@@ -109,8 +109,20 @@ export interface ConsumedMessage {
 }
 
 /**
- * What came of `changeOrder`: `duplicate` when the message was processed before (nothing
- * happened); `unchanged` when the decision was no change; `changed` with the order as now stored.
+ * A saga event's effect on an order, whatever status it is in: each status in `moves` goes
+ * to the status it names (others stay), `failureReason` is recorded when not null, and
+ * `events` announce the change.
+ */
+export interface OrderEventRule {
+  moves: Partial<Record<OrderStatus, OrderStatus>>;
+  failureReason: OrderFailureReason | null;
+  events: readonly EventEnvelope[];
+}
+
+/**
+ * What came of `changeOrder` or `applyEvent`: `duplicate` when the message was processed
+ * before (nothing happened); `unchanged` when nothing was to change; `changed` with the
+ * order as now stored.
  */
 export type OrderChangeOutcome =
   | { kind: 'duplicate' }
@@ -131,18 +143,21 @@ export interface OrderStore extends StoreHandle {
   /** Writes orders and their lines all together or not at all (one transaction, batched statements). */
   insertOrders(orders: readonly NewOrder[]): Promise<void>;
   /**
-   * In one transaction: records `consumed` when given (if it was processed before, nothing
-   * else happens), locks the order, asks `decide` what to do with it (null when it does not
-   * exist), moves its status and failure reason as decided, and writes the decision's events
-   * to the outbox. `decide` may throw to refuse; then nothing is written. Concurrent changes
-   * of one order take turns, each deciding on the status the previous one left. Two
-   * statements: the record and the read, then the change and its events.
+   * A shop action in one transaction: locks the order, asks `decide` what to do with it (null
+   * when it does not exist), moves its status and failure reason as decided, and writes the
+   * decision's events to the outbox. `decide` may throw to refuse; then nothing is written.
+   * Concurrent changes of one order take turns, each deciding on the status the previous one
+   * left. Two statements: the read, then the change and its events.
    */
-  changeOrder(
-    orderId: string,
-    decide: (order: OrderRecord | null) => OrderChange | null,
-    consumed?: ConsumedMessage,
-  ): Promise<OrderChangeOutcome>;
+  changeOrder(orderId: string, decide: (order: OrderRecord | null) => OrderChange | null): Promise<OrderChangeOutcome>;
+  /**
+   * Applies a consumed saga event in one statement: records `consumed` (if it was processed
+   * before, nothing else happens) and, only then, moves the order by `rule` from the status
+   * it has when its row is written, with the rule's events to the outbox. Concurrent changes
+   * of one order take turns on its row, each moving it from the status the previous one
+   * left. `unchanged` when the order is unknown or its status is not in the rule.
+   */
+  applyEvent(orderId: string, rule: OrderEventRule, consumed: ConsumedMessage): Promise<OrderChangeOutcome>;
   /** Lines of many customers' carts in one statement, by customer, then in the order first added. */
   cartLinesOf(customerIds: readonly string[]): Promise<CartLineRecord[]>;
   /**

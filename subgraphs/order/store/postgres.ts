@@ -351,27 +351,15 @@ export function postgresOrderStore(database: Database): OrderStore {
       await db.transaction((tx) => writeOrders(tx as unknown as Db, list));
     },
 
-    async changeOrder(orderId, decide, consumed): Promise<OrderChangeOutcome> {
+    async changeOrder(orderId, decide): Promise<OrderChangeOutcome> {
       return db.transaction(async (transaction): Promise<OrderChangeOutcome> => {
         const tx = transaction as unknown as Db;
-        // order-for-change: records the message (when one is consumed) and, only if it is new,
-        // locks and reads the order; the row lock makes concurrent changes decide one after another.
-        const marked = consumed
-          ? sql`with marked as (
-              ${processedInsert(tables, consumed.consumer, consumed.messageId)}
-            )`
-          : sql`with marked as (select 1)`;
-        const [row] = rowsOf<Partial<OrderRow> & { fresh: boolean }>(
+        // order-for-change: the row lock makes concurrent changes decide one after another.
+        const [row] = rowsOf<OrderRow>(
           await tx.execute(sql`-- name: order-for-change
-            ${marked}
-            select exists (select 1 from marked) as fresh, o.*
-            from (select 1) as one
-            left join lateral (
-              select * from ${orders} where id = ${orderId}::text and exists (select 1 from marked) for update
-            ) as o on true`),
+            select * from ${orders} where id = ${orderId}::text for update`),
         );
-        if (!row?.fresh) return { kind: 'duplicate' };
-        const order = row.id ? orderOf(row as OrderRow) : null;
+        const order = row ? orderOf(row) : null;
         const change = decide(order);
         if (!change) return { kind: 'unchanged', order };
         if (!order) throw new Error(`a change was decided for order ${orderId}, which does not exist`);
@@ -389,6 +377,41 @@ export function postgresOrderStore(database: Database): OrderStore {
         if (!updated) throw new Error(`order ${orderId} changed under its row lock`);
         return { kind: 'changed', order: orderOf(updated) };
       });
+    },
+
+    async applyEvent(orderId, rule, consumed): Promise<OrderChangeOutcome> {
+      const from = Object.keys(rule.moves);
+      // apply-order-event: the compare-and-set re-reads the status under the row lock of a
+      // change committed meanwhile, so the move is always from the status as it is.
+      const [row] = rowsOf<Partial<OrderRow> & { fresh: boolean; changed: boolean }>(
+        await db.execute(sql`-- name: apply-order-event
+          with marked as (
+            ${processedInsert(tables, consumed.consumer, consumed.messageId)}
+          ),
+          changed as (
+            update ${orders}
+            set status = ${JSON.stringify(rule.moves)}::jsonb ->> status,
+              failure_reason = coalesce(${rule.failureReason}::text, failure_reason),
+              updated_at = now()
+            where id = ${orderId}::text and status = any(${sql.param(from)}::text[]) and exists (select 1 from marked)
+            returning *
+          ),
+          announced as (
+            ${outboxInsert(tables, rule.events, sql`exists (select 1 from changed)`)}
+          )
+          select exists (select 1 from marked) as fresh, exists (select 1 from changed) as changed, o.*
+          from (select 1) as one
+          left join lateral (
+            select * from changed
+            union all
+            -- Locking waits for a change in progress and reads the order as it committed, not as this statement's snapshot saw it.
+            select * from (select * from ${orders} where id = ${orderId}::text and not exists (select 1 from changed) for share) as current
+          ) as o on true`),
+      );
+      if (!row?.fresh) return { kind: 'duplicate' };
+      const order = row.id ? orderOf(row as OrderRow) : null;
+      if (row.changed) return { kind: 'changed', order: order! };
+      return { kind: 'unchanged', order };
     },
 
     async cartLinesOf(customerIds) {

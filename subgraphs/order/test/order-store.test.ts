@@ -127,22 +127,53 @@ describe.each(storeBackends())('round trips of the PostgreSQL order store on %s'
     expect((await outboxEvents(store, p.order.id)).map((e) => e.id)).toEqual([p.events[0]!.id]);
   });
 
-  it('changes an order for a consumed message in one transaction of two statements; its redelivery costs one', async () => {
+  it('changes an order for a shop action in one transaction of two statements', async () => {
     await store.insertOrders([{ ...placement('rt-c', 'k', [['p-1', 1]]).order }]);
     const id = placement('rt-c', 'k', []).order.id;
     const confirm = (order: OrderRecord | null) =>
       order && { next: 'CONFIRMED' as const, failureReason: null, events: [domainEvent('OrderConfirmed', order.id, { orderId: order.id })] };
-    const consumed = { consumer: 'test', messageId: 'rt-msg' };
-    expect(await roundTrips(() => store.changeOrder(id, confirm, consumed))).toMatchObject({
+    expect(await roundTrips(() => store.changeOrder(id, confirm))).toMatchObject({
       statements: 2,
       transactions: 1,
       result: { kind: 'changed', order: { id, status: 'CONFIRMED' } },
     });
-    expect(await roundTrips(() => store.changeOrder(id, confirm, consumed))).toMatchObject({
+  });
+
+  it('applies a consumed saga event in one statement outside a transaction; its redelivery costs one too', async () => {
+    const p = placement('rt-e', 'k', [['p-1', 1]]);
+    await store.insertOrders([p.order]);
+    const rule = {
+      moves: { PENDING: 'CONFIRMED' } as const,
+      failureReason: null,
+      events: [domainEvent('OrderConfirmed', p.order.id, { orderId: p.order.id })],
+    };
+    const consumed = { consumer: 'test', messageId: 'rt-msg-e' };
+    expect(await roundTrips(() => store.applyEvent(p.order.id, rule, consumed))).toMatchObject({
       statements: 1,
-      transactions: 1,
+      transactions: 0,
+      result: { kind: 'changed', order: { id: p.order.id, status: 'CONFIRMED' } },
+    });
+    expect(await roundTrips(() => store.applyEvent(p.order.id, rule, consumed))).toMatchObject({
+      statements: 1,
+      transactions: 0,
       result: { kind: 'duplicate' },
     });
+  });
+
+  it('applies a saga event from the status a change committed while it waited on the order', async () => {
+    const p = placement('rt-f', 'k', [['p-1', 1]]);
+    await store.insertOrders([p.order]);
+    const expire = {
+      moves: { PENDING: 'REJECTED', CONFIRMED: 'CANCELLED' } as const,
+      failureReason: 'RESERVATION_EXPIRED' as const,
+      events: [domainEvent('OrderRejected', p.order.id, { orderId: p.order.id, reason: 'RESERVATION_EXPIRED' })],
+    };
+    // Read before the confirmation commits, the order is PENDING and would be rejected; it is CONFIRMED by then.
+    const outcome = await racedBy(
+      [sql`update "orders"."orders" set status = 'CONFIRMED' where id = ${p.order.id}`],
+      () => store.applyEvent(p.order.id, expire, { consumer: 'test', messageId: 'rt-msg-f' }),
+    );
+    expect(outcome).toMatchObject({ kind: 'changed', order: { status: 'CANCELLED', failureReason: 'RESERVATION_EXPIRED' } });
   });
 
   it('decides a cart change on the cart as it is when another change commits while it waits', async () => {
