@@ -60,9 +60,12 @@ const base = z.object({
   RECOMMENDATION_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
   /** Redis server caching catalog products for every product-search replica; without it each process keeps an LRU. */
   PRODUCT_CACHE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
-  /** How long a cached product lives, in seconds (writes invalidate it sooner); default 300. */
+  /**
+   * How long a cached product lives, in seconds, in product-search and in the order subgraph's
+   * price cache (a change of the product drops it sooner); default 300.
+   */
   PRODUCT_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(300),
-  /** Products the in-process cache holds at most (without PRODUCT_CACHE_REDIS_URL); default 10000. */
+  /** Products an in-process cache holds at most (product-search without PRODUCT_CACHE_REDIS_URL, and order's prices); default 10000. */
   PRODUCT_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(10_000),
   /**
    * MongoDB holding customer accounts, sessions and API keys (a replica set: writes that go

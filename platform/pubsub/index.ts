@@ -18,4 +18,14 @@ export function openPubSub(config: Pick<Config, 'REDIS_URL' | 'EVENT_STREAM_PREF
 
 export { InProcessPubSub } from './in-process';
 export { RedisPubSub, type RedisPubSubOptions } from './redis';
-export { DEFAULT_BUFFER_SIZE, orderTopic, stockTopic, type LiveSubscription, type PubSub, type PubSubOptions } from './port';
+export {
+  DEFAULT_BUFFER_SIZE,
+  isProductInvalidation,
+  orderTopic,
+  PRODUCT_INVALIDATION_TOPIC,
+  stockTopic,
+  type LiveSubscription,
+  type ProductInvalidation,
+  type PubSub,
+  type PubSubOptions,
+} from './port';

@@ -65,3 +65,19 @@ export function orderTopic(orderId: string): string {
 export function stockTopic(productId: string): string {
   return `stock:${productId}`;
 }
+
+/**
+ * The topic product-search announces changed products on (price, archiving, any field),
+ * once the change is committed: every cache of catalog data, in any subgraph, drops them.
+ */
+export const PRODUCT_INVALIDATION_TOPIC = 'product-cache:invalidate';
+
+/** A message on PRODUCT_INVALIDATION_TOPIC: the products changed, each with the version the change made. */
+export interface ProductInvalidation {
+  products: { id: string; version: number }[];
+}
+
+export function isProductInvalidation(message: unknown): message is ProductInvalidation {
+  const products = (message as Partial<ProductInvalidation> | null)?.products;
+  return Array.isArray(products) && products.every((p) => typeof p?.id === 'string' && typeof p.version === 'number');
+}

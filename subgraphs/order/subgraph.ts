@@ -1,5 +1,6 @@
 import { eventConsumer, OutboxRelay } from '../../platform/outbox-relay';
 import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDefinition } from '../../platform/subgraph';
+import { CachedProductPrices } from './catalog/cached';
 import { httpProductPrices } from './catalog/http';
 import type { ProductPrices } from './catalog/port';
 import type { OrderContext } from './context';
@@ -20,7 +21,10 @@ export async function openOrderStore(deps: SubgraphDeps): Promise<OrderStore> {
 }
 
 export interface OrderSubgraphOptions {
-  /** Where catalog prices come from; default product-search over HTTP at its peer URL. */
+  /**
+   * Where catalog prices come from; default product-search over HTTP at its peer URL, kept in
+   * this process between product changes when there is a pub/sub to hear them on.
+   */
   prices?: ProductPrices;
   /** When an order is placed; default the system time (see OrderServiceOptions.now). */
   now?: () => Date;
@@ -44,9 +48,19 @@ export function orderSubgraph(
     logger: deps.logger.child({ component: 'order-outbox-relay' }),
     pollMs: deps.config.OUTBOX_POLL_MS,
   });
-  const prices =
-    options.prices ??
+  const fromCatalog = () =>
     httpProductPrices({ url: () => deps.peers.url('product-search'), logger: deps.logger.child({ component: 'product-prices' }) });
+  const cachedPrices =
+    !options.prices && deps.pubsub
+      ? new CachedProductPrices({
+          source: fromCatalog(),
+          pubsub: deps.pubsub,
+          ttlMs: deps.config.PRODUCT_CACHE_TTL_SECONDS * 1000,
+          maxEntries: deps.config.PRODUCT_CACHE_MAX_ENTRIES,
+          logger: deps.logger.child({ component: 'price-cache' }),
+        })
+      : undefined;
+  const prices = options.prices ?? cachedPrices ?? fromCatalog();
   const orders = new OrderService(store, {
     prices,
     currency: deps.config.SHOP_CURRENCY,
@@ -66,7 +80,7 @@ export function orderSubgraph(
     service: orders,
     relay,
     stores: [store],
-    workers: [relay, consumer],
+    workers: [relay, consumer, ...(cachedPrices ? [cachedPrices.invalidationListener()] : [])],
     context: (base) => ({ ...base, orders, deadLetters, loaders: orders.loaders(base.requestId) }),
   };
 }

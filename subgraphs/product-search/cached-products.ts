@@ -1,24 +1,12 @@
 import { silentLogger, type Logger } from '../../platform/logger';
 import { productCacheLookups } from '../../platform/metrics';
-import type { LiveSubscription, PubSub } from '../../platform/pubsub';
+import { isProductInvalidation, PRODUCT_INVALIDATION_TOPIC, type LiveSubscription, type ProductInvalidation, type PubSub } from '../../platform/pubsub';
 import type { Worker } from '../../platform/subgraph';
 import { productVersion, type ProductCache, type ProductVersion } from './store/cache';
 import type { ProductCatalog, ProductRecord } from './store/port';
 
-/** The pub/sub topic product invalidations travel on, to the caches of other replicas. */
-export const PRODUCT_INVALIDATION_TOPIC = 'product-cache:invalidate';
-
 /** Invalidations kept for retry while the cache does not answer; beyond it, the TTL bounds staleness. */
 const MAX_PENDING_INVALIDATIONS = 10_000;
-
-interface InvalidationMessage {
-  products: ProductVersion[];
-}
-
-function isInvalidation(message: unknown): message is InvalidationMessage {
-  const products = (message as Partial<InvalidationMessage> | null)?.products;
-  return Array.isArray(products) && products.every((p) => typeof p?.id === 'string' && typeof p.version === 'number');
-}
 
 export interface CachedProductsOptions {
   catalog: ProductCatalog;
@@ -81,7 +69,7 @@ export class CachedProducts {
     await this.dropFromCache(entries);
     if (!this.pubsub) return;
     try {
-      await this.pubsub.publish(PRODUCT_INVALIDATION_TOPIC, { products: entries } satisfies InvalidationMessage);
+      await this.pubsub.publish(PRODUCT_INVALIDATION_TOPIC, { products: entries } satisfies ProductInvalidation);
     } catch (err) {
       this.logger.warn({ err, products: entries.length }, 'cannot announce product invalidation; other replicas keep their copy until its TTL');
     }
@@ -103,7 +91,7 @@ export class CachedProducts {
         await live.listening;
         loop = (async () => {
           for await (const message of live) {
-            if (!isInvalidation(message)) continue;
+            if (!isProductInvalidation(message)) continue;
             for (const { id } of message.products) this.inFlight.delete(id);
             await this.dropFromCache(message.products);
           }
