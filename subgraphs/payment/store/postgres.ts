@@ -219,9 +219,15 @@ export function postgresPaymentStore(database: Database): PostgresPaymentStore {
     inOrderTransaction(orderId, work) {
       return db.transaction(async (tx) => {
         // lock-order-payment: handlers of one order take turns until commit; a hash collision only
-        // makes two unrelated orders wait for each other briefly.
-        await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`payment:${orderId}`}, 0))`);
-        return work(orderTransaction(tx, orderId));
+        // makes two unrelated orders wait for each other briefly. Sent without waiting for its
+        // answer, so the first statement of `work` goes out in the same write: the server runs
+        // it only once the lock is held, with a snapshot taken then. Should the lock fail, that
+        // statement fails with it and the transaction rolls back.
+        const locked = tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`payment:${orderId}`}, 0))`).then(() => undefined);
+        locked.catch(() => {});
+        const result = await work(orderTransaction(tx, orderId));
+        await locked;
+        return result;
       });
     },
 
