@@ -3,7 +3,7 @@
  * in the same transaction as the change they announce, and records each event it
  * consumed in the same transaction as the effect, so a redelivery changes nothing.
  */
-import { sql, type SQL } from 'drizzle-orm';
+import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { bigint, index, jsonb, primaryKey, text, timestamp, type PgSchema } from 'drizzle-orm/pg-core';
 import type { Db } from './db';
 import type { EventEnvelope } from './events';
@@ -72,6 +72,40 @@ export async function markProcessed(tx: Db, tables: Pick<EventTables, 'processed
   return inserted.length > 0;
 }
 
+/** The outbox columns an insert takes, each as one array. */
+const OUTBOX_COLUMNS = ['ids', 'types', 'aggregateIds', 'occurredAts', 'payloads', 'requestIds'] as const;
+
+/** Values of the placeholders `outboxInsertOf` leaves: events as one array per column. */
+export type OutboxValues = Record<`event${Capitalize<(typeof OUTBOX_COLUMNS)[number]>}`, (string | null)[]>;
+
+/** `events` as the column arrays an outbox insert takes. */
+export function outboxValues(events: readonly EventEnvelope[]): OutboxValues {
+  return {
+    eventIds: events.map((e) => e.id),
+    eventTypes: events.map((e) => e.type),
+    eventAggregateIds: events.map((e) => e.aggregateId),
+    eventOccurredAts: events.map((e) => e.occurredAt),
+    eventPayloads: events.map((e) => JSON.stringify(e.payload)),
+    eventRequestIds: events.map((e) => e.requestId ?? null),
+  };
+}
+
+function outboxInsertFrom(tables: Pick<EventTables, 'outbox'>, column: (name: keyof OutboxValues) => SQL | Placeholder, when: SQL): SQL {
+  // Text arrays cast in SQL, so both drivers send plain strings whatever they do with JSON and timestamps.
+  return sql`insert into ${tables.outbox} (id, type, aggregate_id, occurred_at, payload, request_id)
+    select id, type, aggregate_id, occurred_at::timestamptz, payload::jsonb, request_id
+    from unnest(
+      ${column('eventIds')}::text[],
+      ${column('eventTypes')}::text[],
+      ${column('eventAggregateIds')}::text[],
+      ${column('eventOccurredAts')}::text[],
+      ${column('eventPayloads')}::text[],
+      ${column('eventRequestIds')}::text[]) with ordinality
+      as e(id, type, aggregate_id, occurred_at, payload, request_id, ordinal)
+    where ${when}
+    order by ordinal`;
+}
+
 /**
  * An INSERT of `events` into the outbox, in their order, to run as a data-modifying CTE of a
  * larger statement (`with changed as (…), announced as (${outboxInsert(…)}) select …`), so a
@@ -80,20 +114,13 @@ export async function markProcessed(tx: Db, tables: Pick<EventTables, 'processed
  * statement's text stays the same whatever the number of events.
  */
 export function outboxInsert(tables: Pick<EventTables, 'outbox'>, events: readonly EventEnvelope[], when: SQL = sql`true`): SQL {
-  const column = (values: (string | null)[]) => sql.param(values);
-  // Text arrays cast in SQL, so both drivers send plain strings whatever they do with JSON and timestamps.
-  return sql`insert into ${tables.outbox} (id, type, aggregate_id, occurred_at, payload, request_id)
-    select id, type, aggregate_id, occurred_at::timestamptz, payload::jsonb, request_id
-    from unnest(
-      ${column(events.map((e) => e.id))}::text[],
-      ${column(events.map((e) => e.type))}::text[],
-      ${column(events.map((e) => e.aggregateId))}::text[],
-      ${column(events.map((e) => e.occurredAt))}::text[],
-      ${column(events.map((e) => JSON.stringify(e.payload)))}::text[],
-      ${column(events.map((e) => e.requestId ?? null))}::text[]) with ordinality
-      as e(id, type, aggregate_id, occurred_at, payload, request_id, ordinal)
-    where ${when}
-    order by ordinal`;
+  const values = outboxValues(events);
+  return outboxInsertFrom(tables, (name) => sql`${sql.param(values[name])}`, when);
+}
+
+/** `outboxInsert` for a compiled statement: the events are its `OutboxValues` placeholders. */
+export function outboxInsertOf(tables: Pick<EventTables, 'outbox'>, when: SQL = sql`true`): SQL {
+  return outboxInsertFrom(tables, (name) => sql.placeholder(name), when);
 }
 
 /**
@@ -102,6 +129,15 @@ export function outboxInsert(tables: Pick<EventTables, 'outbox'>, events: readon
  * processed)`): it yields a row only the first time, so a redelivery changes nothing.
  */
 export function processedInsert(tables: Pick<EventTables, 'processedMessages'>, consumer: string, messageId: string): SQL {
+  return processedInsertFrom(tables, sql`${consumer}`, sql`${messageId}`);
+}
+
+/** `processedInsert` for a compiled statement: the message is its `consumer` and `messageId` placeholders. */
+export function processedInsertOf(tables: Pick<EventTables, 'processedMessages'>): SQL {
+  return processedInsertFrom(tables, sql`${sql.placeholder('consumer')}`, sql`${sql.placeholder('messageId')}`);
+}
+
+function processedInsertFrom(tables: Pick<EventTables, 'processedMessages'>, consumer: SQL, messageId: SQL): SQL {
   return sql`insert into ${tables.processedMessages} (consumer, message_id) values (${consumer}::text, ${messageId}::text)
     on conflict do nothing
     returning message_id`;

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { and, asc, eq, inArray, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
-import { rowsOf, type Database, type Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed, outboxInsert, processedInsert, type EventTables } from '../../../platform/outbox';
+import { and, asc, eq, inArray, isNull, lte, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
+import { compiledStatement, placeholder, rowsOf, type Database, type Db } from '../../../platform/db';
+import { enqueueEvents, markProcessed, outboxInsert, outboxInsertOf, outboxValues, processedInsert, processedInsertOf, type EventTables, type OutboxValues } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
 import type {
   BelowReserved,
@@ -188,22 +188,89 @@ function mergeDeltas(deltas: readonly StockDelta[]): StockDelta[] {
   return [...merged.values()];
 }
 
+/** Merged stock changes as the four arrays `adjustStockUpdate` takes. */
+type DeltaValues = { productIds: string[]; warehouseIds: string[]; onHandDeltas: number[]; reservedDeltas: number[] };
+
+function deltaValues(merged: readonly StockDelta[]): DeltaValues {
+  return {
+    productIds: merged.map((d) => d.productId),
+    warehouseIds: merged.map((d) => d.warehouseId),
+    onHandDeltas: merged.map((d) => d.onHand),
+    reservedDeltas: merged.map((d) => d.reserved),
+  };
+}
+
 /**
- * The update that applies merged stock changes, returning a row per level it changed. The
- * CHECK constraints refuse any result outside 0 <= reserved <= on_hand, which rolls the
- * whole transaction back. Callers lock the levels first so the lock order stays global.
+ * The update that applies merged stock changes, returning a row per level it changed; each
+ * array is a value (`array`) or a compiled statement's placeholder. The CHECK constraints
+ * refuse any result outside 0 <= reserved <= on_hand, which rolls the whole transaction
+ * back. Callers lock the levels first so the lock order stays global.
  */
-function adjustStockUpdate(merged: readonly StockDelta[]): SQL {
+function adjustStockUpdate(column: (name: keyof DeltaValues) => SQL | Placeholder): SQL {
   return sql`update ${stockLevels} as s
       set on_hand = s.on_hand + v.on_hand_delta, reserved = s.reserved + v.reserved_delta, updated_at = now()
       from unnest(
-        ${array(merged.map((d) => d.productId))}::text[],
-        ${array(merged.map((d) => d.warehouseId))}::text[],
-        ${array(merged.map((d) => d.onHand))}::int[],
-        ${array(merged.map((d) => d.reserved))}::int[]) as v(product_id, warehouse_id, on_hand_delta, reserved_delta)
+        ${column('productIds')}::text[],
+        ${column('warehouseIds')}::text[],
+        ${column('onHandDeltas')}::int[],
+        ${column('reservedDeltas')}::int[]) as v(product_id, warehouse_id, on_hand_delta, reserved_delta)
       where s.product_id = v.product_id and s.warehouse_id = v.warehouse_id
       returning s.product_id`;
 }
+
+type OpenReservationValues = { consumer: string; messageId: string; orderId: string; expiresAt: string; productIds: string[] };
+
+/**
+ * open-reservation: records the message and, only if it is new, opens the order's reservation
+ * and locks the stock levels of its products. The reservation row is written (and so locked)
+ * before any stock row, and the stock rows are locked in lockStockOf's order: the sort sits
+ * below the lock, so they lock in that order.
+ */
+const openReservationStatement = compiledStatement<OpenReservationValues>(() => {
+  const p = placeholder<OpenReservationValues>;
+  return sql`-- name: open-reservation
+    with processed as (
+      ${processedInsertOf(EVENT_TABLES)}
+    ),
+    opened as (
+      insert into ${reservations} (order_id, status, expires_at)
+      select ${p('orderId')}::text, 'RESERVED', ${p('expiresAt')}::timestamptz
+      where exists (select from processed)
+      on conflict do nothing
+      returning order_id
+    ),
+    locked as materialized (
+      select product_id, warehouse_id, on_hand, reserved from ${stockLevels}
+      where product_id = any(${p('productIds')}::text[]) and exists (select from opened)
+      order by product_id, warehouse_id
+      for update
+    )
+    select exists (select from processed) as processed, exists (select from opened) as opened, l.*
+    from (select) as one
+    left join locked as l on true
+    order by l.product_id, l.warehouse_id`;
+});
+
+type FillReservationValues = DeltaValues & OutboxValues & { orderId: string };
+
+/** fill-reservation: reserves the units, writes the reservation's lines (one per level) and its events. */
+const fillReservationStatement = compiledStatement<FillReservationValues>(() => {
+  const p = placeholder<FillReservationValues>;
+  return sql`-- name: fill-reservation
+    with adjusted as (
+      ${adjustStockUpdate(p)}
+    ),
+    filled as (
+      insert into ${reservationLines} (order_id, product_id, warehouse_id, quantity)
+      select ${p('orderId')}::text, product_id, warehouse_id, quantity
+      from unnest(${p('productIds')}::text[], ${p('warehouseIds')}::text[], ${p('reservedDeltas')}::int[]) as l(product_id, warehouse_id, quantity)
+      returning order_id
+    ),
+    announced as (
+      ${outboxInsertOf(EVENT_TABLES)}
+    )
+    select (select count(*) from adjusted)::int as adjusted`;
+});
 
 /** Refuses a change that named a stock level that does not exist, rolling the transaction back. */
 function requireEveryLevel(expected: number, updated: number): void {
@@ -214,8 +281,9 @@ function requireEveryLevel(expected: number, updated: number): void {
 async function adjustStock(tx: Db, deltas: readonly StockDelta[]): Promise<void> {
   const merged = mergeDeltas(deltas);
   if (merged.length === 0) return;
+  const values = deltaValues(merged);
   const updated = rowsOf<{ product_id: string }>(await tx.execute(sql`-- name: adjust-stock
-      ${adjustStockUpdate(merged)}`));
+      ${adjustStockUpdate((name) => sql`${array(values[name])}`)}`));
   requireEveryLevel(merged.length, updated.length);
 }
 
@@ -238,38 +306,14 @@ function inventoryTransaction(tx: Db): InventoryTransaction {
     enqueue: (events) => enqueueEvents(tx, EVENT_TABLES, events),
 
     async openReservation(consumer, messageId, orderId, expiresAt, productIds) {
-      // The reservation row is written (and so locked) before any stock row, and the stock rows
-      // are locked in lockStockOf's order: the sort sits below the lock, so they lock in that order.
-      const rows = rowsOf<{
+      const rows = await openReservationStatement<{
         processed: boolean;
         opened: boolean;
         product_id: string | null;
         warehouse_id: string | null;
         on_hand: number | null;
         reserved: number | null;
-      }>(
-        await tx.execute(sql`-- name: open-reservation
-          with processed as (
-            ${processedInsert(EVENT_TABLES, consumer, messageId)}
-          ),
-          opened as (
-            insert into ${reservations} (order_id, status, expires_at)
-            select ${orderId}, 'RESERVED', ${expiresAt.toISOString()}::timestamptz
-            where exists (select from processed)
-            on conflict do nothing
-            returning order_id
-          ),
-          locked as materialized (
-            select product_id, warehouse_id, on_hand, reserved from ${stockLevels}
-            where product_id = any(${array([...new Set(productIds)])}::text[]) and exists (select from opened)
-            order by product_id, warehouse_id
-            for update
-          )
-          select exists (select from processed) as processed, exists (select from opened) as opened, l.*
-          from (select) as one
-          left join locked as l on true
-          order by l.product_id, l.warehouse_id`),
-      );
+      }>(tx, { consumer, messageId, orderId, expiresAt: expiresAt.toISOString(), productIds: [...new Set(productIds)] });
       const [first] = rows;
       if (!first?.processed) return { kind: 'duplicate' };
       if (!first.opened) return { kind: 'known' };
@@ -284,25 +328,7 @@ function inventoryTransaction(tx: Db): InventoryTransaction {
     async fillReservation(orderId, lines, events) {
       const merged = mergeDeltas(lines.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, onHand: 0, reserved: l.quantity })));
       if (merged.length === 0) throw new Error('fill-reservation: a reservation needs at least one line');
-      const [row] = rowsOf<{ adjusted: number }>(
-        await tx.execute(sql`-- name: fill-reservation
-          with adjusted as (
-            ${adjustStockUpdate(merged)}
-          ),
-          filled as (
-            insert into ${reservationLines} (order_id, product_id, warehouse_id, quantity)
-            select ${orderId}, product_id, warehouse_id, quantity
-            from unnest(
-              ${array(merged.map((l) => l.productId))}::text[],
-              ${array(merged.map((l) => l.warehouseId))}::text[],
-              ${array(merged.map((l) => l.reserved))}::int[]) as l(product_id, warehouse_id, quantity)
-            returning order_id
-          ),
-          announced as (
-            ${outboxInsert(EVENT_TABLES, events)}
-          )
-          select (select count(*) from adjusted)::int as adjusted`),
-      );
+      const [row] = await fillReservationStatement<{ adjusted: number }>(tx, { ...deltaValues(merged), ...outboxValues(events), orderId });
       requireEveryLevel(merged.length, Number(row?.adjusted ?? 0));
     },
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { and, asc, desc, eq, getTableColumns, inArray, lte, sql, type SQL } from 'drizzle-orm';
-import { outboxInsert, processedInsert } from '../../../platform/outbox';
-import { rowsOf, type Database, type Db } from '../../../platform/db';
+import { and, asc, desc, eq, getTableColumns, inArray, lte, sql, type Placeholder, type SQL } from 'drizzle-orm';
+import { outboxInsert, outboxInsertOf, outboxValues, processedInsertOf, type OutboxValues } from '../../../platform/outbox';
+import { compiledStatement, placeholder, rowsOf, type Database, type Db } from '../../../platform/db';
 import type { CartChange, CartLimits, CartLineRecord, NewOrder, OrderChangeOutcome, OrderRecord, OrderStore, Placement, PlacementOutcome } from './port';
 import { cartLines, carts, idempotencyKeys, orderLines, orders, outbox, processedMessages } from './schema';
 
@@ -51,19 +51,21 @@ function orderLineRows(list: readonly NewOrder[]) {
 // (seconds for a few thousand rows), and this stays clear of the bind-parameter limit.
 // `guard` is a condition every row needs, for use inside a larger statement.
 
-function insertOrdersSql(list: readonly NewOrder[], guard: SQL = sql`true`): SQL {
+/** `rows` is the JSON text of `orderRows`, as a value or a compiled statement's placeholder. */
+function insertOrdersSql(rows: SQL | Placeholder, guard: SQL = sql`true`): SQL {
   return sql`insert into ${orders} (id, customer_id, status, currency, total_amount, shipping_address, failure_reason, placed_at)
     select id, customer_id, status, currency, total_amount, shipping_address, failure_reason, placed_at
-    from jsonb_to_recordset(${JSON.stringify(orderRows(list))}::jsonb) as r(
+    from jsonb_to_recordset(${rows}::jsonb) as r(
       id text, customer_id text, status text, currency char(3), total_amount integer,
       shipping_address jsonb, failure_reason text, placed_at timestamptz)
     where ${guard}`;
 }
 
-function insertOrderLinesSql(list: readonly NewOrder[], guard: SQL = sql`true`): SQL {
+/** `rows` is the JSON text of `orderLineRows`, as a value or a compiled statement's placeholder. */
+function insertOrderLinesSql(rows: SQL | Placeholder, guard: SQL = sql`true`): SQL {
   return sql`insert into ${orderLines} (order_id, line_no, product_id, quantity, unit_price_amount)
     select order_id, line_no, product_id, quantity, unit_price_amount
-    from jsonb_to_recordset(${JSON.stringify(orderLineRows(list))}::jsonb) as r(
+    from jsonb_to_recordset(${rows}::jsonb) as r(
       order_id text, line_no integer, product_id text, quantity integer, unit_price_amount integer)
     where ${guard}`;
 }
@@ -73,9 +75,9 @@ async function writeOrders(tx: Db, list: readonly NewOrder[]): Promise<void> {
   for (let i = 0; i < list.length; i += ORDER_CHUNK) {
     const chunk = list.slice(i, i + ORDER_CHUNK);
     await tx.execute(sql`-- name: insert-orders
-      ${insertOrdersSql(chunk)}`);
+      ${insertOrdersSql(sql`${JSON.stringify(orderRows(chunk))}`)}`);
     await tx.execute(sql`-- name: insert-order-lines
-      ${insertOrderLinesSql(chunk)}`);
+      ${insertOrderLinesSql(sql`${JSON.stringify(orderLineRows(chunk))}`)}`);
   }
 }
 
@@ -220,52 +222,81 @@ interface PlaceAnswer {
   order: OrderRecord | null;
 }
 
+type PlaceOrderValues = OutboxValues & {
+  customerId: string;
+  /** The cart as priced: product id to units, as a JSON object. */
+  priced: string;
+  idempotencyKey: string;
+  requestHash: string;
+  orderId: string;
+  /** The order as `orderRows` JSON. */
+  orders: string;
+  /** Its lines as `orderLineRows` JSON. */
+  lines: string;
+};
+
 /**
- * A checkout as one statement: takes the cart's lock by raising its version only where the
- * version is still the one read and the lines read are exactly what was priced (so they are
- * the cart as it is, see `changeCartLine`), then claims the idempotency key and, only if it
- * was free, writes the order, its lines and its events and empties the cart. A claimed key is
- * never left behind without its order.
+ * place-order: a checkout as one statement. Takes the cart's lock by raising its version only
+ * where the version is still the one read and the lines read are exactly what was priced (so
+ * they are the cart as it is, see `changeCartLine`), then claims the idempotency key and, only
+ * if it was free, writes the order, its lines and its events and empties the cart. A claimed
+ * key is never left behind without its order.
  */
+const placeOrderStatement = compiledStatement<PlaceOrderValues>(() => {
+  const p = placeholder<PlaceOrderValues>;
+  const claimed = sql`exists (select 1 from claim)`;
+  return sql`-- name: place-order
+    with cart as (
+      update ${carts} set version = version + 1, updated_at = now()
+      where customer_id = ${p('customerId')}::text
+        and version = (select version from ${carts} where customer_id = ${p('customerId')}::text)
+        and (
+          select coalesce(jsonb_object_agg(product_id, quantity), '{}'::jsonb) from ${cartLines}
+          where customer_id = ${p('customerId')}::text
+        ) = ${p('priced')}::jsonb
+      returning customer_id
+    ),
+    claim as (
+      insert into ${idempotencyKeys} (customer_id, key, request_hash, order_id)
+      select customer_id, ${p('idempotencyKey')}::text, ${p('requestHash')}::text, ${p('orderId')}::text from cart
+      on conflict do nothing
+      returning order_id
+    ),
+    placed as (
+      ${insertOrdersSql(p('orders'), claimed)}
+      returning *
+    ),
+    placed_lines as (
+      ${insertOrderLinesSql(p('lines'), claimed)}
+    ),
+    emptied as (
+      delete from ${cartLines} where customer_id = ${p('customerId')}::text and ${claimed}
+    ),
+    announced as (
+      ${outboxInsertOf(tables, claimed)}
+    )
+    select exists (select 1 from cart) as locked, placed.*
+    from (select 1) as one left join placed on true`;
+});
+
+/** What the place-order statement answers: whether it held the cart as priced, and the order if it placed one. */
+interface PlaceAnswer {
+  locked: boolean;
+  order: OrderRecord | null;
+}
+
 async function placeOnce(db: Db, placement: Placement): Promise<PlaceAnswer> {
   const { order } = placement;
-  const priced = Object.fromEntries(placement.cart.map((line) => [line.productId, line.quantity]));
-  const claimed = sql`exists (select 1 from claim)`;
-  // place-order
-  const [row] = rowsOf<OrderRow & { locked: boolean; id: string | null }>(
-    await db.execute(sql`-- name: place-order
-      with cart as (
-        update ${carts} set version = version + 1, updated_at = now()
-        where customer_id = ${order.customerId}::text
-          and version = (select version from ${carts} where customer_id = ${order.customerId}::text)
-          and (
-            select coalesce(jsonb_object_agg(product_id, quantity), '{}'::jsonb) from ${cartLines}
-            where customer_id = ${order.customerId}::text
-          ) = ${JSON.stringify(priced)}::jsonb
-        returning customer_id
-      ),
-      claim as (
-        insert into ${idempotencyKeys} (customer_id, key, request_hash, order_id)
-        select customer_id, ${placement.idempotencyKey}::text, ${placement.requestHash}::text, ${order.id}::text from cart
-        on conflict do nothing
-        returning order_id
-      ),
-      placed as (
-        ${insertOrdersSql([order], claimed)}
-        returning *
-      ),
-      placed_lines as (
-        ${insertOrderLinesSql([order], claimed)}
-      ),
-      emptied as (
-        delete from ${cartLines} where customer_id = ${order.customerId}::text and ${claimed}
-      ),
-      announced as (
-        ${outboxInsert(tables, placement.events, claimed)}
-      )
-      select exists (select 1 from cart) as locked, placed.*
-      from (select 1) as one left join placed on true`),
-  );
+  const [row] = await placeOrderStatement<OrderRow & { locked: boolean; id: string | null }>(db, {
+    ...outboxValues(placement.events),
+    customerId: order.customerId,
+    priced: JSON.stringify(Object.fromEntries(placement.cart.map((line) => [line.productId, line.quantity]))),
+    idempotencyKey: placement.idempotencyKey,
+    requestHash: placement.requestHash,
+    orderId: order.id,
+    orders: JSON.stringify(orderRows([order])),
+    lines: JSON.stringify(orderLineRows([order])),
+  });
   if (!row) throw new Error('place-order answered no row');
   return { locked: Boolean(row.locked), order: row.id === null ? null : orderOf(row) };
 }
@@ -278,6 +309,50 @@ async function idempotencyRecordOf(db: Db, customerId: string, key: string) {
     .where(and(eq(idempotencyKeys.customerId, customerId), eq(idempotencyKeys.key, key)));
   return record ?? null;
 }
+
+type ApplyOrderEventValues = OutboxValues & {
+  consumer: string;
+  messageId: string;
+  orderId: string;
+  /** The rule's moves as a JSON object, status to status. */
+  moves: string;
+  /** The statuses the rule moves from. */
+  from: string[];
+  failureReason: string | null;
+};
+
+/**
+ * apply-order-event (`OrderStore.applyEvent`): records the message, and only if it is new
+ * moves the order with a compare-and-set that the server re-evaluates under the row lock of a
+ * change committed meanwhile, so the move is always from the status as it is; writes the
+ * announcement only with a change. Answers the order as changed, or as it is.
+ */
+const applyOrderEvent = compiledStatement<ApplyOrderEventValues>(() => {
+  const p = placeholder<ApplyOrderEventValues>;
+  return sql`-- name: apply-order-event
+    with marked as (
+      ${processedInsertOf(tables)}
+    ),
+    changed as (
+      update ${orders}
+      set status = ${p('moves')}::jsonb ->> status,
+        failure_reason = coalesce(${p('failureReason')}::text, failure_reason),
+        updated_at = now()
+      where id = ${p('orderId')}::text and status = any(${p('from')}::text[]) and exists (select 1 from marked)
+      returning *
+    ),
+    announced as (
+      ${outboxInsertOf(tables, sql`exists (select 1 from changed)`)}
+    )
+    select exists (select 1 from marked) as fresh, exists (select 1 from changed) as changed, o.*
+    from (select 1) as one
+    left join lateral (
+      select * from changed
+      union all
+      -- Locking waits for a change in progress and reads the order as it committed, not as this statement's snapshot saw it.
+      select * from (select * from ${orders} where id = ${p('orderId')}::text and not exists (select 1 from changed) for share) as current
+    ) as o on true`;
+});
 
 /** Orders on PostgreSQL, the same code on PGlite and on a server. */
 export function postgresOrderStore(database: Database): OrderStore {
@@ -380,34 +455,14 @@ export function postgresOrderStore(database: Database): OrderStore {
     },
 
     async applyEvent(orderId, rule, consumed): Promise<OrderChangeOutcome> {
-      const from = Object.keys(rule.moves);
-      // apply-order-event: the compare-and-set re-reads the status under the row lock of a
-      // change committed meanwhile, so the move is always from the status as it is.
-      const [row] = rowsOf<Partial<OrderRow> & { fresh: boolean; changed: boolean }>(
-        await db.execute(sql`-- name: apply-order-event
-          with marked as (
-            ${processedInsert(tables, consumed.consumer, consumed.messageId)}
-          ),
-          changed as (
-            update ${orders}
-            set status = ${JSON.stringify(rule.moves)}::jsonb ->> status,
-              failure_reason = coalesce(${rule.failureReason}::text, failure_reason),
-              updated_at = now()
-            where id = ${orderId}::text and status = any(${sql.param(from)}::text[]) and exists (select 1 from marked)
-            returning *
-          ),
-          announced as (
-            ${outboxInsert(tables, rule.events, sql`exists (select 1 from changed)`)}
-          )
-          select exists (select 1 from marked) as fresh, exists (select 1 from changed) as changed, o.*
-          from (select 1) as one
-          left join lateral (
-            select * from changed
-            union all
-            -- Locking waits for a change in progress and reads the order as it committed, not as this statement's snapshot saw it.
-            select * from (select * from ${orders} where id = ${orderId}::text and not exists (select 1 from changed) for share) as current
-          ) as o on true`),
-      );
+      const [row] = await applyOrderEvent<Partial<OrderRow> & { fresh: boolean; changed: boolean }>(db, {
+        ...consumed,
+        ...outboxValues(rule.events),
+        orderId,
+        moves: JSON.stringify(rule.moves),
+        from: Object.keys(rule.moves),
+        failureReason: rule.failureReason,
+      });
       if (!row?.fresh) return { kind: 'duplicate' };
       const order = row.id ? orderOf(row as OrderRow) : null;
       if (row.changed) return { kind: 'changed', order: order! };

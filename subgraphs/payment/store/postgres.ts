@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { and, asc, eq, inArray, sql, type Placeholder } from 'drizzle-orm';
-import { rowsOf, type Database, type Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed, outboxInsert, processedInsert } from '../../../platform/outbox';
+import { compiledStatement, placeholder, type Database, type Db } from '../../../platform/db';
+import { enqueueEvents, markProcessed, outboxInsertOf, outboxValues, processedInsertOf, type OutboxValues } from '../../../platform/outbox';
 import type {
   NewPayment,
   OrderPaymentState,
@@ -84,6 +84,93 @@ async function orderPaymentState(db: Db, orderId: string): Promise<OrderPaymentS
   return orderPaymentStateOf(row);
 }
 
+type AcceptIntentValues = {
+  consumer: string;
+  messageId: string;
+  orderId: string;
+  customerId: string;
+  amount: number;
+  currency: string;
+  token: string | null;
+};
+
+/**
+ * accept-payment-intent: the message and the intent in one statement; the token is kept only
+ * while the order has neither a closure nor a payment. The order's lock, taken before it,
+ * makes that look current.
+ */
+const acceptIntentStatement = compiledStatement<AcceptIntentValues>(() => {
+  const p = placeholder<AcceptIntentValues>;
+  return sql`-- name: accept-payment-intent
+    with processed as (
+      ${processedInsertOf(PAYMENT_EVENT_TABLES)}
+    ), saved as (
+      insert into ${paymentIntents} (order_id, customer_id, amount, currency, token)
+      select ${p('orderId')}::text, ${p('customerId')}::text, ${p('amount')}::int, ${p('currency')}::char(3),
+        case
+          when exists (select 1 from ${orderClosures} where order_id = ${p('orderId')}::text) then null
+          when exists (select 1 from ${payments} where order_id = ${p('orderId')}::text) then null
+          else ${p('token')}::text
+        end
+      from processed
+      on conflict (order_id) do nothing
+    )
+    select count(*)::int as processed from processed`;
+});
+
+type RecordDecisionValues = OutboxValues & {
+  consumer: string;
+  messageId: string;
+  id: string;
+  orderId: string;
+  customerId: string;
+  status: string;
+  amount: number;
+  capturedAmount: number;
+  refundedAmount: number;
+  currency: string;
+  methodBrand: string | null;
+  methodLast4: string | null;
+  failureCode: string | null;
+  providerReference: string | null;
+  createdAt: string;
+  updatedAt: string;
+};
+
+/**
+ * record-authorization-decision: everything a decision changes, in one statement, only while
+ * the order is open and undecided and only the first time the message comes; run under the
+ * order's lock. The announcement is written only with the payment.
+ */
+const recordDecisionStatement = compiledStatement<RecordDecisionValues>(() => {
+  const p = placeholder<RecordDecisionValues>;
+  return sql`-- name: record-authorization-decision
+    with open as (
+      select 1 where not exists (select 1 from ${payments} where order_id = ${p('orderId')}::text)
+        and not exists (select 1 from ${orderClosures} where order_id = ${p('orderId')}::text)
+    ), processed as (
+      insert into ${processedMessages} (consumer, message_id) select ${p('consumer')}::text, ${p('messageId')}::text from open
+      on conflict do nothing
+      returning 1
+    ), created as (
+      insert into ${payments} (id, order_id, customer_id, status, amount, captured_amount, refunded_amount, currency,
+        method_brand, method_last4, failure_code, provider_reference, created_at, updated_at)
+      select ${p('id')}::text, ${p('orderId')}::text, ${p('customerId')}::text, ${p('status')}::text, ${p('amount')}::int,
+        ${p('capturedAmount')}::int, ${p('refundedAmount')}::int, ${p('currency')}::char(3), ${p('methodBrand')}::text,
+        ${p('methodLast4')}::char(4), ${p('failureCode')}::text, ${p('providerReference')}::text,
+        ${p('createdAt')}::timestamptz, ${p('updatedAt')}::timestamptz
+      from processed
+      on conflict (order_id) do nothing
+      returning 1
+    ), forgotten as (
+      update ${paymentIntents} set token = null where order_id = ${p('orderId')}::text and exists (select 1 from created)
+    ), announced as (
+      ${outboxInsertOf(PAYMENT_EVENT_TABLES, sql`exists (select 1 from created)`)}
+    )
+    select (select count(*) from open)::int as open, (select count(*) from processed)::int as processed,
+      (select count(*) from created)::int as created`;
+});
+
 function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
   const forgetToken = async () => {
     await tx.update(paymentIntents).set({ token: null }).where(eq(paymentIntents.orderId, orderId));
@@ -93,59 +180,39 @@ function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
     markProcessed: (consumer, messageId) => markProcessed(tx, PAYMENT_EVENT_TABLES, consumer, messageId),
     async acceptIntent(consumer, messageId, intent) {
       if (intent.orderId !== orderId) throw new Error(`intent of order ${intent.orderId} saved in a transaction of order ${orderId}`);
-      // accept-payment-intent: the message and the intent in one statement. The order's lock, taken
-      // before it, makes its look at the closure and the payment current.
-      const [row] = rowsOf<{ processed: number }>(
-        await tx.execute(sql`
-          with processed as (
-            ${processedInsert(PAYMENT_EVENT_TABLES, consumer, messageId)}
-          ), saved as (
-            insert into ${paymentIntents} (order_id, customer_id, amount, currency, token)
-            select ${orderId}::text, ${intent.customerId}::text, ${intent.amount}::int, ${intent.currency}::char(3),
-              case
-                when exists (select 1 from ${orderClosures} where order_id = ${orderId}) then null
-                when exists (select 1 from ${payments} where order_id = ${orderId}) then null
-                else ${intent.token}::text
-              end
-            from processed
-            on conflict (order_id) do nothing
-          )
-          select count(*)::int as processed from processed`),
-      );
+      const [row] = await acceptIntentStatement<{ processed: number }>(tx, {
+        consumer,
+        messageId,
+        orderId,
+        customerId: intent.customerId,
+        amount: intent.amount,
+        currency: intent.currency,
+        token: intent.token,
+      });
       return (row?.processed ?? 0) > 0;
     },
     async recordDecision(consumer, messageId, payment, events) {
       if (payment.orderId !== orderId) throw new Error(`payment of order ${payment.orderId} created in a transaction of order ${orderId}`);
       const p = withTimestamps(payment);
-      const announced = events.length
-        ? sql`, announced as (${outboxInsert(PAYMENT_EVENT_TABLES, events, sql`exists (select 1 from created)`)})`
-        : sql``;
-      // record-authorization-decision: everything a decision changes, in one statement, only while the
-      // order is open and undecided and only the first time the message comes; under the order's lock.
-      const [row] = rowsOf<{ open: number; processed: number; created: number }>(
-        await tx.execute(sql`
-          with open as (
-            select 1 where not exists (select 1 from ${payments} where order_id = ${orderId})
-              and not exists (select 1 from ${orderClosures} where order_id = ${orderId})
-          ), processed as (
-            insert into ${processedMessages} (consumer, message_id) select ${consumer}::text, ${messageId}::text from open
-            on conflict do nothing
-            returning 1
-          ), created as (
-            insert into ${payments} (id, order_id, customer_id, status, amount, captured_amount, refunded_amount, currency,
-              method_brand, method_last4, failure_code, provider_reference, created_at, updated_at)
-            select ${p.id}::text, ${p.orderId}::text, ${p.customerId}::text, ${p.status}::text, ${p.amount}::int, ${p.capturedAmount}::int,
-              ${p.refundedAmount}::int, ${p.currency}::char(3), ${p.methodBrand}::text, ${p.methodLast4}::char(4), ${p.failureCode}::text,
-              ${p.providerReference}::text, ${p.createdAt.toISOString()}::timestamptz, ${p.updatedAt.toISOString()}::timestamptz
-            from processed
-            on conflict (order_id) do nothing
-            returning 1
-          ), forgotten as (
-            update ${paymentIntents} set token = null where order_id = ${orderId} and exists (select 1 from created)
-          )${announced}
-          select (select count(*) from open)::int as open, (select count(*) from processed)::int as processed,
-            (select count(*) from created)::int as created`),
-      );
+      const [row] = await recordDecisionStatement<{ open: number; processed: number; created: number }>(tx, {
+        ...outboxValues(events),
+        consumer,
+        messageId,
+        id: p.id,
+        orderId: p.orderId,
+        customerId: p.customerId,
+        status: p.status,
+        amount: p.amount,
+        capturedAmount: p.capturedAmount,
+        refundedAmount: p.refundedAmount,
+        currency: p.currency,
+        methodBrand: p.methodBrand,
+        methodLast4: p.methodLast4,
+        failureCode: p.failureCode,
+        providerReference: p.providerReference,
+        createdAt: p.createdAt.toISOString(),
+        updatedAt: p.updatedAt.toISOString(),
+      });
       if (!row?.open) return 'settled';
       if (!row.processed) return 'duplicate';
       // Only a payment written without the order's lock could get here; rolling back lets the redelivery see it.

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
-import type { Database, Db } from '../../../platform/db';
-import { processedInsert } from '../../../platform/outbox';
+import { compiledStatement, placeholder, type Database, type Db } from '../../../platform/db';
+import { processedInsertOf } from '../../../platform/outbox';
 import { aggregatePurchases, type Purchase } from '../co-purchases';
 import type { RecommendationStore } from './port';
 import { coPurchases, customerPurchases, orderEvents, processedMessages } from './schema';
@@ -59,6 +59,58 @@ function grouped(rows: readonly { key: string; id: string | null }[]): Map<strin
   return out;
 }
 
+type NoteOrderEventValues = {
+  consumer: string;
+  messageId: string;
+  orderId: string;
+  /** Who placed the order, with the products it holds: from OrderPlaced, null from OrderConfirmed. */
+  customerId: string | null;
+  productIds: string[] | null;
+  confirmed: boolean;
+};
+
+/** note-order-event (see `noteOrderEvent`), built once. */
+const noteOrderEventStatement = compiledStatement<NoteOrderEventValues>(() => {
+  const p = placeholder<NoteOrderEventValues>;
+  return sql`
+    -- name: note-order-event
+    with processed as (
+      ${processedInsertOf({ processedMessages })}
+    ),
+    noted as (
+      insert into ${orderEvents} as o (order_id, customer_id, product_ids, confirmed)
+      select ${p('orderId')}::text, ${p('customerId')}::text, ${p('productIds')}::text[], ${p('confirmed')}::boolean
+      from processed
+      on conflict (order_id) do update set
+        customer_id = coalesce(excluded.customer_id, o.customer_id),
+        product_ids = coalesce(excluded.product_ids, o.product_ids),
+        confirmed = o.confirmed or excluded.confirmed,
+        recorded = (o.confirmed or excluded.confirmed) and coalesce(excluded.customer_id, o.customer_id) is not null
+      where not o.recorded
+      returning customer_id, product_ids, recorded
+    ),
+    bought as (
+      select distinct noted.customer_id, product.id
+      from noted, unnest(noted.product_ids) as product(id)
+      where noted.recorded
+    ),
+    customer_totals as (
+      insert into ${customerPurchases} (customer_id, product_id, quantity)
+      select customer_id, id, 1 from bought
+      order by customer_id collate "C", id collate "C"
+      on conflict (customer_id, product_id) do update set quantity = customer_purchases.quantity + excluded.quantity
+      returning product_id
+    ),
+    pair_totals as (
+      insert into ${coPurchases} (product_id, other_product_id, weight)
+      select one.id, other.id, 1 from bought as one join bought as other on other.id <> one.id
+      order by one.id collate "C", other.id collate "C"
+      on conflict (product_id, other_product_id) do update set weight = co_purchases.weight + excluded.weight
+      returning product_id
+    )
+    select exists (select from processed) as processed, coalesce((select recorded from noted), false) as recorded`;
+});
+
 /**
  * Recommendations on PostgreSQL tables, the same code on PGlite and on a server.
  * Ties are broken by id in byte order (`collate "C"`) so every server ranks alike.
@@ -88,43 +140,14 @@ export function postgresRecommendationStore(database: Database): RecommendationS
       // condition reads the row as the one before committed it: exactly one of them finds both
       // facts on a row not yet recorded. Once recorded, the row is left alone. The totals are
       // added in key order (collate "C"), the order every writer of them takes its row locks in.
-      const [row] = await database.rows<{ processed: boolean; recorded: boolean }>(sql`
-        -- name: note-order-event
-        with processed as (
-          ${processedInsert({ processedMessages }, consumer, messageId)}
-        ),
-        noted as (
-          insert into ${orderEvents} as o (order_id, customer_id, product_ids, confirmed)
-          select ${note.orderId}::text, ${placed ? note.customerId : null}::text, ${array(placed ? [...note.productIds] : null)}::text[], ${!placed}::boolean
-          from processed
-          on conflict (order_id) do update set
-            customer_id = coalesce(excluded.customer_id, o.customer_id),
-            product_ids = coalesce(excluded.product_ids, o.product_ids),
-            confirmed = o.confirmed or excluded.confirmed,
-            recorded = (o.confirmed or excluded.confirmed) and coalesce(excluded.customer_id, o.customer_id) is not null
-          where not o.recorded
-          returning customer_id, product_ids, recorded
-        ),
-        bought as (
-          select distinct noted.customer_id, product.id
-          from noted, unnest(noted.product_ids) as product(id)
-          where noted.recorded
-        ),
-        customer_totals as (
-          insert into ${customerPurchases} (customer_id, product_id, quantity)
-          select customer_id, id, 1 from bought
-          order by customer_id collate "C", id collate "C"
-          on conflict (customer_id, product_id) do update set quantity = customer_purchases.quantity + excluded.quantity
-          returning product_id
-        ),
-        pair_totals as (
-          insert into ${coPurchases} (product_id, other_product_id, weight)
-          select one.id, other.id, 1 from bought as one join bought as other on other.id <> one.id
-          order by one.id collate "C", other.id collate "C"
-          on conflict (product_id, other_product_id) do update set weight = co_purchases.weight + excluded.weight
-          returning product_id
-        )
-        select exists (select from processed) as processed, coalesce((select recorded from noted), false) as recorded`);
+      const [row] = await noteOrderEventStatement<{ processed: boolean; recorded: boolean }>(database.db, {
+        consumer,
+        messageId,
+        orderId: note.orderId,
+        customerId: placed ? note.customerId : null,
+        productIds: placed ? [...note.productIds] : null,
+        confirmed: !placed,
+      });
       if (!row?.processed) return 'duplicate';
       return row.recorded ? 'recorded' : 'noted';
     },
