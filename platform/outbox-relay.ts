@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { asc, inArray, isNull, sql } from 'drizzle-orm';
-import type { Database } from './db';
+import { sql } from 'drizzle-orm';
+import { compiledStatement, placeholder, type Database, type Db } from './db';
 import type { EventBus, EventEnvelope, EventHandler, EventType, SubscribeOptions, Subscription } from './events';
 import type { Logger } from './logger';
 import { eventsHandled, eventsPublished } from './metrics';
@@ -35,12 +35,38 @@ export interface OutboxRelayOptions {
  * sends them again (at least once); consumers deduplicate on the event id.
  * Replicas share the work: rows are claimed with SKIP LOCKED.
  */
+/** An outbox row as the claim returns it. */
+interface ClaimedRow {
+  id: string;
+  seq: number | string;
+  type: string;
+  aggregate_id: string;
+  occurred_at: string | Date;
+  payload: unknown;
+  request_id: string | null;
+}
+
 export class OutboxRelay implements Worker {
   readonly name = 'outbox-relay';
   private batch: Promise<number> | undefined;
   /** The last attempt failed because the store is down. */
   private storeDown = false;
   private readonly loop: PollingLoop;
+  /**
+   * outbox-claim: the oldest unpublished events, skipping rows another replica holds, marked
+   * published in the same statement. Insert order (`seq`): rows of one transaction share
+   * created_at (its start), and a transaction that waited on a lock may have started before
+   * the one it waited for.
+   */
+  private readonly claim = compiledStatement<{ batchSize: number }>(() => {
+    const { outbox } = this.options.tables;
+    return sql`-- name: outbox-claim
+      update ${outbox} set published_at = now()
+      where id in (
+        select id from ${outbox} where published_at is null order by seq limit ${placeholder('batchSize')} for update skip locked
+      )
+      returning id, seq, type, aggregate_id, occurred_at, payload, request_id`;
+  });
 
   constructor(private readonly options: OutboxRelayOptions) {
     this.loop = new PollingLoop({
@@ -112,35 +138,24 @@ export class OutboxRelay implements Worker {
   }
 
   private async publishBatch(): Promise<number> {
-    const { database, tables } = this.options;
-    const { outbox } = tables;
+    const { database } = this.options;
     const bus = await this.options.bus();
     return database.db.transaction(async (tx) => {
-      // outbox-claim: the oldest unpublished events, skipping rows another replica holds, marked
-      // published in the same statement. The mark commits only once the bus took them: a failed
-      // publish rolls it back, and a crash before the commit leaves them to be sent again.
-      const claimed = tx
-        .select({ id: outbox.id })
-        .from(outbox)
-        .where(isNull(outbox.publishedAt))
-        // Insert order: rows of one transaction share created_at (its start), and a transaction
-        // that waited on a lock may have started before the one it waited for.
-        .orderBy(asc(outbox.seq))
-        .limit(this.options.batchSize ?? 100)
-        .for('update', { skipLocked: true });
-      const rows = await tx.update(outbox).set({ publishedAt: sql`now()` }).where(inArray(outbox.id, claimed)).returning();
+      // The mark commits only once the bus took the events: a failed publish rolls it back, and
+      // a crash before the commit leaves them to be sent again.
+      const rows = await this.claim<ClaimedRow>(tx as unknown as Db, { batchSize: this.options.batchSize ?? 100 });
       if (rows.length === 0) return 0;
-      // UPDATE … RETURNING gives no order: publish in insert order.
-      rows.sort((a, b) => a.seq - b.seq);
+      // UPDATE … RETURNING gives no order: publish in insert order (the driver may hand a bigint over as text).
+      rows.sort((a, b) => Number(a.seq) - Number(b.seq));
       await bus.publish(
         rows.map(
           (row): EventEnvelope => ({
             id: row.id,
             type: row.type as EventType,
-            aggregateId: row.aggregateId,
-            occurredAt: new Date(row.occurredAt).toISOString(),
+            aggregateId: row.aggregate_id,
+            occurredAt: new Date(row.occurred_at).toISOString(),
             payload: row.payload as EventEnvelope['payload'],
-            ...(row.requestId ? { requestId: row.requestId } : {}),
+            ...(row.request_id ? { requestId: row.request_id } : {}),
           }),
         ),
       );
