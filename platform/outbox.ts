@@ -124,21 +124,14 @@ export function outboxInsertOf(tables: Pick<EventTables, 'outbox'>, when: SQL = 
 }
 
 /**
- * Records that `consumer` processed `messageId`, as a data-modifying CTE of the statement that
- * makes the effect (`with processed as (${processedInsert(…)}), … where exists (select from
- * processed)`): it yields a row only the first time, so a redelivery changes nothing.
+ * Records that a consumer processed a message, as a data-modifying CTE of the compiled
+ * statement that makes the effect (`with processed as (${processedInsertOf(…)}), … where
+ * exists (select from processed)`), with the message as its `consumer` and `messageId`
+ * placeholders: it yields a row only the first time, so a redelivery changes nothing.
  */
-export function processedInsert(tables: Pick<EventTables, 'processedMessages'>, consumer: string, messageId: string): SQL {
-  return processedInsertFrom(tables, sql`${consumer}`, sql`${messageId}`);
-}
-
-/** `processedInsert` for a compiled statement: the message is its `consumer` and `messageId` placeholders. */
 export function processedInsertOf(tables: Pick<EventTables, 'processedMessages'>): SQL {
-  return processedInsertFrom(tables, sql`${sql.placeholder('consumer')}`, sql`${sql.placeholder('messageId')}`);
-}
-
-function processedInsertFrom(tables: Pick<EventTables, 'processedMessages'>, consumer: SQL, messageId: SQL): SQL {
-  return sql`insert into ${tables.processedMessages} (consumer, message_id) values (${consumer}::text, ${messageId}::text)
+  return sql`insert into ${tables.processedMessages} (consumer, message_id)
+    values (${sql.placeholder('consumer')}::text, ${sql.placeholder('messageId')}::text)
     on conflict do nothing
     returning message_id`;
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { and, asc, eq, inArray, isNull, lte, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { compiledStatement, placeholder, rowsOf, type Database, type Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed, outboxInsert, outboxInsertOf, outboxValues, processedInsert, processedInsertOf, type EventTables, type OutboxValues } from '../../../platform/outbox';
+import { enqueueEvents, markProcessed, outboxInsert, outboxInsertOf, outboxValues, processedInsertOf, type EventTables, type OutboxValues } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
 import type {
   BelowReserved,
@@ -37,20 +37,9 @@ export function postgresStockStore(database: Database): StockStore {
     transaction: (work) => transaction((tx) => work(inventoryTransaction(tx))),
 
     async confirmReservation(consumer, messageId, orderId, at): Promise<ConfirmOutcome> {
-      const [row] = rowsOf<{ processed: boolean; confirmed: boolean; status: ReservationStatus | null; paid: boolean }>(
-        await db.execute(sql`-- name: confirm-reservation
-          with processed as (
-            ${processedInsert(EVENT_TABLES, consumer, messageId)}
-          ),
-          confirmed as (
-            update ${reservations} set confirmed_at = ${at.toISOString()}::timestamptz, updated_at = ${at.toISOString()}::timestamptz
-            where order_id = ${orderId} and status = 'RESERVED' and confirmed_at is null and exists (select from processed)
-            returning order_id
-          )
-          select exists (select from processed) as processed, exists (select from confirmed) as confirmed,
-            r.status, r.confirmed_at is not null as paid
-          from (select) as one
-          left join ${reservations} as r on r.order_id = ${orderId}`),
+      const [row] = await confirmReservationStatement<{ processed: boolean; confirmed: boolean; status: ReservationStatus | null; paid: boolean }>(
+        db,
+        { consumer, messageId, orderId, at: at.toISOString() },
       );
       if (!row?.processed) return { kind: 'duplicate' };
       if (row.confirmed) return { kind: 'confirmed' };
@@ -217,6 +206,29 @@ function adjustStockUpdate(column: (name: keyof DeltaValues) => SQL | Placeholde
       where s.product_id = v.product_id and s.warehouse_id = v.warehouse_id
       returning s.product_id`;
 }
+
+type ConfirmReservationValues = { consumer: string; messageId: string; orderId: string; at: string };
+
+/**
+ * confirm-reservation: records the message and, only if it is new, marks the order's
+ * reservation paid while it is still RESERVED; answers the reservation as the statement saw it.
+ */
+const confirmReservationStatement = compiledStatement<ConfirmReservationValues>(() => {
+  const p = placeholder<ConfirmReservationValues>;
+  return sql`-- name: confirm-reservation
+    with processed as (
+      ${processedInsertOf(EVENT_TABLES)}
+    ),
+    confirmed as (
+      update ${reservations} set confirmed_at = ${p('at')}::timestamptz, updated_at = ${p('at')}::timestamptz
+      where order_id = ${p('orderId')}::text and status = 'RESERVED' and confirmed_at is null and exists (select from processed)
+      returning order_id
+    )
+    select exists (select from processed) as processed, exists (select from confirmed) as confirmed,
+      r.status, r.confirmed_at is not null as paid
+    from (select) as one
+    left join ${reservations} as r on r.order_id = ${p('orderId')}::text`;
+});
 
 type OpenReservationValues = { consumer: string; messageId: string; orderId: string; expiresAt: string; productIds: string[] };
 

@@ -129,67 +129,78 @@ interface LineChange {
 /** What the change-cart-line statement answers; `stale` when the cart changed after its snapshot (nothing was written). */
 type LineChangeAnswer = CartChange | { outcome: 'stale' };
 
+type CartLineValues = { customerId: string; productId: string; quantity: number; maxQuantity: number; maxLines: number };
+
 /**
- * A cart change as one statement. It reads the cart's version and lines, takes the cart's
- * lock by raising the version only where the version is still the one it read, and decides
- * and writes only then: the lines it read are the cart as it is, since every change of them
- * raises the version under the same lock. Otherwise it writes nothing and answers `stale`.
- * It answers the cart's lines after the change.
+ * change-cart-line, for `add` or `set`: a cart change as one statement. It reads the cart's
+ * version and lines, takes the cart's lock by raising the version only where the version is
+ * still the one it read, and decides and writes only then: the lines it read are the cart as
+ * it is, since every change of them raises the version under the same lock. Otherwise it
+ * writes nothing and answers `stale`. It answers the cart's lines after the change.
  */
+function cartLineStatement(mode: LineChange['mode']) {
+  return compiledStatement<CartLineValues>(() => {
+    const p = placeholder<CartLineValues>;
+    const held = sql`(select quantity from held where product_id = ${p('productId')}::text)`;
+    const after = mode === 'add' ? sql`coalesce(${held}, 0) + ${p('quantity')}::int` : sql`${p('quantity')}::int`;
+    const updated = mode === 'add' ? sql`${cartLines}.quantity + excluded.quantity` : sql`excluded.quantity`;
+    return sql`-- name: change-cart-line
+    with seen as (
+      select coalesce((select version from ${carts} where customer_id = ${p('customerId')}::text), -1) as version
+    ),
+    held as (
+      select product_id, quantity, added_at from ${cartLines} where customer_id = ${p('customerId')}::text
+    ),
+    verdict as (
+      select case
+        when ${after} > ${p('maxQuantity')}::int then 'too-many-units'
+        when ${p('quantity')}::int > 0 and ${held} is null and (select count(*) from held) >= ${p('maxLines')}::int then 'too-many-lines'
+        else 'changed'
+      end as outcome
+    ),
+    cart as (
+      insert into ${carts} as c (customer_id, version)
+      select ${p('customerId')}::text, version + 1 from seen
+      on conflict (customer_id) do update set version = c.version + 1, updated_at = now()
+        where c.version = excluded.version - 1
+      returning customer_id
+    ),
+    go as (
+      select 1 from cart, verdict where verdict.outcome = 'changed'
+    ),
+    written as (
+      insert into ${cartLines} (customer_id, product_id, quantity)
+      select ${p('customerId')}::text, ${p('productId')}::text, ${p('quantity')}::int from go where ${p('quantity')}::int > 0
+      on conflict (customer_id, product_id) do update set quantity = ${updated}
+      returning product_id, quantity, added_at
+    ),
+    removed as (
+      delete from ${cartLines}
+      where customer_id = ${p('customerId')}::text and product_id = ${p('productId')}::text and ${p('quantity')}::int = 0 and exists (select 1 from go)
+    )
+    select
+      case when exists (select 1 from cart) then verdict.outcome else 'stale' end as outcome,
+      (
+        select coalesce(json_agg(json_build_object('productId', product_id, 'quantity', quantity, 'addedAt', added_at)
+          order by added_at, product_id), '[]'::json)
+        from (
+          select product_id, quantity, added_at from held where product_id <> ${p('productId')}::text or not exists (select 1 from go)
+          union all
+          select product_id, quantity, added_at from written
+        ) as lines
+      ) as lines
+    from verdict`;
+  });
+}
+
+const changeCartLineStatements = { add: cartLineStatement('add'), set: cartLineStatement('set') };
+
 async function changeCartLine(db: Db, change: LineChange): Promise<LineChangeAnswer> {
   const { customerId, productId, quantity, limits } = change;
-  const held = sql`(select quantity from held where product_id = ${productId}::text)`;
-  const after = change.mode === 'add' ? sql`coalesce(${held}, 0) + ${quantity}::int` : sql`${quantity}::int`;
-  const updated = change.mode === 'add' ? sql`${cartLines}.quantity + excluded.quantity` : sql`excluded.quantity`;
-  // change-cart-line
-  const [answer] = rowsOf<{ outcome: LineChangeAnswer['outcome']; lines: { productId: string; quantity: number; addedAt: string }[] }>(
-    await db.execute(sql`-- name: change-cart-line
-      with seen as (
-        select coalesce((select version from ${carts} where customer_id = ${customerId}::text), -1) as version
-      ),
-      held as (
-        select product_id, quantity, added_at from ${cartLines} where customer_id = ${customerId}::text
-      ),
-      verdict as (
-        select case
-          when ${after} > ${limits.maxQuantity}::int then 'too-many-units'
-          when ${quantity}::int > 0 and ${held} is null and (select count(*) from held) >= ${limits.maxLines}::int then 'too-many-lines'
-          else 'changed'
-        end as outcome
-      ),
-      cart as (
-        insert into ${carts} as c (customer_id, version)
-        select ${customerId}::text, version + 1 from seen
-        on conflict (customer_id) do update set version = c.version + 1, updated_at = now()
-          where c.version = excluded.version - 1
-        returning customer_id
-      ),
-      go as (
-        select 1 from cart, verdict where verdict.outcome = 'changed'
-      ),
-      written as (
-        insert into ${cartLines} (customer_id, product_id, quantity)
-        select ${customerId}::text, ${productId}::text, ${quantity}::int from go where ${quantity}::int > 0
-        on conflict (customer_id, product_id) do update set quantity = ${updated}
-        returning product_id, quantity, added_at
-      ),
-      removed as (
-        delete from ${cartLines}
-        where customer_id = ${customerId}::text and product_id = ${productId}::text and ${quantity}::int = 0 and exists (select 1 from go)
-      )
-      select
-        case when exists (select 1 from cart) then verdict.outcome else 'stale' end as outcome,
-        (
-          select coalesce(json_agg(json_build_object('productId', product_id, 'quantity', quantity, 'addedAt', added_at)
-            order by added_at, product_id), '[]'::json)
-          from (
-            select product_id, quantity, added_at from held where product_id <> ${productId}::text or not exists (select 1 from go)
-            union all
-            select product_id, quantity, added_at from written
-          ) as lines
-        ) as lines
-      from verdict`),
-  );
+  const [answer] = await changeCartLineStatements[change.mode]<{
+    outcome: LineChangeAnswer['outcome'];
+    lines: { productId: string; quantity: number; addedAt: string }[];
+  }>(db, { customerId, productId, quantity, maxQuantity: limits.maxQuantity, maxLines: limits.maxLines });
   if (!answer) throw new Error('change-cart-line answered no row');
   if (answer.outcome !== 'changed') return { outcome: answer.outcome };
   const lines: CartLineRecord[] = answer.lines.map((line) => ({
