@@ -36,6 +36,18 @@ describe('the clock past orders are placed by', () => {
       expect(clock.now()).toEqual(time);
     });
   });
+
+  it('stops following async contexts once no replay runs, so nothing that outlives one is told its time', async () => {
+    const clock = new HistoryClock();
+    const time = new Date('2024-01-01T00:00:00Z');
+    let outliving: Promise<Date> | undefined;
+    await clock.at(time, async () => {
+      outliving = new Promise((resolve) => setTimeout(() => resolve(clock.now()), 20));
+    });
+    expect((await outliving!).getTime()).toBeGreaterThan(time.getTime());
+    // And it follows them again for the next replay.
+    expect(await clock.at(time, async () => clock.now())).toEqual(time);
+  });
 });
 
 describe('the demo history worker of a standalone order process', () => {
