@@ -1,7 +1,7 @@
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { InProcessPubSub } from './in-process';
-import type { PubSub, PubSubOptions } from './port';
+import { ORDER_TOPIC_PREFIX, type PubSub, type PubSubOptions } from './port';
 import { RedisPubSub } from './redis';
 
 /**
@@ -11,7 +11,14 @@ import { RedisPubSub } from './redis';
 export function openPubSub(config: Pick<Config, 'REDIS_URL' | 'EVENT_STREAM_PREFIX'>, logger: Logger, options: PubSubOptions = {}): PubSub {
   const log = logger.child({ component: 'pubsub' });
   if (config.REDIS_URL) {
-    return new RedisPubSub({ ...options, url: config.REDIS_URL, prefix: `${config.EVENT_STREAM_PREFIX}:live:`, logger: log });
+    // An order is watched from checkout until it is confirmed: a pattern subscription spares a SUBSCRIBE and UNSUBSCRIBE per order.
+    return new RedisPubSub({
+      ...options,
+      url: config.REDIS_URL,
+      prefix: `${config.EVENT_STREAM_PREFIX}:live:`,
+      logger: log,
+      sharedPrefixes: [ORDER_TOPIC_PREFIX],
+    });
   }
   return new InProcessPubSub(log, options);
 }

@@ -58,8 +58,11 @@ export const DEFAULT_BUFFER_SIZE = 1000;
 
 /** The topic of one order's status changes. */
 export function orderTopic(orderId: string): string {
-  return `order:${orderId}`;
+  return `${ORDER_TOPIC_PREFIX}${orderId}`;
 }
+
+/** What every order's topic starts with. */
+export const ORDER_TOPIC_PREFIX = 'order:';
 
 /** The topic of one product's stock level changes. */
 export function stockTopic(productId: string): string {

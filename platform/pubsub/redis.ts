@@ -11,6 +11,15 @@ export interface RedisPubSubOptions extends PubSubOptions {
   logger: Logger;
   /** Put before every topic to make its channel, so several shops (or test runs) share a server; default `shop:live:`. */
   prefix?: string;
+  /**
+   * Topics that start with one of these are heard through one pattern subscription per
+   * prefix (PSUBSCRIBE), taken when the first of them is subscribed to and held until close,
+   * instead of a SUBSCRIBE and an UNSUBSCRIBE per topic: for topics each watched briefly and
+   * many a second, as an order's status is from checkout until it is confirmed. The instance
+   * then receives every message under the prefix, and drops those nobody here listens to.
+   * Default none.
+   */
+  sharedPrefixes?: readonly string[];
 }
 
 function ignore(): void {}
@@ -29,6 +38,9 @@ export class RedisPubSub implements PubSub {
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
   private readonly topics: LocalTopics;
+  private readonly sharedPrefixes: readonly string[];
+  /** The pattern subscription of each shared prefix, once asked for; dropped when it fails, so the next subscriber asks again. */
+  private readonly patterns = new Map<string, Promise<void>>();
   /** Resolves when the previous publish has been handed to the connection: publishes leave in call order. */
   private sending: Promise<void> = Promise.resolve();
   private closing: Promise<void> | undefined;
@@ -39,14 +51,19 @@ export class RedisPubSub implements PubSub {
     const name = `live-${process.pid}-${randomBytes(4).toString('hex')}`;
     this.publisher = redisConnection(options.url, `${name}-publish`, this.logger, 'publisher');
     this.subscriber = redisConnection(this.publisher, `${name}-subscribe`, this.logger, 'subscriber');
+    this.sharedPrefixes = options.sharedPrefixes ?? [];
     this.subscriber.on('message', (channel: string, text: string) => this.receive(channel, text));
+    this.subscriber.on('pmessage', (_pattern: string, channel: string, text: string) => this.receive(channel, text));
     this.topics = new LocalTopics(
       this.logger,
       {
         join: async (topic) => {
-          await this.subscriber.subscribe(this.channel(topic));
+          const shared = this.sharedPrefixOf(topic);
+          if (shared === undefined) await this.subscriber.subscribe(this.channel(topic));
+          else await this.sharedPattern(shared);
         },
         leave: (topic) => {
+          if (this.sharedPrefixOf(topic) !== undefined) return;
           this.subscriber.unsubscribe(this.channel(topic)).catch((error: unknown) => {
             this.logger.warn({ err: error, topic }, 'cannot unsubscribe from live topic');
           });
@@ -105,6 +122,24 @@ export class RedisPubSub implements PubSub {
       await this.sending;
       await Promise.all([this.subscriber, this.publisher].map(quitRedis));
     })());
+  }
+
+  private sharedPrefixOf(topic: string): string | undefined {
+    return this.sharedPrefixes.find((prefix) => topic.startsWith(prefix));
+  }
+
+  private sharedPattern(prefix: string): Promise<void> {
+    let held = this.patterns.get(prefix);
+    if (!held) {
+      // Glob characters in the channel's name stand for themselves.
+      const pattern = `${this.channel(prefix).replace(/[*?[\]\\]/g, '\\$&')}*`;
+      held = this.subscriber.psubscribe(pattern).then(ignore);
+      this.patterns.set(prefix, held);
+      held.catch(() => {
+        if (this.patterns.get(prefix) === held) this.patterns.delete(prefix);
+      });
+    }
+    return held;
   }
 
   private receive(channel: string, text: string): void {

@@ -24,7 +24,7 @@ const inProcess: PubSubAdapter = {
 };
 
 /** Instances under a channel prefix of their own, so tests and runs sharing a server never hear each other. */
-function redisBroker(url: string): PubSubBroker & { prefix: string; admin: Redis } {
+function redisBroker(url: string, sharedPrefixes: string[] = []): PubSubBroker & { prefix: string; admin: Redis } {
   const prefix = `test-${randomBytes(6).toString('hex')}:live:`;
   const instances: PubSub[] = [];
   const admin = new Redis(url);
@@ -32,7 +32,7 @@ function redisBroker(url: string): PubSubBroker & { prefix: string; admin: Redis
     prefix,
     admin,
     open: (options: PubSubInstanceOptions = {}) => {
-      const pubsub = new RedisPubSub({ url, prefix, ...options, logger: options.logger ?? silentLogger() });
+      const pubsub = new RedisPubSub({ url, prefix, sharedPrefixes, ...options, logger: options.logger ?? silentLogger() });
       instances.push(pubsub);
       return pubsub;
     },
@@ -49,7 +49,12 @@ function adapters(): PubSubAdapter[] {
     return [inProcess];
   }
   const url = TEST_REDIS_URL;
-  return [inProcess, { name: 'redis', replicas: true, quietMs: 150, broker: () => redisBroker(url) }];
+  return [
+    inProcess,
+    { name: 'redis', replicas: true, quietMs: 150, broker: () => redisBroker(url) },
+    // As every process runs it: order topics heard through one pattern subscription.
+    { name: 'redis, order topics on a pattern', replicas: true, quietMs: 150, broker: () => redisBroker(url, ['order:']) },
+  ];
 }
 
 describe.each(adapters())('PubSub on $name', (adapter) => {
@@ -146,6 +151,62 @@ describe('RedisPubSub', () => {
       expect(await serverSubscribers('stock:1')).toEqual({ 'stock:1': 1 });
       expect(pubsub.subscriberCount('order:1')).toBe(0);
       await subscriptions[2]!.return();
+    });
+
+    it('hears topics under a shared prefix through one pattern subscription, held from the first subscriber to close', async () => {
+      const pubsub = broker.open();
+      const shared = new RedisPubSub({ url, prefix: broker.prefix, sharedPrefixes: ['order:'], logger: silentLogger() });
+      const subscriber = (shared as unknown as { subscriber: Redis }).subscriber;
+      const subscribe = jest.spyOn(subscriber, 'subscribe');
+      const psubscribe = jest.spyOn(subscriber, 'psubscribe');
+      const unsubscribe = jest.spyOn(subscriber, 'unsubscribe');
+      try {
+        const first = shared.subscribe('order:1');
+        const second = shared.subscribe('order:2');
+        const stock = shared.subscribe('stock:1');
+        await Promise.all([first.listening, second.listening, stock.listening]);
+        expect(psubscribe.mock.calls).toEqual([[`${broker.prefix}order:*`]]);
+        expect(subscribe.mock.calls).toEqual([[`${broker.prefix}stock:1`]]);
+        expect(await serverSubscribers('order:1', 'order:2', 'stock:1')).toEqual({ 'order:1': 0, 'order:2': 0, 'stock:1': 1 });
+
+        // From another instance, each message reaches the subscribers of its own topic only.
+        await pubsub.publish('order:2', { status: 'CONFIRMED' });
+        await pubsub.publish('order:1', { status: 'REJECTED' });
+        await pubsub.publish('order:3', { status: 'PENDING' });
+        expect(await take(second, 1)).toEqual([{ status: 'CONFIRMED' }]);
+        expect(await take(first, 1)).toEqual([{ status: 'REJECTED' }]);
+        expect(shared.subscriberCount('order:3')).toBe(0);
+
+        await first.return();
+        await second.return();
+        const later = shared.subscribe('order:4');
+        await later.listening;
+        expect(psubscribe).toHaveBeenCalledTimes(1);
+        expect(unsubscribe).not.toHaveBeenCalled();
+        await pubsub.publish('order:4', { status: 'CONFIRMED' });
+        expect(await take(later, 1)).toEqual([{ status: 'CONFIRMED' }]);
+        expect(await staysQuiet(later, 100)).toBe('quiet');
+        await stock.return();
+      } finally {
+        await shared.close();
+      }
+    });
+
+    it('asks for a shared pattern again after the server refused it', async () => {
+      const shared = new RedisPubSub({ url, prefix: broker.prefix, sharedPrefixes: ['order:'], logger: silentLogger() });
+      try {
+        await waitFor('the connections', () => shared.ready());
+        const subscriber = (shared as unknown as { subscriber: Redis }).subscriber;
+        jest.spyOn(subscriber, 'psubscribe').mockRejectedValueOnce(new Error('NOPERM this user has no permissions to access one of the channels'));
+        const refused = shared.subscribe('order:1');
+        await expect(refused.listening).rejects.toThrow(/NOPERM/);
+        const again = shared.subscribe('order:1');
+        await again.listening;
+        await broker.open().publish('order:1', { status: 'CONFIRMED' });
+        expect(await take(again, 1)).toEqual([{ status: 'CONFIRMED' }]);
+      } finally {
+        await shared.close();
+      }
     });
 
     it('publishes JSON on `<prefix><topic>`', async () => {
