@@ -9,6 +9,17 @@ import { PollingLoop } from './polling-loop';
 import { isStoreUnavailable } from './store-unavailable';
 import type { Worker } from './subgraph';
 
+/** An outbox row as the claim returns it. */
+interface ClaimedRow {
+  id: string;
+  seq: number | string;
+  type: string;
+  aggregate_id: string;
+  occurred_at: string | Date;
+  payload: unknown;
+  request_id: string | null;
+}
+
 export interface OutboxRelayOptions {
   database: Database;
   tables: EventTables;
@@ -35,17 +46,6 @@ export interface OutboxRelayOptions {
  * sends them again (at least once); consumers deduplicate on the event id.
  * Replicas share the work: rows are claimed with SKIP LOCKED.
  */
-/** An outbox row as the claim returns it. */
-interface ClaimedRow {
-  id: string;
-  seq: number | string;
-  type: string;
-  aggregate_id: string;
-  occurred_at: string | Date;
-  payload: unknown;
-  request_id: string | null;
-}
-
 export class OutboxRelay implements Worker {
   readonly name = 'outbox-relay';
   private batch: Promise<number> | undefined;

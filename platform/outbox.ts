@@ -72,11 +72,16 @@ export async function markProcessed(tx: Db, tables: Pick<EventTables, 'processed
   return inserted.length > 0;
 }
 
-/** The outbox columns an insert takes, each as one array. */
-const OUTBOX_COLUMNS = ['ids', 'types', 'aggregateIds', 'occurredAts', 'payloads', 'requestIds'] as const;
-
-/** Values of the placeholders `outboxInsertOf` leaves: events as one array per column. */
-export type OutboxValues = Record<`event${Capitalize<(typeof OUTBOX_COLUMNS)[number]>}`, (string | null)[]>;
+/** Values of the placeholders `outboxInsertOf` leaves: events as one array per outbox column. */
+export type OutboxValues = {
+  eventIds: string[];
+  eventTypes: string[];
+  eventAggregateIds: string[];
+  eventOccurredAts: string[];
+  /** Each payload as JSON text. */
+  eventPayloads: string[];
+  eventRequestIds: (string | null)[];
+};
 
 /** `events` as the column arrays an outbox insert takes. */
 export function outboxValues(events: readonly EventEnvelope[]): OutboxValues {

@@ -28,7 +28,8 @@ function ignore(): void {}
  * Live updates over Redis pub/sub, so a publish on any replica reaches the subscribers
  * of every replica once. Each instance holds two connections: one publishing, and one
  * subscribed to the channels its local subscribers need (SUBSCRIBE when a topic's first
- * local subscriber arrives, UNSUBSCRIBE when its last leaves), fanned out locally. ioredis
+ * local subscriber arrives, UNSUBSCRIBE when its last leaves; one PSUBSCRIBE for all the
+ * topics under a shared prefix), fanned out locally. ioredis
  * subscribes again by itself after a reconnect; what was published meanwhile is missed,
  * as pub/sub keeps nothing.
  */

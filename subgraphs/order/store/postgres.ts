@@ -145,51 +145,51 @@ function cartLineStatement(mode: LineChange['mode']) {
     const after = mode === 'add' ? sql`coalesce(${held}, 0) + ${p('quantity')}::int` : sql`${p('quantity')}::int`;
     const updated = mode === 'add' ? sql`${cartLines}.quantity + excluded.quantity` : sql`excluded.quantity`;
     return sql`-- name: change-cart-line
-    with seen as (
-      select coalesce((select version from ${carts} where customer_id = ${p('customerId')}::text), -1) as version
-    ),
-    held as (
-      select product_id, quantity, added_at from ${cartLines} where customer_id = ${p('customerId')}::text
-    ),
-    verdict as (
-      select case
-        when ${after} > ${p('maxQuantity')}::int then 'too-many-units'
-        when ${p('quantity')}::int > 0 and ${held} is null and (select count(*) from held) >= ${p('maxLines')}::int then 'too-many-lines'
-        else 'changed'
-      end as outcome
-    ),
-    cart as (
-      insert into ${carts} as c (customer_id, version)
-      select ${p('customerId')}::text, version + 1 from seen
-      on conflict (customer_id) do update set version = c.version + 1, updated_at = now()
-        where c.version = excluded.version - 1
-      returning customer_id
-    ),
-    go as (
-      select 1 from cart, verdict where verdict.outcome = 'changed'
-    ),
-    written as (
-      insert into ${cartLines} (customer_id, product_id, quantity)
-      select ${p('customerId')}::text, ${p('productId')}::text, ${p('quantity')}::int from go where ${p('quantity')}::int > 0
-      on conflict (customer_id, product_id) do update set quantity = ${updated}
-      returning product_id, quantity, added_at
-    ),
-    removed as (
-      delete from ${cartLines}
-      where customer_id = ${p('customerId')}::text and product_id = ${p('productId')}::text and ${p('quantity')}::int = 0 and exists (select 1 from go)
-    )
-    select
-      case when exists (select 1 from cart) then verdict.outcome else 'stale' end as outcome,
-      (
-        select coalesce(json_agg(json_build_object('productId', product_id, 'quantity', quantity, 'addedAt', added_at)
-          order by added_at, product_id), '[]'::json)
-        from (
-          select product_id, quantity, added_at from held where product_id <> ${p('productId')}::text or not exists (select 1 from go)
-          union all
-          select product_id, quantity, added_at from written
+      with seen as (
+        select coalesce((select version from ${carts} where customer_id = ${p('customerId')}::text), -1) as version
+      ),
+      held as (
+        select product_id, quantity, added_at from ${cartLines} where customer_id = ${p('customerId')}::text
+      ),
+      verdict as (
+        select case
+          when ${after} > ${p('maxQuantity')}::int then 'too-many-units'
+          when ${p('quantity')}::int > 0 and ${held} is null and (select count(*) from held) >= ${p('maxLines')}::int then 'too-many-lines'
+          else 'changed'
+        end as outcome
+      ),
+      cart as (
+        insert into ${carts} as c (customer_id, version)
+        select ${p('customerId')}::text, version + 1 from seen
+        on conflict (customer_id) do update set version = c.version + 1, updated_at = now()
+          where c.version = excluded.version - 1
+        returning customer_id
+      ),
+      go as (
+        select 1 from cart, verdict where verdict.outcome = 'changed'
+      ),
+      written as (
+        insert into ${cartLines} (customer_id, product_id, quantity)
+        select ${p('customerId')}::text, ${p('productId')}::text, ${p('quantity')}::int from go where ${p('quantity')}::int > 0
+        on conflict (customer_id, product_id) do update set quantity = ${updated}
+        returning product_id, quantity, added_at
+      ),
+      removed as (
+        delete from ${cartLines}
+        where customer_id = ${p('customerId')}::text and product_id = ${p('productId')}::text and ${p('quantity')}::int = 0 and exists (select 1 from go)
+      )
+      select
+        case when exists (select 1 from cart) then verdict.outcome else 'stale' end as outcome,
+        (
+          select coalesce(json_agg(json_build_object('productId', product_id, 'quantity', quantity, 'addedAt', added_at)
+            order by added_at, product_id), '[]'::json)
+          from (
+            select product_id, quantity, added_at from held where product_id <> ${p('productId')}::text or not exists (select 1 from go)
+            union all
+            select product_id, quantity, added_at from written
+          ) as lines
         ) as lines
-      ) as lines
-    from verdict`;
+      from verdict`;
   });
 }
 
