@@ -118,24 +118,9 @@ const acceptIntentStatement = compiledStatement<AcceptIntentValues>(() => {
     select count(*)::int as processed from processed`;
 });
 
-type RecordDecisionValues = OutboxValues & {
-  consumer: string;
-  messageId: string;
-  id: string;
-  orderId: string;
-  customerId: string;
-  status: string;
-  amount: number;
-  capturedAmount: number;
-  refundedAmount: number;
-  currency: string;
-  methodBrand: string | null;
-  methodLast4: string | null;
-  failureCode: string | null;
-  providerReference: string | null;
-  createdAt: string;
-  updatedAt: string;
-};
+/** The message, the payment (its times as ISO text) and the events the decision announces. */
+type RecordDecisionValues = OutboxValues &
+  Omit<PaymentRecord, 'createdAt' | 'updatedAt'> & { consumer: string; messageId: string; createdAt: string; updatedAt: string };
 
 /**
  * record-authorization-decision: everything a decision changes, in one statement, only while
@@ -196,20 +181,9 @@ function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
       const p = withTimestamps(payment);
       const [row] = await recordDecisionStatement<{ open: number; processed: number; created: number }>(tx, {
         ...outboxValues(events),
+        ...p,
         consumer,
         messageId,
-        id: p.id,
-        orderId: p.orderId,
-        customerId: p.customerId,
-        status: p.status,
-        amount: p.amount,
-        capturedAmount: p.capturedAmount,
-        refundedAmount: p.refundedAmount,
-        currency: p.currency,
-        methodBrand: p.methodBrand,
-        methodLast4: p.methodLast4,
-        failureCode: p.failureCode,
-        providerReference: p.providerReference,
         createdAt: p.createdAt.toISOString(),
         updatedAt: p.updatedAt.toISOString(),
       });
