@@ -10,7 +10,6 @@ import { postGraphQL, serveTestSubgraph, sleep, storeBackends, testDeps, TEST_RE
 import { productSearchSubgraph, openCatalogStore } from '../../product-search/subgraph';
 import { seedCatalog } from '../../product-search/seed';
 import { CachedProductPrices } from '../catalog/cached';
-import { httpProductPrices } from '../catalog/http';
 import type { CatalogPrice, ProductPrices } from '../catalog/port';
 import { orderSubgraph, openOrderStore } from '../subgraph';
 import { catalogProducts, productId } from './helpers';
@@ -161,14 +160,12 @@ describe.each(variants)('checkout prices through the cache, from product-search 
     const search = productSearchSubgraph(await openCatalogStore(deps), deps.config.SHOP_CURRENCY, { pubsub });
     const shop = { currency: 'USD', categories: [{ id: 'cat-things', slug: 'things', name: 'Things', description: '' }], brands: [{ id: 'brand-acme', slug: 'acme', name: 'Acme' }], products: catalogProducts([1999]), warehouses: [], stock: [], customers: [], orders: [] };
     expect(await seedCatalog(search.service, shop)).toBe(true);
-    catalog = await serveTestSubgraph(search, deps);
+    // Every request product-search answers builds its context once: the count of catalog calls.
+    const context = search.context;
+    catalog = await serveTestSubgraph({ ...search, context: (base) => ((catalogCalls += 1), context(base)) }, deps);
     deps.peers.set('product-search', catalog.url);
-    const http = httpProductPrices({ url: () => deps.peers.url('product-search'), logger: deps.logger });
-    const source: ProductPrices = { pricesOf: (ids, context) => ((catalogCalls += 1), http.pricesOf(ids, context)) };
-    const prices = new CachedProductPrices({ source, pubsub: deps.pubsub, ttlMs: 60_000, maxEntries: 100, logger: deps.logger });
-    const definition = orderSubgraph(await openOrderStore(deps), deps, { prices });
-    definition.workers = [...(definition.workers ?? []), prices.invalidationListener()];
-    order = await serveTestSubgraph(definition, deps);
+    // The order subgraph as every process builds it: prices from product-search, kept between changes.
+    order = await serveTestSubgraph(orderSubgraph(await openOrderStore(deps), deps), deps);
   });
   afterAll(async () => {
     await order?.stop();
@@ -190,10 +187,12 @@ describe.each(variants)('checkout prices through the cache, from product-search 
 
     const repriced = await postGraphQL(catalog.url, `mutation ($id: ID!) { updateProduct(id: $id, input: { price: 2499 }) { id } }`, { id: LAMP }, { authorization: admin });
     expect(repriced.errors).toBeUndefined();
+    const changed = catalogCalls;
     // In-process the announcement is heard before the mutation answers; over Redis it follows within milliseconds.
     const until = Date.now() + 2000;
     while ((await cart()) !== 2499 && Date.now() < until) await sleep(5);
     expect(await cart()).toBe(2499);
-    expect(catalogCalls).toBe(before + 1);
+    // The new price was asked for once, then kept again.
+    expect(catalogCalls).toBe(changed + 1);
   });
 });
