@@ -49,6 +49,8 @@ interface SubscriptionState {
   blocking: Redis;
   /** `<stream> <id>` of messages read or claimed by this subscription and not finished yet. */
   owned: Set<string>;
+  /** Ids per stream handled and not yet acknowledged: sent together, ahead of the next read. */
+  acks: Map<string, string[]>;
   stop: AbortController;
   loops: Promise<unknown>;
   closing?: Promise<void>;
@@ -59,7 +61,8 @@ interface SubscriptionState {
  * one consumer group per subscribing group, so each group sees every event and the
  * replicas in a group share them. A message is acknowledged after its handler succeeds;
  * a failed or abandoned one stays pending and is reclaimed (XAUTOCLAIM) once idle for
- * `reclaimIdleMs`, by whichever replica of the group looks first. After `maxDeliveries`
+ * `reclaimIdleMs`, by whichever replica of the group looks first. The acknowledgements of one
+ * read's events go out together, in the same write as the next read. After `maxDeliveries`
  * deliveries it moves to `<prefix>:dead-letters`. The events of one read are handled side by
  * side per aggregate (`aggregateId`), each aggregate's in publish order.
  */
@@ -126,6 +129,7 @@ export class RedisStreamsEventBus implements EventBus {
       maxDeliveries: options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES,
       blocking: redisConnection(this.commands, `events-${this.consumerName}-${group}`, this.logger, `blocking:${group}`),
       owned: new Set(),
+      acks: new Map(),
       stop: new AbortController(),
       loops: Promise.resolve(),
     };
@@ -193,12 +197,7 @@ export class RedisStreamsEventBus implements EventBus {
     while (!state.stop.signal.aborted) {
       let reply: StreamReply | null;
       try {
-        reply = (await state.blocking.xreadgroup(
-          'GROUP', state.group, this.consumerName,
-          'COUNT', this.batchSize,
-          'BLOCK', this.blockMs,
-          'STREAMS', ...state.streams, ...state.streams.map(() => '>'),
-        )) as StreamReply | null;
+        reply = await this.read(state);
         failures = 0;
       } catch (error) {
         if (state.stop.signal.aborted) return;
@@ -227,6 +226,70 @@ export class RedisStreamsEventBus implements EventBus {
       );
       // What was read but not started stays pending: another consumer reclaims it.
       if (state.stop.signal.aborted) state.owned.clear();
+    }
+  }
+
+  /**
+   * The next read, with the acknowledgements of the events handled since the last one
+   * written ahead of it: one write and one reply instead of a round trip per event. A
+   * read that fails leaves them to be sent again (XACK of an acknowledged id does nothing).
+   */
+  private async read(state: SubscriptionState): Promise<StreamReply | null> {
+    const acks = this.takeAcks(state);
+    const pipeline = state.blocking.pipeline();
+    for (const [stream, ids] of acks) pipeline.xack(stream, state.group, ...ids);
+    pipeline.xreadgroup(
+      'GROUP', state.group, this.consumerName,
+      'COUNT', this.batchSize,
+      'BLOCK', this.blockMs,
+      'STREAMS', ...state.streams, ...state.streams.map(() => '>'),
+    );
+    let results: [Error | null, unknown][];
+    try {
+      results = (await pipeline.exec()) ?? [];
+    } catch (error) {
+      this.requeueAcks(state, acks);
+      throw error;
+    }
+    const [readError, reply] = results[results.length - 1] ?? [new Error('no reply to XREADGROUP'), null];
+    if (results.slice(0, -1).some(([error]) => error)) this.requeueAcks(state, acks);
+    if (readError) throw readError;
+    return reply as StreamReply | null;
+  }
+
+  /** The acknowledgements to send now; their messages stop being kept alive as this subscription's. */
+  private takeAcks(state: SubscriptionState): Map<string, string[]> {
+    const acks = state.acks;
+    state.acks = new Map();
+    for (const [stream, ids] of acks) for (const id of ids) state.owned.delete(ownedKey(stream, id));
+    return acks;
+  }
+
+  /** A handled message stays owned (kept alive, not reclaimed) until its acknowledgement is sent. */
+  private queueAck(state: SubscriptionState, stream: string, id: string): void {
+    state.owned.add(ownedKey(stream, id));
+    const queued = state.acks.get(stream);
+    if (queued) queued.push(id);
+    else state.acks.set(stream, [id]);
+  }
+
+  private requeueAcks(state: SubscriptionState, acks: Map<string, string[]>): void {
+    for (const [stream, ids] of acks) for (const id of ids) this.queueAck(state, stream, id);
+  }
+
+  /** Sends the acknowledgements waiting for the next read now, on the command connection. */
+  private async flushAcks(state: SubscriptionState): Promise<void> {
+    const acks = this.takeAcks(state);
+    if (acks.size === 0) return;
+    const pipeline = this.commands.pipeline();
+    for (const [stream, ids] of acks) pipeline.xack(stream, state.group, ...ids);
+    try {
+      const results = (await pipeline.exec()) ?? [];
+      const failed = results.find(([error]) => error);
+      if (failed) throw failed[0];
+    } catch (error) {
+      this.requeueAcks(state, acks);
+      throw error;
     }
   }
 
@@ -283,6 +346,8 @@ export class RedisStreamsEventBus implements EventBus {
         state.owned.add(ownedKey(stream, id));
         await this.handle(state, stream, id, fields, deliveries);
       }
+      // The read loop may be blocked for a while: what was taken over is acknowledged now.
+      await this.flushAcks(state);
     } while (cursor !== '0-0' && !state.stop.signal.aborted);
   }
 
@@ -294,6 +359,7 @@ export class RedisStreamsEventBus implements EventBus {
   private async handle(state: SubscriptionState, stream: string, id: string, fields: string[] | null, deliveries: number): Promise<void> {
     const key = ownedKey(stream, id);
     const errorKey = `${state.group} ${key}`;
+    let handled = false;
     try {
       const raw = fieldMap(fields ?? []).event;
       const event = parseEnvelope(raw);
@@ -320,13 +386,16 @@ export class RedisStreamsEventBus implements EventBus {
         }
         return;
       }
-      await this.commands.xack(stream, state.group, id);
       this.lastErrors.delete(errorKey);
+      // Closing: no read follows to carry the acknowledgement.
+      if (state.stop.signal.aborted) await this.commands.xack(stream, state.group, id);
+      else handled = true;
     } catch (error) {
       // Acknowledging or dead-lettering failed: the message stays pending and is reclaimed.
       this.logger.error({ err: error, group: state.group, stream, id }, 'event bookkeeping failed');
     } finally {
       state.owned.delete(key);
+      if (handled) this.queueAck(state, stream, id);
     }
   }
 
@@ -363,6 +432,11 @@ export class RedisStreamsEventBus implements EventBus {
       // Unblocks a waiting XREADGROUP at once; anything it would have read stays unread.
       state.blocking.disconnect();
       const finished = await Promise.race([state.loops.then(() => true), delay(this.closeGraceMs).then(() => false)]);
+      try {
+        await this.flushAcks(state);
+      } catch (error) {
+        this.logger.error({ err: error, group: state.group }, 'acknowledging handled events failed; they stay pending');
+      }
       this.subscriptions.delete(state);
       // A sibling subscription of the same group shares the consumer name and may be reading into it now.
       const shared = [...this.subscriptions].some((s) => s.group === state.group);

@@ -5,6 +5,7 @@ import { InProcessEventBus } from '../event-bus/in-process';
 import { RedisStreamsEventBus, type RedisStreamsEventBusOptions } from '../event-bus/redis-streams';
 import { domainEvent, type EventBus } from '../events';
 import { silentLogger } from '../logger';
+import { canRunServers, startTestRedis, type TestRedisServer } from '../test-servers';
 import { sleep, TEST_REDIS_URL, waitFor } from '../testing';
 import { eventBusContract, type EventBusAdapter, type EventBusBroker } from './event-bus.contract';
 
@@ -259,6 +260,35 @@ describe('RedisStreamsEventBus', () => {
 
       await subscription.close();
       expect((await broker.admin.xinfo('CONSUMERS', stream, 'order')) as unknown[]).toEqual([]);
+    });
+  });
+
+  // A server of the test's own: its command counts are this test's alone.
+  const withRedisServer = canRunServers().redis ? describe : describe.skip;
+  withRedisServer('on a server of its own', () => {
+    let server: TestRedisServer;
+    let broker: ReturnType<typeof redisBroker>;
+    beforeAll(async () => {
+      server = await startTestRedis();
+    });
+    afterAll(() => server.destroy());
+    afterEach(() => broker.release());
+
+    it("acknowledges a read's events in one command, written with the next read", async () => {
+      broker = redisBroker(server.url);
+      const bus = broker.open();
+      const events = Array.from({ length: 12 }, (_, n) => domainEvent('OrderConfirmed', `order-${n}`, { orderId: `order-${n}` }));
+      // Published before anyone subscribes: one read returns them all.
+      await bus.publish(events);
+      await broker.admin.config('RESETSTAT');
+      const handled: string[] = [];
+      bus.subscribe('order', ['OrderConfirmed'], async (e) => void handled.push(e.id));
+      await waitFor('the events', () => handled.length === events.length);
+      const stream = `${broker.prefix}:events:OrderConfirmed`;
+      await waitFor('every event acknowledged', async () => ((await broker.admin.xpending(stream, 'order')) as [number])[0] === 0);
+      const xack = /cmdstat_xack:calls=(\d+)/.exec(await broker.admin.info('commandstats'))?.[1];
+      expect(Number(xack)).toBe(1);
+      expect(await bus.deadLetters()).toEqual([]);
     });
   });
 });
