@@ -229,18 +229,18 @@ export class OrderService {
   async placeOrder({ viewer, loaders, requestId }: OrderRequest, input: PlaceOrderInput): Promise<OrderRecord> {
     const { customerId } = requireCustomer(viewer);
     const checkout = parsePlaceOrderInput(input);
-    const earlier = await this.earlierCheckout(customerId, checkout, loaders);
-    if (earlier) return earlier;
-
+    // The key is not looked up first: placing answers `key-used` for a key already placed, and
+    // only a cart that cannot be placed (emptied by that checkout, say) sends a retry to look.
     const items: CartItem[] = (await loaders.cartLines.load(customerId)).map(({ productId, quantity }) => ({ productId, quantity }));
     if (items.length === 0) {
-      // A retry that lost the race to the checkout that emptied this cart finds that checkout now.
-      const raced = await this.earlierCheckout(customerId, checkout, loaders);
-      if (raced) return raced;
+      const earlier = await this.earlierCheckout(customerId, checkout, loaders);
+      if (earlier) return earlier;
       throw badUserInput('The cart is empty.', { field: 'cart' });
     }
     const { lines, missing } = priceCart(items, await this.catalogPrices(items.map((item) => item.productId), loaders), this.currency);
     if (missing.length > 0) {
+      const earlier = await this.earlierCheckout(customerId, checkout, loaders);
+      if (earlier) return earlier;
       throw badUserInput(`Product ${missing[0]} is no longer sold; remove it from the cart.`, { field: 'cart', productIds: missing });
     }
     const orderLines: PricedLineInput[] = lines.map((line) => ({
