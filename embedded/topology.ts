@@ -179,16 +179,21 @@ export class ShopTopology {
     for (const { name } of SUBGRAPHS) this.databases[name] = await pg.createDatabase(`shop_${envPrefix(name).toLowerCase()}`);
 
     const keyPair = generateTokenPems();
-    const common = {
+    // What every process of the shop shares, the router included, as in docker-compose.yml.
+    const shared = {
       NODE_ENV: 'test',
       DATA_DIR: this.dataDir,
       REDIS_URL: redis.url,
       EVENT_STREAM_PREFIX: this.prefix,
+      SERVICE_TOKEN: randomBytes(24).toString('base64url'),
+      JWT_PUBLIC_KEY: keyPair.publicKey,
+      SHUTDOWN_GRACE_MS: '2000',
+    };
+    const common = {
+      ...shared,
       SEED_DEMO: 'true',
       DEMO_SIZE: 'small',
       DEMO_PASSWORD,
-      SHUTDOWN_GRACE_MS: '2000',
-      JWT_PUBLIC_KEY: keyPair.publicKey,
       ...this.options.env,
     };
     for (const name of START_ORDER) {
@@ -220,12 +225,13 @@ export class ShopTopology {
     const supergraph = path.join(this.dataDir, 'supergraph.graphql');
     fs.writeFileSync(supergraph, composeSupergraph((name) => `http://127.0.0.1:${this.services.get(name as SubgraphName)!.port}/graphql`));
     this.router = new Service('router', 'router/main.ts', (port) => ['--supergraph', supergraph, '--port', String(port)], () => ({
-      NODE_ENV: 'test',
-      JWT_PUBLIC_KEY: keyPair.publicKey,
-      SHUTDOWN_GRACE_MS: '2000',
+      ...shared,
       ...this.options.routerEnv,
     }));
     await this.router.start();
+    // A router that cannot read the partner keys would refuse every partner: the shop is not what production runs.
+    const routerLog = this.router.output();
+    if (routerLog.includes('API keys not loaded yet')) throw new Error(`the router cannot read the partner API keys:\n${troubleLines(routerLog).join('\n')}`);
     this.client = new RouterClient(this.router.url);
   }
 
