@@ -6,6 +6,11 @@ import type { Logger } from '../logger';
 import { quitRedis, redisConnection } from '../redis';
 
 const DEFAULT_MAX_DELIVERIES = 5;
+/**
+ * How long acknowledgements wait for a read to carry them. Under load a read returns within
+ * milliseconds; a quiet stream leaves the read blocked, and they are sent on their own.
+ */
+const ACK_DELAY_MS = 100;
 
 export interface RedisStreamsEventBusOptions {
   /** redis:// or rediss:// URL of the server. */
@@ -24,6 +29,8 @@ export interface RedisStreamsEventBusOptions {
   blockMs?: number;
   /** Events read or reclaimed per stream at a time; default 20. */
   batchSize?: number;
+  /** Events of one subscription being handled (or queued behind their aggregate's) before it reads more; default 100. */
+  maxRunning?: number;
   /** How long `close` waits for running handlers before leaving their events to another consumer, in ms; default 10000. */
   closeGraceMs?: number;
   /** This process's consumer name in every group; default `<hostname>-<pid>-<random>`. */
@@ -51,6 +58,8 @@ interface SubscriptionState {
   owned: Set<string>;
   /** Ids per stream handled and not yet acknowledged: sent together, ahead of the next read. */
   acks: Map<string, string[]>;
+  /** Sends `acks` on the command connection when no read has carried them within ACK_DELAY_MS. */
+  ackTimer: NodeJS.Timeout | undefined;
   stop: AbortController;
   loops: Promise<unknown>;
   closing?: Promise<void>;
@@ -61,10 +70,12 @@ interface SubscriptionState {
  * one consumer group per subscribing group, so each group sees every event and the
  * replicas in a group share them. A message is acknowledged after its handler succeeds;
  * a failed or abandoned one stays pending and is reclaimed (XAUTOCLAIM) once idle for
- * `reclaimIdleMs`, by whichever replica of the group looks first. The acknowledgements of one
- * read's events go out together, in the same write as the next read. After `maxDeliveries`
- * deliveries it moves to `<prefix>:dead-letters`. The events of one read are handled side by
- * side per aggregate (`aggregateId`), each aggregate's in publish order.
+ * `reclaimIdleMs`, by whichever replica of the group looks first. The acknowledgements of the
+ * events handled meanwhile go out together, in the same write as the next read (or on their
+ * own when no read returns soon). After `maxDeliveries` deliveries it moves to
+ * `<prefix>:dead-letters`. Events are handled side by side per aggregate (`aggregateId`), each
+ * aggregate's one after another in publish order, while the next read goes on, up to
+ * `maxRunning` at a time.
  */
 export class RedisStreamsEventBus implements EventBus {
   readonly durable = true;
@@ -75,6 +86,7 @@ export class RedisStreamsEventBus implements EventBus {
   private readonly reclaimIdleMs: number;
   private readonly blockMs: number;
   private readonly batchSize: number;
+  private readonly maxRunning: number;
   private readonly closeGraceMs: number;
   readonly consumerName: string;
   private readonly subscriptions = new Set<SubscriptionState>();
@@ -92,6 +104,7 @@ export class RedisStreamsEventBus implements EventBus {
     this.reclaimIdleMs = options.reclaimIdleMs ?? 30_000;
     this.blockMs = options.blockMs ?? 5_000;
     this.batchSize = options.batchSize ?? 20;
+    this.maxRunning = options.maxRunning ?? 100;
     this.closeGraceMs = options.closeGraceMs ?? 10_000;
     this.consumerName = options.consumerName ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
     this.commands = redisConnection(options.url, `events-${this.consumerName}`, this.logger, 'commands');
@@ -130,6 +143,7 @@ export class RedisStreamsEventBus implements EventBus {
       blocking: redisConnection(this.commands, `events-${this.consumerName}-${group}`, this.logger, `blocking:${group}`),
       owned: new Set(),
       acks: new Map(),
+      ackTimer: undefined,
       stop: new AbortController(),
       loops: Promise.resolve(),
     };
@@ -194,13 +208,23 @@ export class RedisStreamsEventBus implements EventBus {
   /** New events: a blocking XREADGROUP over every stream of the subscription. */
   private async readLoop(state: SubscriptionState): Promise<void> {
     let failures = 0;
+    /** The last handling queued per aggregate: its next event starts after it. */
+    const tails = new Map<string, Promise<void>>();
+    let running = 0;
+    let room: (() => void) | undefined;
+    const wake = () => {
+      const resolve = room;
+      room = undefined;
+      resolve?.();
+    };
+    state.stop.signal.addEventListener('abort', wake);
     while (!state.stop.signal.aborted) {
       let reply: StreamReply | null;
       try {
-        reply = await this.read(state);
+        reply = await this.read(state, Math.min(this.batchSize, this.maxRunning - running));
         failures = 0;
       } catch (error) {
-        if (state.stop.signal.aborted) return;
+        if (state.stop.signal.aborted) break;
         failures += 1;
         this.logger.error({ err: error, group: state.group }, 'reading events failed; retrying');
         // The server may have lost the group (restarted without persistence).
@@ -212,21 +236,28 @@ export class RedisStreamsEventBus implements EventBus {
         for (const [id] of entries) state.owned.add(ownedKey(stream, id));
       }
       // One aggregate's events (one order's, whichever streams carry them) are handled one after
-      // another in publish order; different aggregates side by side. Handling each stream one
-      // event at a time made every event wait for the handlers of unrelated orders before it (a
-      // saga step cost a queue of round trips, which capped checkouts), and let an order's
-      // StockReserved overtake its OrderPlaced on a busier stream, to fail and wait `reclaimIdleMs`.
-      await Promise.all(
-        byAggregate(reply ?? []).map(async (entries) => {
+      // another in publish order, after those of earlier reads; different aggregates side by side.
+      // The next read does not wait for this one's handlers: waiting made each read's events wait
+      // for its slowest handler, and the events that came meanwhile for all of them.
+      for (const [key, entries] of byAggregate(reply ?? [])) {
+        running += entries.length;
+        const tail = (tails.get(key) ?? Promise.resolve()).then(async () => {
           for (const { stream, id, fields } of entries) {
-            if (state.stop.signal.aborted) break;
-            await this.handle(state, stream, id, fields, 1);
+            if (!state.stop.signal.aborted) await this.handle(state, stream, id, fields, 1);
+            running -= 1;
+            wake();
           }
-        }),
-      );
-      // What was read but not started stays pending: another consumer reclaims it.
-      if (state.stop.signal.aborted) state.owned.clear();
+        });
+        tails.set(key, tail);
+        void tail.then(() => {
+          if (tails.get(key) === tail) tails.delete(key);
+        });
+      }
+      while (running >= this.maxRunning && !state.stop.signal.aborted) await new Promise<void>((resolve) => (room = resolve));
     }
+    await Promise.all(tails.values());
+    // What was read but not started stays pending: another consumer reclaims it.
+    state.owned.clear();
   }
 
   /**
@@ -234,13 +265,13 @@ export class RedisStreamsEventBus implements EventBus {
    * written ahead of it: one write and one reply instead of a round trip per event. A
    * read that fails leaves them to be sent again (XACK of an acknowledged id does nothing).
    */
-  private async read(state: SubscriptionState): Promise<StreamReply | null> {
+  private async read(state: SubscriptionState, count: number): Promise<StreamReply | null> {
     const acks = this.takeAcks(state);
     const pipeline = state.blocking.pipeline();
     for (const [stream, ids] of acks) pipeline.xack(stream, state.group, ...ids);
     pipeline.xreadgroup(
       'GROUP', state.group, this.consumerName,
-      'COUNT', this.batchSize,
+      'COUNT', count,
       'BLOCK', this.blockMs,
       'STREAMS', ...state.streams, ...state.streams.map(() => '>'),
     );
@@ -259,6 +290,8 @@ export class RedisStreamsEventBus implements EventBus {
 
   /** The acknowledgements to send now; their messages stop being kept alive as this subscription's. */
   private takeAcks(state: SubscriptionState): Map<string, string[]> {
+    clearTimeout(state.ackTimer);
+    state.ackTimer = undefined;
     const acks = state.acks;
     state.acks = new Map();
     for (const [stream, ids] of acks) for (const id of ids) state.owned.delete(ownedKey(stream, id));
@@ -271,6 +304,14 @@ export class RedisStreamsEventBus implements EventBus {
     const queued = state.acks.get(stream);
     if (queued) queued.push(id);
     else state.acks.set(stream, [id]);
+    if (state.ackTimer || state.stop.signal.aborted) return;
+    state.ackTimer = setTimeout(() => {
+      state.ackTimer = undefined;
+      this.flushAcks(state).catch((error: unknown) =>
+        this.logger.error({ err: error, group: state.group }, 'acknowledging handled events failed; they go with the next read'),
+      );
+    }, ACK_DELAY_MS);
+    state.ackTimer.unref();
   }
 
   private requeueAcks(state: SubscriptionState, acks: Map<string, string[]>): void {
@@ -464,7 +505,7 @@ export class RedisStreamsEventBus implements EventBus {
  * the same millisecond keep the order of the reply). A message that is not an envelope is a
  * list of its own: it only goes to the dead letters.
  */
-function byAggregate(reply: StreamReply): ReadEntry[][] {
+function byAggregate(reply: StreamReply): Map<string, ReadEntry[]> {
   const groups = new Map<string, ReadEntry[]>();
   for (const [stream, entries] of reply) {
     for (const [id, fields] of entries) {
@@ -474,11 +515,10 @@ function byAggregate(reply: StreamReply): ReadEntry[][] {
       groups.set(key, group);
     }
   }
-  const lists = [...groups.values()];
   // By the millisecond only: sequence numbers count per stream, so within one millisecond the
   // stable sort keeps the reply's order (which is publish order within each stream).
-  for (const list of lists) if (list.length > 1) list.sort((a, b) => streamIdMs(a.id) - streamIdMs(b.id));
-  return lists;
+  for (const list of groups.values()) if (list.length > 1) list.sort((a, b) => streamIdMs(a.id) - streamIdMs(b.id));
+  return groups;
 }
 
 /** The server time, in ms, at which a message with this stream id (`<ms>-<seq>`) was added. */

@@ -228,6 +228,59 @@ describe('RedisStreamsEventBus', () => {
       expect(log.indexOf('start StockReserved order-1')).toBeGreaterThan(log.indexOf('end OrderPlaced order-1'));
     });
 
+    it("reads on while a handler runs: a later order's event does not wait for it, a later event of its order does", async () => {
+      broker = redisBroker(url);
+      const bus = broker.open();
+      const log: string[] = [];
+      let release!: () => void;
+      const slow = new Promise<void>((resolve) => (release = resolve));
+      const placed = (orderId: string) =>
+        domainEvent('OrderPlaced', orderId, { orderId, customerId: 'c', lines: [], total: { amount: 0, currency: 'USD' }, paymentToken: 't' });
+      const first = placed('order-1');
+      bus.subscribe('payment', ['OrderPlaced', 'StockReserved'], async (e) => {
+        log.push(`start ${e.type} ${e.aggregateId}`);
+        if (e.id === first.id) await slow;
+        log.push(`end ${e.type} ${e.aggregateId}`);
+      });
+      await bus.publish([first]);
+      await waitFor('the slow handler to start', () => log.length === 1);
+      // Read while order-1's handler still runs.
+      await bus.publish([placed('order-2'), domainEvent('StockReserved', 'order-1', { orderId: 'order-1', expiresAt: new Date().toISOString() })]);
+      await waitFor("order-2's event", () => log.includes('end OrderPlaced order-2'));
+      await sleep(100);
+      expect(log).not.toContain('start StockReserved order-1');
+      release();
+      await waitFor("order-1's events", () => log.includes('end StockReserved order-1'));
+      expect(log.indexOf('start StockReserved order-1')).toBeGreaterThan(log.indexOf('end OrderPlaced order-1'));
+    });
+
+    it('reads no more while maxRunning events are being handled', async () => {
+      broker = redisBroker(url, { maxRunning: 3 });
+      const bus = broker.open();
+      const started: string[] = [];
+      const releases: (() => void)[] = [];
+      bus.subscribe('inventory', ['OrderCancelled'], async (e) => {
+        started.push(e.id);
+        await new Promise<void>((resolve) => releases.push(resolve));
+      });
+      const events = Array.from({ length: 7 }, (_, n) => domainEvent('OrderCancelled', `order-${n}`, { orderId: `order-${n}` }));
+      await bus.publish(events);
+      await waitFor('the first handlers', () => started.length === 3);
+      await sleep(200);
+      expect(started).toHaveLength(3);
+      const stream = `${broker.prefix}:events:OrderCancelled`;
+      // The rest are not delivered to this consumer yet, so another replica could take them.
+      expect(((await broker.admin.xpending(stream, 'inventory')) as [number])[0]).toBe(3);
+      releases.shift()!();
+      await waitFor('one more', () => started.length === 4);
+      while (started.length < events.length || releases.length) {
+        releases.shift()?.();
+        await sleep(10);
+      }
+      expect(started).toEqual(events.map((e) => e.id));
+      await waitFor('every event acknowledged', async () => ((await broker.admin.xpending(stream, 'inventory')) as [number])[0] === 0);
+    });
+
     it('keeps commands flowing while a subscription blocks, and closes without waiting out the block', async () => {
       broker = redisBroker(url, { blockMs: 60_000 });
       const bus = broker.open();
@@ -274,7 +327,7 @@ describe('RedisStreamsEventBus', () => {
     afterAll(() => server.destroy());
     afterEach(() => broker.release());
 
-    it("acknowledges a read's events in one command, written with the next read", async () => {
+    it('acknowledges the events handled while a read waits in one command', async () => {
       broker = redisBroker(server.url);
       const bus = broker.open();
       const events = Array.from({ length: 12 }, (_, n) => domainEvent('OrderConfirmed', `order-${n}`, { orderId: `order-${n}` }));
