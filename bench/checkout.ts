@@ -37,7 +37,7 @@ import { RouterClient, type KeyRecord, type PlacedOrder, type Shopper } from '..
 const { values: args } = parseArgs({
   options: {
     target: { type: 'string', default: 'topology,embedded' },
-    customers: { type: 'string', default: '48' },
+    customers: { type: 'string', default: '96' },
     seconds: { type: 'string', default: '20' },
     'warmup-seconds': { type: 'string', default: '10' },
     'max-orders': { type: 'string', default: '20000' },
