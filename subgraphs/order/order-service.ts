@@ -233,15 +233,12 @@ export class OrderService {
     // only a cart that cannot be placed (emptied by that checkout, say) sends a retry to look.
     const items: CartItem[] = (await loaders.cartLines.load(customerId)).map(({ productId, quantity }) => ({ productId, quantity }));
     if (items.length === 0) {
-      const earlier = await this.earlierCheckout(customerId, checkout, loaders);
-      if (earlier) return earlier;
-      throw badUserInput('The cart is empty.', { field: 'cart' });
+      return this.earlierCheckoutOr(customerId, checkout, loaders, badUserInput('The cart is empty.', { field: 'cart' }));
     }
     const { lines, missing } = priceCart(items, await this.catalogPrices(items.map((item) => item.productId), loaders), this.currency);
     if (missing.length > 0) {
-      const earlier = await this.earlierCheckout(customerId, checkout, loaders);
-      if (earlier) return earlier;
-      throw badUserInput(`Product ${missing[0]} is no longer sold; remove it from the cart.`, { field: 'cart', productIds: missing });
+      const refusal = badUserInput(`Product ${missing[0]} is no longer sold; remove it from the cart.`, { field: 'cart', productIds: missing });
+      return this.earlierCheckoutOr(customerId, checkout, loaders, refusal);
     }
     const orderLines: PricedLineInput[] = lines.map((line) => ({
       productId: line.productId,
@@ -437,6 +434,13 @@ export class OrderService {
     }
     loaders.cartLines.clear(customerId).prime(customerId, change.lines);
     return this.cartOf(customerId, loaders);
+  }
+
+  /** The order this key placed already (a retry whose cart that checkout emptied or changed), or `refusal`. */
+  private async earlierCheckoutOr(customerId: string, checkout: Checkout, loaders: OrderLoaders, refusal: ShopError): Promise<OrderRecord> {
+    const earlier = await this.earlierCheckout(customerId, checkout, loaders);
+    if (earlier) return earlier;
+    throw refusal;
   }
 
   /**
