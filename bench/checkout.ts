@@ -10,6 +10,7 @@
  *
  *   npm run bench:checkout                                   # both targets
  *   npx tsx bench/checkout.ts --target topology --customers 64 --warmup-seconds 10 --seconds 30
+ *   npx tsx bench/checkout.ts --target topology --statements --cpu-prof /tmp/profiles
  *
  * Targets: `topology`, the production topology on this machine (embedded/topology.ts: a
  * PostgreSQL and a Redis server of its own, every subgraph and the router in a process of
@@ -26,6 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import postgres from 'postgres';
 import { startProcess, type ServiceProcess } from '../platform/test-processes';
 import { freePort } from '../platform/test-servers';
 import { sleep } from '../platform/testing';
@@ -43,6 +45,8 @@ const { values: args } = parseArgs({
     'max-orders': { type: 'string', default: '20000' },
     'idle-seconds': { type: 'string', default: '20' },
     'router-workers': { type: 'string', default: '1' },
+    'cpu-prof': { type: 'string' },
+    statements: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -51,6 +55,9 @@ const SECONDS = Number(args.seconds);
 const WARMUP_SECONDS = Number(args['warmup-seconds']);
 const MAX_ORDERS = Number(args['max-orders']);
 const IDLE_SECONDS = Number(args['idle-seconds']);
+/** Where every process of the shop writes its CPU profile when it exits, a folder per process. */
+const PROFILE_DIR = args['cpu-prof'] ? path.resolve(args['cpu-prof']) : undefined;
+const profiling = (name: string): string[] => (PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, name)}`] : []);
 /** Units each product is counted to before the run, so orders confirm rather than run out. */
 const STOCK = 1_000_000;
 const ADDRESS = { line1: '1 Canal Street', city: 'Amsterdam', postalCode: '1012 AB', country: 'NL' };
@@ -90,35 +97,57 @@ interface CpuGroup {
   roots: (table: Map<number, ProcEntry>) => number[];
 }
 
-/** Ticks per process of every group's trees, so processes that come and go during a run are counted from when they were seen. */
-function sampleGroups(groups: CpuGroup[]): Map<string, Map<number, number>> {
+/** What one process had spent when sampled: CPU ticks, and write system calls (NaN where /proc/<pid>/io cannot be read). */
+interface ProcSample {
+  ticks: number;
+  writes: number;
+}
+
+function writeCalls(pid: number): number {
+  try {
+    const io = fs.readFileSync(`/proc/${pid}/io`, 'utf8');
+    return Number(/^syscw: (\d+)$/m.exec(io)?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Every process of every group's trees, so processes that come and go during a run are counted from when they were seen. */
+function sampleGroups(groups: CpuGroup[]): Map<string, Map<number, ProcSample>> {
   const table = procTable();
   const children = new Map<number, number[]>();
   for (const [pid, entry] of table) children.set(entry.ppid, [...(children.get(entry.ppid) ?? []), pid]);
-  const sample = new Map<string, Map<number, number>>();
+  const sample = new Map<string, Map<number, ProcSample>>();
   for (const group of groups) {
-    const ticks = new Map<number, number>();
+    const seen = new Map<number, ProcSample>();
     const queue = group.roots(table);
     while (queue.length) {
       const pid = queue.shift()!;
-      if (ticks.has(pid) || !table.has(pid)) continue;
-      ticks.set(pid, table.get(pid)!.ticks);
+      if (seen.has(pid) || !table.has(pid)) continue;
+      seen.set(pid, { ticks: table.get(pid)!.ticks, writes: writeCalls(pid) });
       queue.push(...(children.get(pid) ?? []));
     }
-    sample.set(group.name, ticks);
+    sample.set(group.name, seen);
   }
   return sample;
 }
 
-/** CPU seconds per group between two samples. */
-function cpuBetween(before: Map<string, Map<number, number>>, after: Map<string, Map<number, number>>): Map<string, number> {
+type Sample = ReturnType<typeof sampleGroups>;
+
+/** How much of `measure` each group spent between two samples. */
+function spentBetween(before: Sample, after: Sample, measure: keyof ProcSample): Map<string, number> {
   const spent = new Map<string, number>();
-  for (const [name, ticks] of after) {
+  for (const [name, processes] of after) {
     let total = 0;
-    for (const [pid, now] of ticks) total += now - (before.get(name)?.get(pid) ?? 0);
-    spent.set(name, total / CLOCK_TICKS);
+    for (const [pid, now] of processes) total += now[measure] - (before.get(name)?.get(pid)?.[measure] ?? 0);
+    spent.set(name, total);
   }
   return spent;
+}
+
+/** CPU seconds per group between two samples. */
+function cpuBetween(before: Sample, after: Sample): Map<string, number> {
+  return new Map([...spentBetween(before, after, 'ticks')].map(([name, ticks]) => [name, ticks / CLOCK_TICKS]));
 }
 
 const byCmdline = (match: (cmdline: string) => boolean) => (table: Map<number, ProcEntry>) =>
@@ -137,7 +166,69 @@ interface Target {
   register(email: string): Promise<Shopper>;
   /** Problems with the shop's records after the run; empty when everything reconciles. */
   check(run: RunRecord, admin: Shopper): Promise<string[]>;
+  /** What PostgreSQL ran, with `--statements` on the topology. */
+  statements?: StatementCounter;
   close(): Promise<void>;
+}
+
+/** One statement text of one database, as pg_stat_statements counts it. */
+interface StatementStat {
+  database: string;
+  calls: number;
+  execMs: number;
+  query: string;
+}
+
+interface StatementCounter {
+  reset(): Promise<void>;
+  read(): Promise<StatementStat[]>;
+  close(): Promise<void>;
+}
+
+/** The server's settings that make it count statements (`pg_stat_statements`, top-level statements only). */
+const COUNTING_STATEMENTS = { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' };
+
+/** pg_stat_statements of a server started with `COUNTING_STATEMENTS`, over the shop's databases. */
+async function statementCounter(url: string): Promise<StatementCounter> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  await sql`create extension if not exists pg_stat_statements`;
+  return {
+    reset: async () => {
+      await sql`select pg_stat_statements_reset()`;
+    },
+    read: async () => {
+      const rows = await sql<{ database: string; calls: number; exec_ms: number; query: string }[]>`
+        select d.datname as database, s.calls::float8 as calls, s.total_exec_time as exec_ms, s.query
+        from pg_stat_statements s join pg_database d on d.oid = s.dbid
+        where starts_with(d.datname, 'shop_')`;
+      return rows.map((row) => ({ database: row.database.replace(/^shop_/, '').replace(/_/g, '-'), calls: row.calls, execMs: row.exec_ms, query: row.query }));
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+/** A statement by its `-- name:` tag, or by the start of its text. */
+function statementName(query: string): string {
+  return /--\s*name:\s*([\w-]+)/.exec(query)?.[1] ?? query.replace(/\s+/g, ' ').trim().slice(0, 60);
+}
+
+/** Statements per order by database, PostgreSQL's time executing them, and the statements that took most of it. */
+function statementLines(stats: StatementStat[], orders: number, top = 12): string[] {
+  const per = (n: number) => n / Math.max(orders, 1);
+  const byDatabase = new Map<string, number>();
+  for (const stat of stats) byDatabase.set(stat.database, (byDatabase.get(stat.database) ?? 0) + stat.calls);
+  const calls = stats.reduce((sum, stat) => sum + stat.calls, 0);
+  const execMs = stats.reduce((sum, stat) => sum + stat.execMs, 0);
+  const databases = [...byDatabase].filter(([, n]) => per(n) >= 0.05).sort((a, b) => b[1] - a[1]);
+  return [
+    // A COMMIT is sent as a statement the connection prepared once; PostgreSQL does not count it again.
+    `statements per order: ${databases.map(([name, n]) => `${name} ${per(n).toFixed(1)}`).join(', ')}; ${per(calls).toFixed(1)} in all, ` +
+      `BEGIN included, COMMIT not; PostgreSQL executing them ${per(execMs).toFixed(2)} ms per order`,
+    ...[...stats]
+      .sort((a, b) => b.execMs - a.execMs)
+      .slice(0, top)
+      .map((stat) => `  ${per(stat.execMs).toFixed(3)} ms, ${per(stat.calls).toFixed(2)} per order: ${statementName(stat.query)} (${stat.database})`),
+  ];
 }
 
 interface RunRecord {
@@ -149,7 +240,18 @@ interface RunRecord {
 
 async function topologyTarget(): Promise<Target & { topology: ShopTopology }> {
   const workers = args['router-workers']!;
-  const topology = await startShopTopology({ name: 'bench-checkout', routerEnv: { ROUTER_WORKERS: workers } });
+  const topology = await startShopTopology({
+    name: 'bench-checkout',
+    routerEnv: { ROUTER_WORKERS: workers },
+    nodeArgs: profiling,
+    ...(args.statements ? { postgresSettings: COUNTING_STATEMENTS } : {}),
+  });
+  const statements = args.statements
+    ? await statementCounter(topology.pg.url).catch(async (error: unknown) => {
+        await topology.close();
+        throw error;
+      })
+    : undefined;
   const pgPort = topology.pg.port;
   const redisPort = topology.redis.port;
   const service = (name: string) => (table: Map<number, ProcEntry>) => {
@@ -175,7 +277,11 @@ async function topologyTarget(): Promise<Target & { topology: ShopTopology }> {
       const open = await topology.settle();
       return [...open.map((o) => `not settled: ${o}`), ...(await topology.brokenInvariants(run))];
     },
-    close: () => topology.close(),
+    ...(statements ? { statements } : {}),
+    close: async () => {
+      await statements?.close();
+      await topology.close();
+    },
   };
 }
 
@@ -184,7 +290,7 @@ async function embeddedTarget(): Promise<Target> {
   const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_SIZE: 'small', SEED_DEMO: 'true', NODE_ENV: 'test', SHUTDOWN_GRACE_MS: '2000' };
   env.ROUTER_PORT = String(await freePort());
   for (const { name } of SUBGRAPHS) env[`${envPrefix(name)}_PORT`] = String(await freePort());
-  const shop: ServiceProcess = await startProcess('embedded/main.ts', [], env, 180_000);
+  const shop: ServiceProcess = await startProcess('embedded/main.ts', [], env, 180_000, profiling('embedded'));
   while (!shop.output().includes('The shop is open')) await sleep(100);
   const url = `http://127.0.0.1:${env.ROUTER_PORT}/graphql`;
   const client = new RouterClient(url);
@@ -411,12 +517,20 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
     log(`${customers.length} customers; checking out for ${WARMUP_SECONDS} s to warm up, then ${SECONDS} s measured…`);
     let before = sampleGroups(target.groups);
     let clientBefore = process.cpuUsage();
+    let counting: Promise<void> | undefined;
     const load = await runLoad(target, customers, run, () => {
       before = sampleGroups(target.groups);
       clientBefore = process.cpuUsage();
+      counting = target.statements?.reset();
+      // Awaited once the load ends; a failure then ends the run.
+      counting?.catch(() => {});
     });
-    const spent = cpuBetween(before, sampleGroups(target.groups));
+    const after = sampleGroups(target.groups);
+    const spent = cpuBetween(before, after);
+    const writes = spentBetween(before, after, 'writes');
     const clientCpu = process.cpuUsage(clientBefore);
+    await counting;
+    const statements = target.statements ? statementLines(await target.statements.read(), load.confirmed) : [];
     const problems = await target.check(run, admin);
 
     const sorted = [...load.latenciesMs].sort((a, b) => a - b);
@@ -432,12 +546,17 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
           `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms`,
         `outcomes: ${JSON.stringify(load.outcomes)}${Object.keys(load.errors).length ? `, errors: ${JSON.stringify(load.errors)}` : ''}`,
         `cpu: ${cpuLine(spent, load.seconds)}; ${((totalCpu / Math.max(load.confirmed, 1)) * 1000).toFixed(1)} CPU ms per order; load generator ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} CPU s`,
+        `write system calls per order (messages to other processes, log lines, PostgreSQL's WAL): ${[...writes]
+          .map(([name, n]) => `${name} ${Number.isNaN(n) ? '?' : (n / Math.max(load.confirmed, 1)).toFixed(1)}`)
+          .join(', ')}`,
+        ...statements,
         problems.length ? `BROKEN:\n${problems.map((p) => `  - ${p}`).join('\n')}` : 'invariants hold: no order lost, pending or oversold; payments and stock reconciled',
         '',
       ].join('\n'),
     );
   } finally {
     await target.close();
+    if (PROFILE_DIR) log(`CPU profiles, written as each process stopped: ${PROFILE_DIR}/<process>/*.cpuprofile`);
   }
 }
 

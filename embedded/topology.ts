@@ -51,6 +51,7 @@ export class Service {
     private readonly script: string,
     private readonly args: (port: number) => string[],
     private readonly env: (port: number) => Record<string, string>,
+    private readonly nodeArgs: readonly string[] = [],
   ) {}
 
   get url(): string {
@@ -68,7 +69,7 @@ export class Service {
   }
 
   private async launch(): Promise<void> {
-    const started = await startProcess(this.script, this.args(this.port), this.env(this.port), 90_000);
+    const started = await startProcess(this.script, this.args(this.port), this.env(this.port), 90_000, this.nodeArgs);
     this.current = started;
     this.killing = false;
     this.port = Number(new URL(started.url).port);
@@ -143,6 +144,10 @@ export interface ShopTopologyOptions {
   env?: Record<string, string>;
   /** Configuration the router gets, over the topology's own. */
   routerEnv?: Record<string, string>;
+  /** Node's options for a process, by its name (`router` or a subgraph's); default none. */
+  nodeArgs?: (service: string) => string[];
+  /** Settings of the topology's PostgreSQL server, over the test defaults. */
+  postgresSettings?: Record<string, string>;
 }
 
 /** The topology, running: start it with `startShopTopology`, stop it with `close`. */
@@ -205,7 +210,7 @@ export class ShopTopology {
           for (const [peer, other] of this.services) if (peer !== name && other.port) env[`${envPrefix(peer)}_PORT`] = String(other.port);
           if (name === 'customer') env.JWT_PRIVATE_KEY = keyPair.privateKey;
           return env;
-        }),
+        }, this.options.nodeArgs?.(name)),
       );
     }
     // Everything order depends on first, side by side; then order, which replays the demo history.
@@ -224,10 +229,13 @@ export class ShopTopology {
 
     const supergraph = path.join(this.dataDir, 'supergraph.graphql');
     fs.writeFileSync(supergraph, composeSupergraph((name) => `http://127.0.0.1:${this.services.get(name as SubgraphName)!.port}/graphql`));
-    this.router = new Service('router', 'router/main.ts', (port) => ['--supergraph', supergraph, '--port', String(port)], () => ({
-      ...shared,
-      ...this.options.routerEnv,
-    }));
+    this.router = new Service(
+      'router',
+      'router/main.ts',
+      (port) => ['--supergraph', supergraph, '--port', String(port)],
+      () => ({ ...shared, ...this.options.routerEnv }),
+      this.options.nodeArgs?.('router'),
+    );
     await this.router.start();
     // A router that cannot read the partner keys would refuse every partner: the shop is not what production runs.
     const routerLog = this.router.output();
@@ -543,7 +551,7 @@ export class ShopTopology {
 
 /** Starts a PostgreSQL and a Redis server of the topology's own, then the shop's processes on them. */
 export async function startShopTopology(options: ShopTopologyOptions = {}): Promise<ShopTopology> {
-  const pg = await startTestPostgres();
+  const pg = await startTestPostgres(options.postgresSettings);
   const redis = await startTestRedis({ appendonly: true }).catch(async (error: unknown) => {
     await pg.destroy();
     throw error;

@@ -21,10 +21,17 @@ export interface ServiceProcess {
 /**
  * Starts one of the project's programs (`router/main.ts`, `subgraphs/<name>/main.ts`) as
  * its own process, as a container would, and resolves once it logs that it listens.
+ * `nodeArgs` are Node's own options for the program (`--cpu-prof`, say); tsx hands them on.
  */
-export function startProcess(script: string, args: string[], env: Record<string, string>, startMs = 60_000): Promise<ServiceProcess> {
+export function startProcess(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  startMs = 60_000,
+  nodeArgs: readonly string[] = [],
+): Promise<ServiceProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [require.resolve('tsx/cli'), script, ...args], {
+    const child = spawn(process.execPath, [require.resolve('tsx/cli'), ...nodeArgs, script, ...args], {
       cwd: ROOT,
       env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'info', LOG_PRETTY: 'false', NODE_ENV: 'test', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

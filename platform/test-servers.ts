@@ -93,8 +93,17 @@ export interface TestPostgresServer {
   destroy(): Promise<void>;
 }
 
-/** Initialises and starts a PostgreSQL server of the test's own. */
-export async function startTestPostgres(): Promise<TestPostgresServer> {
+/** A server setting's name or value as `pg_ctl -o` can pass it on: no spaces or quotes. */
+const PLAIN_SETTING = /^[\w.,:/-]+$/;
+
+/**
+ * Initialises and starts a PostgreSQL server of the test's own. `settings` go to the server
+ * as `-c name=value` after the test defaults (benchmarks load `pg_stat_statements` this way).
+ */
+export async function startTestPostgres(settings: Readonly<Record<string, string>> = {}): Promise<TestPostgresServer> {
+  for (const [name, value] of Object.entries(settings)) {
+    if (!PLAIN_SETTING.test(name) || !PLAIN_SETTING.test(value)) throw new Error(`PostgreSQL setting ${name}=${value} must be plain words`);
+  }
   const bin = postgresBinaries();
   if (!bin) throw new Error('no PostgreSQL server binaries (apt-get install postgresql)');
   const port = await freePort();
@@ -111,7 +120,8 @@ export async function startTestPostgres(): Promise<TestPostgresServer> {
   }
   runAsPostgres(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off`;
+  const extra = Object.entries(settings).map(([name, value]) => ` -c ${name}=${value}`);
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off${extra.join('')}`;
   const start = async () => {
     runAsPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', options, 'start']);
     await waitUntil(() => accepting(port), `PostgreSQL on ${port}`);
