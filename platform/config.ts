@@ -107,11 +107,13 @@ const base = z.object({
   /** Deliveries of a failing event before it is dead-lettered; default 5. */
   EVENT_MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(5),
   /**
-   * Connections each subgraph keeps to its PostgreSQL server; default 4. Statements that find
+   * Connections each subgraph keeps to its PostgreSQL server; default 2. Statements that find
    * every connection busy are pipelined onto one, several to a write and to a wake-up of the
    * server: a few busy connections cost the server and the subgraph less than many idle ones.
+   * A transaction holds its connection until it ends, and a statement waiting on a lock holds
+   * up those pipelined behind it, so at least 2 keep other statements moving while one waits.
    */
-  DB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(4),
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(2),
   /** How long opening a PostgreSQL connection may take before the query fails, in ms; default 2000. */
   DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(2000),
   /** Longest a statement may run on the PostgreSQL server before it is cancelled, in ms; default 10000. */

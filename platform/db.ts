@@ -81,7 +81,7 @@ export interface OpenDatabaseOptions {
   url?: string;
   /** Embedded instance to use when there is no URL. */
   embedded?: EmbeddedPostgres;
-  /** Connections in the pool on a real server; default 4 (`DB_POOL_SIZE`). */
+  /** Connections in the pool on a real server; default 2 (`DB_POOL_SIZE`). */
   poolSize?: number;
   /** How long opening a connection may take before its query fails, in ms; default 2000. */
   connectTimeoutMs?: number;
@@ -211,7 +211,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 
   if (options.url) {
     const client = postgres(options.url, {
-      max: options.poolSize ?? 4,
+      max: options.poolSize ?? 2,
       onnotice: () => {},
       // A restart or failover must cost a moment, not a crash or a long stall: connections
       // fail fast while the server is down and come back soon after it answers.

@@ -26,7 +26,9 @@ describe.each(storeBackends())('round trips of the PostgreSQL order store on %s'
   const limits: CartLimits = { maxQuantity: 99, maxLines: 3 };
 
   beforeAll(async () => {
-    const deps = await testDeps(backend, ['order']);
+    // `racedBy` needs three connections at once: the transaction holding the cart's lock, the
+    // operation waiting on it, and the query that sees it wait.
+    const deps = await testDeps(backend, ['order'], { DB_POOL_SIZE: '3' });
     store = await openOrderStore(deps);
     release = async () => {
       await store.close();
