@@ -176,6 +176,9 @@ interface StatementStat {
   database: string;
   calls: number;
   execMs: number;
+  /** Times PostgreSQL planned it, and the milliseconds that took (`pg_stat_statements.track_planning`). */
+  plans: number;
+  planMs: number;
   query: string;
 }
 
@@ -186,7 +189,11 @@ interface StatementCounter {
 }
 
 /** The server's settings that make it count statements (`pg_stat_statements`, top-level statements only). */
-const COUNTING_STATEMENTS = { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' };
+const COUNTING_STATEMENTS = {
+  shared_preload_libraries: 'pg_stat_statements',
+  'pg_stat_statements.track': 'top',
+  'pg_stat_statements.track_planning': 'on',
+};
 
 /** pg_stat_statements of a server started with `COUNTING_STATEMENTS`, over the shop's databases. */
 async function statementCounter(url: string): Promise<StatementCounter> {
@@ -197,11 +204,19 @@ async function statementCounter(url: string): Promise<StatementCounter> {
       await sql`select pg_stat_statements_reset()`;
     },
     read: async () => {
-      const rows = await sql<{ database: string; calls: number; exec_ms: number; query: string }[]>`
-        select d.datname as database, s.calls::float8 as calls, s.total_exec_time as exec_ms, s.query
+      const rows = await sql<{ database: string; calls: number; exec_ms: number; plans: number; plan_ms: number; query: string }[]>`
+        select d.datname as database, s.calls::float8 as calls, s.total_exec_time as exec_ms,
+          s.plans::float8 as plans, s.total_plan_time as plan_ms, s.query
         from pg_stat_statements s join pg_database d on d.oid = s.dbid
         where starts_with(d.datname, 'shop_')`;
-      return rows.map((row) => ({ database: row.database.replace(/^shop_/, '').replace(/_/g, '-'), calls: row.calls, execMs: row.exec_ms, query: row.query }));
+      return rows.map((row) => ({
+        database: row.database.replace(/^shop_/, '').replace(/_/g, '-'),
+        calls: row.calls,
+        execMs: row.exec_ms,
+        plans: row.plans,
+        planMs: row.plan_ms,
+        query: row.query,
+      }));
     },
     close: () => sql.end({ timeout: 5 }),
   };
@@ -212,22 +227,29 @@ function statementName(query: string): string {
   return /--\s*name:\s*([\w-]+)/.exec(query)?.[1] ?? query.replace(/\s+/g, ' ').trim().slice(0, 60);
 }
 
-/** Statements per order by database, PostgreSQL's time executing them, and the statements that took most of it. */
+/** Statements per order by database, PostgreSQL's time planning and executing them, and the statements that took most of it. */
 function statementLines(stats: StatementStat[], orders: number, top = 12): string[] {
   const per = (n: number) => n / Math.max(orders, 1);
   const byDatabase = new Map<string, number>();
   for (const stat of stats) byDatabase.set(stat.database, (byDatabase.get(stat.database) ?? 0) + stat.calls);
   const calls = stats.reduce((sum, stat) => sum + stat.calls, 0);
   const execMs = stats.reduce((sum, stat) => sum + stat.execMs, 0);
+  const plans = stats.reduce((sum, stat) => sum + stat.plans, 0);
+  const planMs = stats.reduce((sum, stat) => sum + stat.planMs, 0);
   const databases = [...byDatabase].filter(([, n]) => per(n) >= 0.05).sort((a, b) => b[1] - a[1]);
   return [
     // A COMMIT is sent as a statement the connection prepared once; PostgreSQL does not count it again.
     `statements per order: ${databases.map(([name, n]) => `${name} ${per(n).toFixed(1)}`).join(', ')}; ${per(calls).toFixed(1)} in all, ` +
-      `BEGIN included, COMMIT not; PostgreSQL executing them ${per(execMs).toFixed(2)} ms per order`,
+      `BEGIN included, COMMIT not; PostgreSQL executing them ${per(execMs).toFixed(2)} ms per order, ` +
+      `planning ${per(plans).toFixed(1)} of them ${per(planMs).toFixed(2)} ms per order`,
     ...[...stats]
       .sort((a, b) => b.execMs - a.execMs)
       .slice(0, top)
-      .map((stat) => `  ${per(stat.execMs).toFixed(3)} ms, ${per(stat.calls).toFixed(2)} per order: ${statementName(stat.query)} (${stat.database})`),
+      .map(
+        (stat) =>
+          `  ${per(stat.execMs).toFixed(3)} ms, ${per(stat.calls).toFixed(2)} per order, planned ${per(stat.plans).toFixed(2)} ` +
+          `(${per(stat.planMs).toFixed(3)} ms): ${statementName(stat.query)} (${stat.database})`,
+      ),
   ];
 }
 
