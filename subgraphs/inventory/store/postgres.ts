@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { and, asc, eq, inArray, isNull, lte, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
+import { coalesced } from '../../../platform/coalesce';
 import { compiledStatement, placeholder, rowsOf, type Database, type Db } from '../../../platform/db';
 import { enqueueEvents, markProcessed, outboxInsert, outboxInsertOf, outboxValues, processedInsertOf, type EventTables, type OutboxValues } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
@@ -28,6 +29,31 @@ export function postgresStockStore(database: Database): StockStore {
     transactions += 1;
     return db.transaction(work);
   };
+  // The OrderConfirmed events a read of the bus hands its handlers side by side, one per order, in one statement.
+  const confirmed = coalesced(
+    async (calls: readonly { consumer: string; messageId: string; orderId: string; at: Date }[]) => {
+      return confirmReservationStatement<{ processed: boolean; confirmed: boolean; status: ReservationStatus | null; paid: boolean }>(db, {
+        consumers: calls.map((call) => call.consumer),
+        messageIds: calls.map((call) => call.messageId),
+        orderIds: calls.map((call) => call.orderId),
+        ats: calls.map((call) => call.at.toISOString()),
+      });
+    },
+    // The statement's update may touch a reservation once: a second confirmation of the same order waits for the next.
+    { key: ({ orderId }) => orderId },
+  );
+  const confirmReservation = async (call: { consumer: string; messageId: string; orderId: string; at: Date }): Promise<ConfirmOutcome> => {
+    const row = await confirmed(call);
+    if (!row.processed) return { kind: 'duplicate' };
+    if (row.confirmed) return { kind: 'confirmed' };
+    // What the statement read is from before it ran: a RESERVED, unpaid row it did not confirm
+    // was changed meanwhile by a transaction that committed first, so read what that left.
+    if (row.status === 'RESERVED' && !row.paid) {
+      const [latest] = await db.select({ status: reservations.status }).from(reservations).where(eq(reservations.orderId, call.orderId));
+      return { kind: 'unchanged', status: latest?.status ?? null };
+    }
+    return { kind: 'unchanged', status: row.status };
+  };
   return {
     ready: () => database.ready(),
     close: () => database.close(),
@@ -36,21 +62,7 @@ export function postgresStockStore(database: Database): StockStore {
 
     transaction: (work) => transaction((tx) => work(inventoryTransaction(tx))),
 
-    async confirmReservation(consumer, messageId, orderId, at): Promise<ConfirmOutcome> {
-      const [row] = await confirmReservationStatement<{ processed: boolean; confirmed: boolean; status: ReservationStatus | null; paid: boolean }>(
-        db,
-        { consumer, messageId, orderId, at: at.toISOString() },
-      );
-      if (!row?.processed) return { kind: 'duplicate' };
-      if (row.confirmed) return { kind: 'confirmed' };
-      // What the statement read is from before it ran: a RESERVED, unpaid row it did not confirm
-      // was changed meanwhile by a transaction that committed first, so read what that left.
-      if (row.status === 'RESERVED' && !row.paid) {
-        const [latest] = await db.select({ status: reservations.status }).from(reservations).where(eq(reservations.orderId, orderId));
-        return { kind: 'unchanged', status: latest?.status ?? null };
-      }
-      return { kind: 'unchanged', status: row.status };
-    },
+    confirmReservation: (consumer, messageId, orderId, at) => confirmReservation({ consumer, messageId, orderId, at }),
 
     async reservationsByOrderIds(orderIds) {
       if (orderIds.length === 0) return [];
@@ -207,27 +219,49 @@ function adjustStockUpdate(column: (name: keyof DeltaValues) => SQL | Placeholde
       returning s.product_id`;
 }
 
-type ConfirmReservationValues = { consumer: string; messageId: string; orderId: string; at: string };
+/** OrderConfirmed events as confirm-reservation takes them: one array per field, an element per event, each order once. */
+type ConfirmReservationValues = { consumers: string[]; messageIds: string[]; orderIds: string[]; ats: string[] };
 
 /**
- * confirm-reservation: records the message and, only if it is new, marks the order's
- * reservation paid while it is still RESERVED; answers the reservation as the statement saw it.
+ * confirm-reservation: for each confirmation, records the message and, only if it is new,
+ * marks the order's reservation paid while it is still RESERVED; answers each reservation as
+ * the statement saw it. The confirmations of many orders go in one statement, each order once,
+ * its messages and then its reservations locked in key order.
+ * Arrays, not a JSON document: the planner takes an array parameter for a few elements and
+ * looks each reservation up by its key, where a JSON document's hundred rows led it to scan them all.
  */
 const confirmReservationStatement = compiledStatement<ConfirmReservationValues>(() => {
   const p = placeholder<ConfirmReservationValues>;
   return sql`-- name: confirm-reservation
-    with processed as (
-      ${processedInsertOf(EVENT_TABLES)}
+    with confirmation as (
+      -- Text arrays cast in SQL: the driver sends plain strings, whatever it would do with timestamps.
+      select consumer, message_id, order_id, at::timestamptz as at, ordinal
+      from unnest(${p('consumers')}::text[], ${p('messageIds')}::text[], ${p('orderIds')}::text[], ${p('ats')}::text[])
+        with ordinality as c(consumer, message_id, order_id, at, ordinal)
+    ),
+    processed as (
+      insert into ${processedMessages} (consumer, message_id)
+      select consumer, message_id from confirmation
+      order by consumer collate "C", message_id collate "C"
+      on conflict do nothing
+      returning consumer, message_id
     ),
     confirmed as (
-      update ${reservations} set confirmed_at = ${p('at')}::timestamptz, updated_at = ${p('at')}::timestamptz
-      where order_id = ${p('orderId')}::text and status = 'RESERVED' and confirmed_at is null and exists (select from processed)
-      returning order_id
+      update ${reservations} as r set confirmed_at = c.at, updated_at = c.at
+      from (
+        select confirmation.order_id, confirmation.at from confirmation join processed using (consumer, message_id)
+        order by confirmation.order_id collate "C"
+      ) as c
+      where r.order_id = c.order_id and r.status = 'RESERVED' and r.confirmed_at is null
+      returning r.order_id
     )
-    select exists (select from processed) as processed, exists (select from confirmed) as confirmed,
+    select processed.message_id is not null as processed, confirmed.order_id is not null as confirmed,
       r.status, r.confirmed_at is not null as paid
-    from (select) as one
-    left join ${reservations} as r on r.order_id = ${p('orderId')}::text`;
+    from confirmation
+    left join processed using (consumer, message_id)
+    left join confirmed on confirmed.order_id = confirmation.order_id
+    left join ${reservations} as r on r.order_id = confirmation.order_id
+    order by confirmation.ordinal`;
 });
 
 type OpenReservationValues = { consumer: string; messageId: string; orderId: string; expiresAt: string; productIds: string[] };

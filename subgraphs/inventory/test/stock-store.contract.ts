@@ -267,6 +267,24 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
       expect(ours[0]!.lines).toEqual([{ productId: 'r7', warehouseId: 'wh-a', quantity: 1 }]);
     });
 
+    it('confirms the reservations of several orders handled at once in one statement, each message once', async () => {
+      await store.setOnHandMany([{ productId: 'r8', warehouseId: 'wh-a', onHand: 9 }]);
+      for (const orderId of ['o-8a', 'o-8b', 'o-8c']) await reserve(orderId, later, [{ productId: 'r8', warehouseId: 'wh-a', quantity: 1 }]);
+      const statements = store.statementCount();
+      expect(
+        await Promise.all([
+          store.confirmReservation('test', 'm-8a', 'o-8a', at),
+          store.confirmReservation('test', 'm-8b', 'o-8b', at),
+          store.confirmReservation('test', 'm-5a-again', 'o-5a', at),
+          store.confirmReservation('test', 'm-8a', 'o-8a', at),
+          store.confirmReservation('test', 'm-8c', 'o-8c', at),
+        ]),
+      ).toEqual([{ kind: 'confirmed' }, { kind: 'confirmed' }, { kind: 'unchanged', status: 'RELEASED' }, { kind: 'duplicate' }, { kind: 'confirmed' }]);
+      // The second delivery of m-8a concerns an order already in the first statement: it goes in one of its own.
+      expect(store.statementCount() - statements).toBe(2);
+      for (const orderId of ['o-8a', 'o-8b', 'o-8c']) expect((await reservationOf(orderId))?.confirmedAt).toEqual(at);
+    });
+
     it('reads reservations of many orders at once, unknown orders absent', async () => {
       expect(await store.reservationsByOrderIds([])).toEqual([]);
       const found = await store.reservationsByOrderIds(['o-1', 'o-missing', 'o-3']);

@@ -1,8 +1,21 @@
 import path from 'node:path';
 import { and, asc, desc, eq, getTableColumns, inArray, lte, sql, type Placeholder, type SQL } from 'drizzle-orm';
-import { outboxInsert, outboxInsertOf, outboxValues, processedInsertOf, type OutboxValues } from '../../../platform/outbox';
+import { coalesced } from '../../../platform/coalesce';
+import { outboxInsert, outboxInsertOf, outboxValues, type OutboxValues } from '../../../platform/outbox';
 import { compiledStatement, placeholder, rowsOf, type Database, type Db } from '../../../platform/db';
-import type { CartChange, CartLimits, CartLineRecord, NewOrder, OrderChangeOutcome, OrderRecord, OrderStore, Placement, PlacementOutcome } from './port';
+import type {
+  CartChange,
+  CartLimits,
+  CartLineRecord,
+  ConsumedMessage,
+  NewOrder,
+  OrderChangeOutcome,
+  OrderEventRule,
+  OrderRecord,
+  OrderStore,
+  Placement,
+  PlacementOutcome,
+} from './port';
 import { cartLines, carts, idempotencyKeys, orderLines, orders, outbox, processedMessages } from './schema';
 
 export const ORDER_SCHEMA = 'orders';
@@ -321,48 +334,68 @@ async function idempotencyRecordOf(db: Db, customerId: string, key: string) {
   return record ?? null;
 }
 
+/** Saga events as apply-order-event takes them: one array per field, an element per event, each order once; then their announcements. */
 type ApplyOrderEventValues = OutboxValues & {
-  consumer: string;
-  messageId: string;
-  orderId: string;
-  /** The rule's moves as a JSON object, status to status. */
-  moves: string;
-  /** The statuses the rule moves from. */
-  from: string[];
-  failureReason: string | null;
+  consumers: string[];
+  messageIds: string[];
+  orderIds: string[];
+  /** Each event's rule: its moves as a JSON object, status to status. */
+  moves: string[];
+  failureReasons: (string | null)[];
 };
 
 /**
- * apply-order-event (`OrderStore.applyEvent`): records the message, and only if it is new
- * moves the order with a compare-and-set that the server re-evaluates under the row lock of a
- * change committed meanwhile, so the move is always from the status as it is; writes the
- * announcement only with a change. Answers the order as changed, or as it is.
+ * apply-order-event (`OrderStore.applyEvent`), for the events of many orders at once, each
+ * order once: records each message, and only if it is new moves its order with a
+ * compare-and-set that the server re-evaluates under the row lock of a change committed
+ * meanwhile, so the move is always from the status as it is; writes an order's announcements
+ * (the outbox rows whose aggregate is that order) only with its change. Answers, per event,
+ * the order as changed, or as it is. Messages, then orders, are locked in key order.
  */
-const applyOrderEvent = compiledStatement<ApplyOrderEventValues>(() => {
+const applyOrderEvents = compiledStatement<ApplyOrderEventValues>(() => {
   const p = placeholder<ApplyOrderEventValues>;
   return sql`-- name: apply-order-event
-    with marked as (
-      ${processedInsertOf(tables)}
+    with event as (
+      select * from unnest(${p('consumers')}::text[], ${p('messageIds')}::text[], ${p('orderIds')}::text[], ${p('moves')}::text[], ${p('failureReasons')}::text[])
+        with ordinality as v(consumer, message_id, order_id, moves, failure_reason, ordinal)
+    ),
+    marked as (
+      insert into ${processedMessages} (consumer, message_id)
+      select consumer, message_id from event
+      order by consumer collate "C", message_id collate "C"
+      on conflict do nothing
+      returning consumer, message_id
     ),
     changed as (
-      update ${orders}
-      set status = ${p('moves')}::jsonb ->> status,
-        failure_reason = coalesce(${p('failureReason')}::text, failure_reason),
+      update ${orders} as o
+      set status = e.moves ->> o.status,
+        failure_reason = coalesce(e.failure_reason, o.failure_reason),
         updated_at = now()
-      where id = ${p('orderId')}::text and status = any(${p('from')}::text[]) and exists (select 1 from marked)
-      returning *
+      from (
+        select event.order_id, event.moves::jsonb as moves, event.failure_reason
+        from event join marked using (consumer, message_id)
+        order by event.order_id collate "C"
+      ) as e
+      where o.id = e.order_id and (e.moves ->> o.status) is not null
+      returning o.*
     ),
     announced as (
-      ${outboxInsertOf(tables, sql`exists (select 1 from changed)`)}
+      ${outboxInsertOf(tables, sql`exists (select 1 from changed where changed.id = e.aggregate_id)`)}
     )
-    select exists (select 1 from marked) as fresh, exists (select 1 from changed) as changed, o.*
-    from (select 1) as one
+    select marked.message_id is not null as fresh, exists (select 1 from changed where changed.id = event.order_id) as changed, o.*
+    from event
+    left join marked using (consumer, message_id)
     left join lateral (
-      select * from changed
+      select * from changed where changed.id = event.order_id
       union all
       -- Locking waits for a change in progress and reads the order as it committed, not as this statement's snapshot saw it.
-      select * from (select * from ${orders} where id = ${p('orderId')}::text and not exists (select 1 from changed) for share) as current
-    ) as o on true`;
+      select * from (
+        select * from ${orders}
+        where id = event.order_id and not exists (select 1 from changed where changed.id = event.order_id)
+        for share
+      ) as current
+    ) as o on true
+    order by event.ordinal`;
 });
 
 /** Orders on PostgreSQL, the same code on PGlite and on a server. */
@@ -388,6 +421,32 @@ export function postgresOrderStore(database: Database): OrderStore {
     .from(idempotencyKeys)
     .where(and(eq(idempotencyKeys.customerId, sql.placeholder('customerId')), eq(idempotencyKeys.key, sql.placeholder('key'))))
     .prepare('idempotency_record');
+  // The saga events a read of the bus hands its handlers side by side, one per order, are applied in one statement.
+  const applyEvent = coalesced(
+    async (calls: readonly { orderId: string; rule: OrderEventRule; consumed: ConsumedMessage }[]): Promise<OrderChangeOutcome[]> => {
+      for (const { orderId, rule } of calls) {
+        const stranger = rule.events.find((event) => event.aggregateId !== orderId);
+        // The statement writes an order's announcements with its change, found by their aggregate.
+        if (stranger) throw new Error(`event ${stranger.id} announced with order ${orderId} is about ${stranger.aggregateId}`);
+      }
+      const rows = await applyOrderEvents<Partial<OrderRow> & { fresh: boolean; changed: boolean }>(db, {
+        ...outboxValues(calls.flatMap(({ rule }) => rule.events)),
+        consumers: calls.map(({ consumed }) => consumed.consumer),
+        messageIds: calls.map(({ consumed }) => consumed.messageId),
+        orderIds: calls.map(({ orderId }) => orderId),
+        moves: calls.map(({ rule }) => JSON.stringify(rule.moves)),
+        failureReasons: calls.map(({ rule }) => rule.failureReason),
+      });
+      return rows.map((row): OrderChangeOutcome => {
+        if (!row.fresh) return { kind: 'duplicate' };
+        const order = row.id ? orderOf(row as OrderRow) : null;
+        if (row.changed) return { kind: 'changed', order: order! };
+        return { kind: 'unchanged', order };
+      });
+    },
+    // The statement's update may touch an order's row once: a second event of the same order waits for the next statement.
+    { key: ({ orderId }) => orderId },
+  );
   return {
     ready: () => database.ready(),
     close: () => database.close(),
@@ -465,20 +524,7 @@ export function postgresOrderStore(database: Database): OrderStore {
       });
     },
 
-    async applyEvent(orderId, rule, consumed): Promise<OrderChangeOutcome> {
-      const [row] = await applyOrderEvent<Partial<OrderRow> & { fresh: boolean; changed: boolean }>(db, {
-        ...consumed,
-        ...outboxValues(rule.events),
-        orderId,
-        moves: JSON.stringify(rule.moves),
-        from: Object.keys(rule.moves),
-        failureReason: rule.failureReason,
-      });
-      if (!row?.fresh) return { kind: 'duplicate' };
-      const order = row.id ? orderOf(row as OrderRow) : null;
-      if (row.changed) return { kind: 'changed', order: order! };
-      return { kind: 'unchanged', order };
-    },
+    applyEvent: (orderId, rule, consumed) => applyEvent({ orderId, rule, consumed }),
 
     async cartLinesOf(customerIds) {
       if (customerIds.length === 0) return [];

@@ -178,6 +178,46 @@ describe.each(storeBackends())('round trips of the PostgreSQL order store on %s'
     expect(outcome).toMatchObject({ kind: 'changed', order: { status: 'CANCELLED', failureReason: 'RESERVATION_EXPIRED' } });
   });
 
+  it('applies the saga events of several orders handled at once in one statement, each from the status it has', async () => {
+    const [x, y, z, done] = ['rt-g1', 'rt-g2', 'rt-g3', 'rt-g4'].map((c) => placement(c, 'k', [['p-1', 1]]).order);
+    await store.insertOrders([x!, y!, z!, { ...done!, status: 'DELIVERED' }]);
+    const expire = (id: string) => ({
+      moves: { PENDING: 'REJECTED', CONFIRMED: 'CANCELLED' } as const,
+      failureReason: 'RESERVATION_EXPIRED' as const,
+      events: [domainEvent('OrderRejected', id, { orderId: id, reason: 'RESERVATION_EXPIRED' })],
+    });
+    const apply = (id: string, messageId: string) => store.applyEvent(id, expire(id), { consumer: 'test', messageId });
+    await apply(z!.id, 'rt-msg-g3');
+    const together = await roundTrips(() =>
+      Promise.all([apply(y!.id, 'rt-msg-g2'), apply(z!.id, 'rt-msg-g3'), apply(done!.id, 'rt-msg-g4'), apply('rt-missing', 'rt-msg-g5')]),
+    );
+    expect(together).toMatchObject({ statements: 1, transactions: 0 });
+    expect(together.result).toEqual([
+      { kind: 'changed', order: { ...(await store.ordersByIds([y!.id]))[0], status: 'REJECTED' } },
+      { kind: 'duplicate' },
+      { kind: 'unchanged', order: expect.objectContaining({ id: done!.id, status: 'DELIVERED' }) },
+      { kind: 'unchanged', order: null },
+    ]);
+    // Only the orders that changed announce it, each once.
+    expect((await outboxEvents(store, y!.id)).map((e) => e.type)).toEqual(['OrderRejected']);
+    expect(await outboxEvents(store, z!.id)).toHaveLength(1);
+    expect(await outboxEvents(store, done!.id)).toHaveLength(0);
+
+    // While a change of x commits, x waits for its row and moves from the status that change left; the
+    // other orders of the statement move as they are. The same order twice goes in a statement of its own.
+    const w = placement('rt-g5', 'k', [['p-1', 1]]).order;
+    await store.insertOrders([w]);
+    const outcomes = await racedBy([sql`update "orders"."orders" set status = 'CONFIRMED' where id = ${x!.id}`], () =>
+      Promise.all([apply(x!.id, 'rt-msg-g1'), apply(w.id, 'rt-msg-g6'), apply(x!.id, 'rt-msg-g1')]),
+    );
+    expect(outcomes).toMatchObject([
+      { kind: 'changed', order: { id: x!.id, status: 'CANCELLED', failureReason: 'RESERVATION_EXPIRED' } },
+      { kind: 'changed', order: { id: w.id, status: 'REJECTED' } },
+      { kind: 'duplicate' },
+    ]);
+    expect((await outboxEvents(store, x!.id)).map((e) => e.type)).toEqual(['OrderRejected']);
+  });
+
   it('decides a cart change on the cart as it is when another change commits while it waits', async () => {
     await store.addToCart('rt-d', 'p-1', 1, limits);
     // Read before the other change commits, the line would take 60 more units; it holds 50 by then.

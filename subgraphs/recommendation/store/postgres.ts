@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { compiledStatement, placeholder, type Database, type Db } from '../../../platform/db';
-import { processedInsertOf } from '../../../platform/outbox';
+import { coalesced } from '../../../platform/coalesce';
 import { aggregatePurchases, type Purchase } from '../co-purchases';
-import type { RecommendationStore } from './port';
+import type { OrderNote, RecommendationStore } from './port';
 import { coPurchases, customerPurchases, orderEvents, processedMessages } from './schema';
 
 export const RECOMMENDATION_SCHEMA = 'recommendation';
@@ -59,56 +59,84 @@ function grouped(rows: readonly { key: string; id: string | null }[]): Map<strin
   return out;
 }
 
-type NoteOrderEventValues = {
+/** One order event as note-order-event takes it. */
+interface OrderEventNote {
   consumer: string;
-  messageId: string;
-  orderId: string;
+  message_id: string;
+  order_id: string;
   /** Who placed the order, with the products it holds: from OrderPlaced, null from OrderConfirmed. */
-  customerId: string | null;
-  productIds: string[] | null;
+  customer_id: string | null;
+  product_ids: string[] | null;
   confirmed: boolean;
+}
+
+type NoteOrderEventsValues = {
+  /** The notes as a JSON array of OrderEventNote, each order once. */
+  notes: string;
 };
 
-/** note-order-event (see `noteOrderEvent`), built once. */
-const noteOrderEventStatement = compiledStatement<NoteOrderEventValues>(() => {
-  const p = placeholder<NoteOrderEventValues>;
+/**
+ * note-order-event (see `noteOrderEvent`), built once: the events of many orders in one
+ * statement, each order once. Per event it records the message, notes the fact on the order's
+ * row and, when the row then holds both facts, records the purchase; it answers each message
+ * with whether it was new and whether its order's purchase was recorded.
+ */
+const noteOrderEventsStatement = compiledStatement<NoteOrderEventsValues>(() => {
+  const p = placeholder<NoteOrderEventsValues>;
   return sql`
     -- name: note-order-event
-    with processed as (
-      ${processedInsertOf({ processedMessages })}
+    with note as (
+      select * from rows from (
+        jsonb_to_recordset(${p('notes')}::jsonb)
+          as (consumer text, message_id text, order_id text, customer_id text, product_ids text[], confirmed boolean)
+      ) with ordinality as n(consumer, message_id, order_id, customer_id, product_ids, confirmed, ordinal)
+    ),
+    processed as (
+      insert into ${processedMessages} (consumer, message_id)
+      select consumer, message_id from note
+      order by consumer collate "C", message_id collate "C"
+      on conflict do nothing
+      returning consumer, message_id
     ),
     noted as (
       insert into ${orderEvents} as o (order_id, customer_id, product_ids, confirmed)
-      select ${p('orderId')}::text, ${p('customerId')}::text, ${p('productIds')}::text[], ${p('confirmed')}::boolean
-      from processed
+      select note.order_id, note.customer_id, note.product_ids, note.confirmed
+      from note join processed using (consumer, message_id)
+      order by note.order_id collate "C"
       on conflict (order_id) do update set
         customer_id = coalesce(excluded.customer_id, o.customer_id),
         product_ids = coalesce(excluded.product_ids, o.product_ids),
         confirmed = o.confirmed or excluded.confirmed,
         recorded = (o.confirmed or excluded.confirmed) and coalesce(excluded.customer_id, o.customer_id) is not null
       where not o.recorded
-      returning customer_id, product_ids, recorded
+      returning order_id, customer_id, product_ids, recorded
     ),
     bought as (
-      select distinct noted.customer_id, product.id
+      select distinct noted.order_id, noted.customer_id, product.id
       from noted, unnest(noted.product_ids) as product(id)
       where noted.recorded
     ),
     customer_totals as (
       insert into ${customerPurchases} (customer_id, product_id, quantity)
-      select customer_id, id, 1 from bought
+      select customer_id, id, count(*) from bought
+      group by customer_id, id
       order by customer_id collate "C", id collate "C"
       on conflict (customer_id, product_id) do update set quantity = customer_purchases.quantity + excluded.quantity
       returning product_id
     ),
     pair_totals as (
       insert into ${coPurchases} (product_id, other_product_id, weight)
-      select one.id, other.id, 1 from bought as one join bought as other on other.id <> one.id
+      select one.id, other.id, count(*) from bought as one join bought as other on other.order_id = one.order_id and other.id <> one.id
+      group by one.id, other.id
       order by one.id collate "C", other.id collate "C"
       on conflict (product_id, other_product_id) do update set weight = co_purchases.weight + excluded.weight
       returning product_id
     )
-    select exists (select from processed) as processed, coalesce((select recorded from noted), false) as recorded`;
+    select processed.message_id is not null as processed, coalesce(noted.recorded, false) as recorded
+    from note
+    left join processed using (consumer, message_id)
+    left join noted on noted.order_id = note.order_id
+    order by note.ordinal`;
 });
 
 /**
@@ -123,6 +151,33 @@ export function postgresRecommendationStore(database: Database): RecommendationS
     transactions += 1;
     await db.transaction((tx) => addTotals(tx, purchases));
   };
+  // The events a read of the bus hands its handlers side by side, one per order, are noted in one
+  // statement, so no transaction: it records each message, notes the fact on the order's row and,
+  // when the row then holds both facts, records the purchase. The upsert locks the order's row,
+  // so OrderPlaced and OrderConfirmed handled at once (by two replicas) serialize on it, and its
+  // condition reads the row as the one before committed it: exactly one of them finds both facts
+  // on a row not yet recorded. Once recorded, the row is left alone. Every writer takes its row
+  // locks in key order (collate "C"): messages, then orders, then the totals.
+  const noteOrderEvent = coalesced(
+    async (calls: readonly { consumer: string; messageId: string; note: OrderNote }[]) => {
+      const notes = calls.map(({ consumer, messageId, note }): OrderEventNote => {
+        const placed = note.kind === 'placed';
+        return {
+          consumer,
+          message_id: messageId,
+          order_id: note.orderId,
+          customer_id: placed ? note.customerId : null,
+          product_ids: placed ? [...note.productIds] : null,
+          confirmed: !placed,
+        };
+      });
+      const rows = await noteOrderEventsStatement<{ processed: boolean; recorded: boolean }>(database.db, { notes: JSON.stringify(notes) });
+      // A row per note, in their order: each order is in the notes once.
+      return rows.map((row): 'duplicate' | 'noted' | 'recorded' => (!row.processed ? 'duplicate' : row.recorded ? 'recorded' : 'noted'));
+    },
+    // The statement's upsert may touch an order's row once: a second event of the same order waits for the next statement.
+    { key: ({ note }) => note.orderId },
+  );
   return {
     ready: () => database.ready(),
     close: () => database.close(),
@@ -132,25 +187,7 @@ export function postgresRecommendationStore(database: Database): RecommendationS
     recordPurchase: (customerId, productIds) => recordPurchases([{ customerId, productIds }]),
     recordPurchases,
 
-    async noteOrderEvent(consumer, messageId, note) {
-      const placed = note.kind === 'placed';
-      // One statement, so no transaction: it records the message, notes the fact on the order's
-      // row and, when the row then holds both facts, records the purchase. The upsert locks the
-      // order's row, so OrderPlaced and OrderConfirmed handled at once serialize on it, and its
-      // condition reads the row as the one before committed it: exactly one of them finds both
-      // facts on a row not yet recorded. Once recorded, the row is left alone. The totals are
-      // added in key order (collate "C"), the order every writer of them takes its row locks in.
-      const [row] = await noteOrderEventStatement<{ processed: boolean; recorded: boolean }>(database.db, {
-        consumer,
-        messageId,
-        orderId: note.orderId,
-        customerId: placed ? note.customerId : null,
-        productIds: placed ? [...note.productIds] : null,
-        confirmed: !placed,
-      });
-      if (!row?.processed) return 'duplicate';
-      return row.recorded ? 'recorded' : 'noted';
-    },
+    noteOrderEvent: (consumer, messageId, note) => noteOrderEvent({ consumer, messageId, note }),
 
     async boughtTogether(productIds, limit) {
       if (productIds.length === 0) return new Map();

@@ -22,7 +22,7 @@ function placed(orderId: string, customerId: string, productIds: string[]): Even
 
 const confirmed = (orderId: string) => domainEvent('OrderConfirmed', orderId, { orderId });
 
-describe.each(recommendationStores())('recommendation learns purchases from order events on %s', (_name, open) => {
+describe.each(recommendationStores())('recommendation learns purchases from order events on %s', (name, open) => {
   let store: RecommendationStore;
   let release: () => Promise<void>;
   let service: RecommendationService;
@@ -102,6 +102,36 @@ describe.each(recommendationStores())('recommendation learns purchases from orde
     expect(Object.fromEntries(together)).toEqual({ 'trip-a': ['trip-b', 'trip-c'], 'trip-c': ['trip-a', 'trip-b'] });
     // The order of trip-d alone counts as bought: it is among the best sellers, though bought with nothing.
     expect(await store.bestSellers(100)).toContain('trip-d');
+  });
+
+  it('notes the events of several orders handled at once together, each order and each message once', async () => {
+    const [x, y, z] = [nextOrderId(), nextOrderId(), nextOrderId()];
+    const events = { x: placed(x, ALICE, ['batch-a', 'batch-b']), y: placed(y, BOB, ['batch-a', 'batch-b']), z: placed(z, BOB, ['batch-a', 'batch-c']) };
+    const note = (event: EventEnvelope<'OrderPlaced'>) =>
+      store.noteOrderEvent('recommendation', event.id, {
+        kind: 'placed',
+        orderId: event.payload.orderId,
+        customerId: event.payload.customerId,
+        productIds: event.payload.lines.map((line) => line.productId),
+      });
+    const confirm = (orderId: string) => {
+      const event = confirmed(orderId);
+      return store.noteOrderEvent('recommendation', event.id, { kind: 'confirmed', orderId });
+    };
+    let before = store.statementCount();
+    // x's OrderPlaced delivered twice at once: its order's row is touched by one statement at a time.
+    expect(await Promise.all([note(events.x), note(events.y), note(events.z), note(events.x)])).toEqual(['noted', 'noted', 'noted', 'duplicate']);
+    if (name !== 'redis') expect(store.statementCount() - before).toBe(2);
+    before = store.statementCount();
+    expect(await Promise.all([confirm(x), confirm(y), confirm(z)])).toEqual(['recorded', 'recorded', 'recorded']);
+    if (name !== 'redis') expect(store.statementCount() - before).toBe(1);
+    expect((await store.boughtTogether(['batch-c'], 5)).get('batch-c')).toEqual(['batch-a']);
+    // batch-a was bought with batch-b twice (x and y) and with batch-c once (z): a reference bought
+    // with it once ranks between them, and twice ties batch-b, then first by id.
+    await store.recordPurchase('reference-buyer', ['batch-a', 'batch-0']);
+    expect((await store.boughtTogether(['batch-a'], 5)).get('batch-a')).toEqual(['batch-b', 'batch-0', 'batch-c']);
+    await store.recordPurchase('reference-buyer', ['batch-a', 'batch-0']);
+    expect((await store.boughtTogether(['batch-a'], 5)).get('batch-a')).toEqual(['batch-0', 'batch-b', 'batch-c']);
   });
 
   it('counts two confirmed orders of the same products twice', async () => {

@@ -1,0 +1,61 @@
+import DataLoader from 'dataloader';
+
+export interface CoalesceOptions<I> {
+  /**
+   * Items with the same key never share a run (two events of one order, say, whose statement
+   * would touch the order's row twice): the later ones go in a run of their own after it.
+   */
+  key(item: I): string;
+  /** Items per run at most; default 100. */
+  maxBatchSize?: number;
+}
+
+/**
+ * Gathers the calls made in one tick into one call of `run`, which answers an item for each
+ * item it is given, in their order: the event handlers a read of the bus starts side by side
+ * each make one statement, and together they make one statement for all of them. A run that
+ * fails is repeated for each of its items alone, so one item that cannot be handled fails
+ * only its own call. A store builds one per statement; it caches nothing, so unlike a
+ * request's loaders it hands no answer to any call but the one that asked.
+ */
+export function coalesced<I, O>(run: (items: readonly I[]) => Promise<readonly O[]>, options: CoalesceOptions<I>): (item: I) => Promise<O> {
+  const alone = async (items: readonly I[]): Promise<(O | Error)[]> => {
+    try {
+      const answers = await run(items);
+      if (answers.length !== items.length) throw new Error(`a coalesced run answered ${answers.length} items for ${items.length}`);
+      return [...answers];
+    } catch (error) {
+      if (items.length === 1) return [asError(error)];
+      return Promise.all(items.map((item) => alone([item]).then(([answer]) => answer!)));
+    }
+  };
+  const loader = new DataLoader<I, O>(
+    async (items) => {
+      const answers: (O | Error)[] = new Array(items.length);
+      for (const round of rounds(items, options.key)) {
+        const answered = await alone(round.map((index) => items[index]!));
+        round.forEach((index, n) => (answers[index] = answered[n]!));
+      }
+      return answers;
+    },
+    { cache: false, maxBatchSize: options.maxBatchSize ?? 100 },
+  );
+  return (item) => loader.load(item);
+}
+
+/** Indexes of `items` in runs where no key repeats, each item in the first run its key is not yet in. */
+function rounds<I>(items: readonly I[], key: (item: I) => string): number[][] {
+  const out: { keys: Set<string>; indexes: number[] }[] = [];
+  items.forEach((item, index) => {
+    const k = key(item);
+    let round = out.find((r) => !r.keys.has(k));
+    if (!round) out.push((round = { keys: new Set(), indexes: [] }));
+    round.keys.add(k);
+    round.indexes.push(index);
+  });
+  return out.map((r) => r.indexes);
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
