@@ -140,3 +140,17 @@ export function processedInsertOf(tables: Pick<EventTables, 'processedMessages'>
     on conflict do nothing
     returning message_id`;
 }
+
+/**
+ * `processedInsertOf` for a statement that handles many messages at once: `source` is a
+ * relation of the statement (a CTE) with `consumer` and `message_id` columns, one row per
+ * message. It yields `consumer, message_id` of each message the first time only, and writes
+ * the rows in key order, the order concurrent statements lock them in.
+ */
+export function processedInsertFrom(tables: Pick<EventTables, 'processedMessages'>, source: string): SQL {
+  return sql`insert into ${tables.processedMessages} (consumer, message_id)
+    select consumer, message_id from ${sql.identifier(source)}
+    order by consumer collate "C", message_id collate "C"
+    on conflict do nothing
+    returning consumer, message_id`;
+}

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { and, asc, eq, inArray, isNull, lte, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { coalesced } from '../../../platform/coalesce';
 import { compiledStatement, placeholder, rowsOf, type Database, type Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed, outboxInsert, outboxInsertOf, outboxValues, processedInsertOf, type EventTables, type OutboxValues } from '../../../platform/outbox';
+import { enqueueEvents, markProcessed, outboxInsert, outboxInsertOf, outboxValues, processedInsertFrom, processedInsertOf, type EventTables, type OutboxValues } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
 import type {
   BelowReserved,
@@ -240,11 +240,7 @@ const confirmReservationStatement = compiledStatement<ConfirmReservationValues>(
         with ordinality as c(consumer, message_id, order_id, at, ordinal)
     ),
     processed as (
-      insert into ${processedMessages} (consumer, message_id)
-      select consumer, message_id from confirmation
-      order by consumer collate "C", message_id collate "C"
-      on conflict do nothing
-      returning consumer, message_id
+      ${processedInsertFrom(EVENT_TABLES, 'confirmation')}
     ),
     confirmed as (
       update ${reservations} as r set confirmed_at = c.at, updated_at = c.at

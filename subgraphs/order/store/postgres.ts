@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { and, asc, desc, eq, getTableColumns, inArray, lte, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { coalesced } from '../../../platform/coalesce';
-import { outboxInsert, outboxInsertOf, outboxValues, type OutboxValues } from '../../../platform/outbox';
+import { outboxInsert, outboxInsertOf, outboxValues, processedInsertFrom, type OutboxValues } from '../../../platform/outbox';
 import { compiledStatement, placeholder, rowsOf, type Database, type Db } from '../../../platform/db';
 import type {
   CartChange,
@@ -360,11 +360,7 @@ const applyOrderEvents = compiledStatement<ApplyOrderEventValues>(() => {
         with ordinality as v(consumer, message_id, order_id, moves, failure_reason, ordinal)
     ),
     marked as (
-      insert into ${processedMessages} (consumer, message_id)
-      select consumer, message_id from event
-      order by consumer collate "C", message_id collate "C"
-      on conflict do nothing
-      returning consumer, message_id
+      ${processedInsertFrom(tables, 'event')}
     ),
     changed as (
       update ${orders} as o

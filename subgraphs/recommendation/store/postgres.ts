@@ -2,6 +2,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { compiledStatement, placeholder, type Database, type Db } from '../../../platform/db';
 import { coalesced } from '../../../platform/coalesce';
+import { processedInsertFrom } from '../../../platform/outbox';
 import { aggregatePurchases, type Purchase } from '../co-purchases';
 import type { OrderNote, RecommendationStore } from './port';
 import { coPurchases, customerPurchases, orderEvents, processedMessages } from './schema';
@@ -92,11 +93,7 @@ const noteOrderEventsStatement = compiledStatement<NoteOrderEventsValues>(() => 
       ) with ordinality as n(consumer, message_id, order_id, customer_id, product_ids, confirmed, ordinal)
     ),
     processed as (
-      insert into ${processedMessages} (consumer, message_id)
-      select consumer, message_id from note
-      order by consumer collate "C", message_id collate "C"
-      on conflict do nothing
-      returning consumer, message_id
+      ${processedInsertFrom({ processedMessages }, 'note')}
     ),
     noted as (
       insert into ${orderEvents} as o (order_id, customer_id, product_ids, confirmed)
