@@ -19,21 +19,28 @@ export interface CoalesceOptions<I> {
  * request's loaders it hands no answer to any call but the one that asked.
  */
 export function coalesced<I, O>(run: (items: readonly I[]) => Promise<readonly O[]>, options: CoalesceOptions<I>): (item: I) => Promise<O> {
-  const alone = async (items: readonly I[]): Promise<(O | Error)[]> => {
+  /** Answers for `items` from one run; a run that throws is split into runs of one item each. */
+  const runOrSplit = async (items: readonly I[]): Promise<(O | Error)[]> => {
+    let answers: readonly O[];
     try {
-      const answers = await run(items);
-      if (answers.length !== items.length) throw new Error(`a coalesced run answered ${answers.length} items for ${items.length}`);
-      return [...answers];
+      answers = await run(items);
     } catch (error) {
       if (items.length === 1) return [asError(error)];
-      return Promise.all(items.map((item) => alone([item]).then(([answer]) => answer!)));
+      return Promise.all(items.map((item) => runOrSplit([item]).then(([answer]) => answer!)));
     }
+    // A run that did its work and answered wrongly is a mistake in `run`: running its items
+    // again would only find their work done, so each call fails instead.
+    if (answers.length !== items.length) {
+      const mistake = new Error(`a coalesced run answered ${answers.length} items for ${items.length}`);
+      return items.map(() => mistake);
+    }
+    return [...answers];
   };
   const loader = new DataLoader<I, O>(
     async (items) => {
       const answers: (O | Error)[] = new Array(items.length);
       for (const round of rounds(items, options.key)) {
-        const answered = await alone(round.map((index) => items[index]!));
+        const answered = await runOrSplit(round.map((index) => items[index]!));
         round.forEach((index, n) => (answers[index] = answered[n]!));
       }
       return answers;

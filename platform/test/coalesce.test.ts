@@ -48,8 +48,21 @@ describe('coalesced', () => {
     expect(runs).toEqual([[1, 2, 3], [1], [2], [3]]);
   });
 
-  it('refuses a run that answers a different number of items than it was given', async () => {
-    const call = coalesced(async (items: readonly number[]) => items.slice(1), { key: String });
+  it('fails every call of a run that answers a different number of items than it was given, without running them again', async () => {
+    const runs: number[][] = [];
+    const call = coalesced(
+      async (items: readonly number[]) => {
+        runs.push([...items]);
+        return items.slice(1);
+      },
+      { key: String },
+    );
     await expect(call(1)).rejects.toThrow('answered 0 items for 1');
+    const settled = await Promise.allSettled([call(2), call(3)]);
+    expect(settled.map((s) => s.status === 'rejected' && (s.reason as Error).message)).toEqual([
+      'a coalesced run answered 1 items for 2',
+      'a coalesced run answered 1 items for 2',
+    ]);
+    expect(runs).toEqual([[1], [2, 3]]);
   });
 });
