@@ -4,13 +4,14 @@
  * fail fast with a code that says "retry", `/ready` says so, and writes resume soon
  * after the server answers again.
  */
+import net from 'node:net';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { sql } from 'drizzle-orm';
 import { openDatabase, type Database } from '../db';
 import { silentLogger } from '../logger';
 import { isStoreUnavailable } from '../store-unavailable';
-import { canRunServers, startTestPostgres, type TestPostgresServer } from '../test-servers';
+import { canRunServers, freePort, startTestPostgres, type TestPostgresServer } from '../test-servers';
 import { serveTestSubgraph, sleep, testDeps, type TestDeps } from '../testing';
 import { startRouter, type RunningRouter } from '../../router/router';
 import { inventorySubgraph, openInventoryStore, typeDefs as inventoryTypeDefs } from '../../subgraphs/inventory/subgraph';
@@ -45,6 +46,89 @@ async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; value?: T;
     return { ms: Date.now() - started, value };
   } catch (error) {
     return { ms: Date.now() - started, error };
+  }
+}
+
+/** A FATAL ErrorResponse as a backend sends it when it is told to stop (`pg_ctl stop -m fast`, pg_terminate_backend). */
+function terminatingResponse(): Buffer {
+  const fields = [['S', 'FATAL'], ['V', 'FATAL'], ['C', '57P01'], ['M', 'terminating connection due to administrator command']];
+  const body = Buffer.concat([...fields.map(([type, text]) => Buffer.from(`${type}${text}\0`)), Buffer.from([0])]);
+  const head = Buffer.alloc(5);
+  head.write('E');
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+/**
+ * A TCP proxy before a PostgreSQL server that, when armed, stops the next connection at the
+ * moment the driver asks for the server's array types (the first thing a new connection of
+ * postgres.js does): the backend says it is terminating and the connection closes, as when a
+ * server stops under a pool that is just connecting. `refuseAfterCut` also stops listening, so
+ * the driver's reconnect is refused, as while the server is still down.
+ */
+async function startCuttingProxy(target: number) {
+  const port = await freePort();
+  const sockets = new Set<net.Socket>();
+  let armed: { refuseAfterCut: boolean } | undefined;
+  let cuts = 0;
+  const listener = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.on('close', () => sockets.delete(client));
+    upstream.on('close', () => sockets.delete(upstream));
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    upstream.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      if (armed && chunk.includes('pg_catalog.pg_type')) {
+        const { refuseAfterCut } = armed;
+        armed = undefined;
+        cuts += 1;
+        upstream.unpipe(client);
+        upstream.destroy();
+        if (refuseAfterCut) listener.close();
+        client.end(terminatingResponse());
+        return;
+      }
+      upstream.write(chunk);
+    });
+  });
+  const listen = () => new Promise<void>((resolve) => listener.listen(port, '127.0.0.1', resolve));
+  await listen();
+  return {
+    url: (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    arm: (refuseAfterCut: boolean) => void (armed = { refuseAfterCut }),
+    get cuts() {
+      return cuts;
+    },
+    /** Whether the proxy listens (a refused reconnect closed it). */
+    get listening() {
+      return listener.listening;
+    },
+    listen,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      if (listener.listening) await new Promise((resolve) => listener.close(resolve));
+    },
+  };
+}
+
+/** Collects what reaches the process's last-resort handlers during `run`, plus a moment after. */
+async function escaping<T>(run: () => Promise<T>): Promise<{ value?: T; error?: unknown; escaped: unknown[] }> {
+  const escaped: unknown[] = [];
+  const onError = (error: unknown) => void escaped.push(error);
+  process.on('uncaughtException', onError);
+  process.on('unhandledRejection', onError);
+  try {
+    const value = await run();
+    await sleep(100);
+    return { value, escaped };
+  } catch (error) {
+    await sleep(100);
+    return { error, escaped };
+  } finally {
+    process.off('uncaughtException', onError);
+    process.off('unhandledRejection', onError);
   }
 }
 
@@ -157,6 +241,72 @@ describeWithServer('a PostgreSQL outage', () => {
         expect(resumeMs).toBeLessThan(2000);
       }
       expect(await database.ready()).toBe(true);
+    });
+  });
+
+  describe('while a connection starts', () => {
+    let proxy: Awaited<ReturnType<typeof startCuttingProxy>>;
+    let database: Database | undefined;
+
+    /** A store handle through the proxy: one connection, opened by its first query (migrations use another). */
+    const openThroughProxy = async () =>
+      (database = await openDatabase({
+        schema: 'relay_test',
+        migrationsFolder: path.join(__dirname, 'relay-migrations'),
+        url: proxy.url('outage_startup'),
+        poolSize: 1,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+        logger: silentLogger(),
+      }));
+
+    beforeAll(async () => {
+      await server.createDatabase('outage_startup');
+      proxy = await startCuttingProxy(server.port);
+    });
+
+    afterEach(async () => {
+      await database?.close();
+      database = undefined;
+    });
+
+    afterAll(async () => {
+      await proxy?.close();
+    });
+
+    it('reconnects and answers the waiting query when the server stops a connection that is fetching types', async () => {
+      const store = await openThroughProxy();
+      proxy.arm(false);
+      const { value, error, escaped } = await escaping(() => store.rows<{ one: number }>(sql`select 1 as one`));
+      expect(proxy.cuts).toBe(1);
+      expect(error).toBeUndefined();
+      expect(value).toEqual([{ one: 1 }]);
+      expect(escaped).toEqual([]);
+    });
+
+    it('fails the waiting query as an outage when the server is still down, and answers once it is back', async () => {
+      const store = await openThroughProxy();
+      proxy.arm(true);
+      const down = await escaping(() => store.rows(sql`select 1 as one`));
+      expect(proxy.cuts).toBe(2);
+      expect(proxy.listening).toBe(false);
+      expect(down.error).toBeDefined();
+      expect(isStoreUnavailable(down.error)).toBe(true);
+      expect(down.escaped).toEqual([]);
+
+      await proxy.listen();
+      const back = await escaping(async () => {
+        for (;;) {
+          try {
+            return await store.rows<{ one: number }>(sql`select 1 as one`);
+          } catch (error) {
+            if (!isStoreUnavailable(error)) throw error;
+            await sleep(20);
+          }
+        }
+      });
+      expect(back.value).toEqual([{ one: 1 }]);
+      expect(back.escaped).toEqual([]);
     });
   });
 
