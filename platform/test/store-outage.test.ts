@@ -93,7 +93,11 @@ async function startCuttingProxy(target: number) {
       upstream.write(chunk);
     });
   });
-  const listen = () => new Promise<void>((resolve) => listener.listen(port, '127.0.0.1', resolve));
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, '127.0.0.1', () => (listener.off('error', reject), resolve()));
+    });
   await listen();
   return {
     url: (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`,
@@ -276,9 +280,10 @@ describeWithServer('a PostgreSQL outage', () => {
 
     it('reconnects and answers the waiting query when the server stops a connection that is fetching types', async () => {
       const store = await openThroughProxy();
+      const cuts = proxy.cuts;
       proxy.arm(false);
       const { value, error, escaped } = await escaping(() => store.rows<{ one: number }>(sql`select 1 as one`));
-      expect(proxy.cuts).toBe(1);
+      expect(proxy.cuts).toBe(cuts + 1);
       expect(error).toBeUndefined();
       expect(value).toEqual([{ one: 1 }]);
       expect(escaped).toEqual([]);
@@ -286,9 +291,10 @@ describeWithServer('a PostgreSQL outage', () => {
 
     it('fails the waiting query as an outage when the server is still down, and answers once it is back', async () => {
       const store = await openThroughProxy();
+      const cuts = proxy.cuts;
       proxy.arm(true);
       const down = await escaping(() => store.rows(sql`select 1 as one`));
-      expect(proxy.cuts).toBe(2);
+      expect(proxy.cuts).toBe(cuts + 1);
       expect(proxy.listening).toBe(false);
       expect(down.error).toBeDefined();
       expect(isStoreUnavailable(down.error)).toBe(true);
