@@ -6,7 +6,8 @@
  * of utime+stime from /proc/<pid>/stat over each process tree), first for the idle shop
  * and then under load, measured after a warm-up under the same load (the JIT compiles
  * the hot paths of every process during its first seconds); then checks that nothing
- * was lost or oversold, warm-up orders included.
+ * was lost or oversold, warm-up orders included, and how fast the machine ran a fixed piece
+ * of work before and after the run.
  *
  *   npm run bench:checkout                                   # both targets
  *   npx tsx bench/checkout.ts --target topology --customers 64 --warmup-seconds 10 --seconds 30
@@ -20,7 +21,7 @@
  * payment of its total, availability down by exactly the units ordered). Loopback only.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -152,6 +153,30 @@ function cpuBetween(before: Sample, after: Sample): Map<string, number> {
 
 const byCmdline = (match: (cmdline: string) => boolean) => (table: Map<number, ProcEntry>) =>
   [...table].filter(([, e]) => match(e.cmdline)).map(([pid]) => pid);
+
+// --- The machine's speed at the time -----------------------------------------------------
+
+/**
+ * Milliseconds a fixed piece of work takes in this process, best of three: JSON written and
+ * read, a SHA-256 and a Map write, 200,000 times (the kinds of work the shop's processes do).
+ * Shared cores run the same code at different speeds from hour to hour; timed just before
+ * the shop starts and just after it stops, this says how fast the machine was around a run,
+ * so that figures from different runs can be told apart from the machine's drift.
+ */
+function referenceWorkMs(): number {
+  let best = Infinity;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const started = performance.now();
+    const seen = new Map<number, string>();
+    for (let i = 0; i < 200_000; i++) {
+      const text = JSON.stringify({ i, lines: [i, i + 1], name: `item-${i}` });
+      seen.set(i % 1000, createHash('sha256').update(text).digest('hex'));
+      JSON.parse(text);
+    }
+    best = Math.min(best, performance.now() - started);
+  }
+  return best;
+}
 
 // --- The shop under test -------------------------------------------------------------
 
@@ -503,8 +528,10 @@ function cpuLine(spent: Map<string, number>, seconds: number): string {
 }
 
 async function bench(makeTarget: () => Promise<Target>): Promise<void> {
+  const referenceBefore = referenceWorkMs();
   log('starting the shop…');
   const target = await makeTarget();
+  let report: string[] = [];
   try {
     log(`${target.name}: ${target.url}`);
     const admin = await target.login('admin@demo.shop');
@@ -557,29 +584,29 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
 
     const sorted = [...load.latenciesMs].sort((a, b) => a - b);
     const totalCpu = [...spent.values()].reduce((a, b) => a + b, 0);
-    process.stdout.write(
-      [
-        '',
-        `## ${target.name}`,
-        `node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${CUSTOMERS} customers, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured` +
-          (args['router-workers'] !== '1' && 'topology' in target ? `, ROUTER_WORKERS=${args['router-workers']}` : ''),
-        `idle: ${cpuLine(idle, IDLE_SECONDS)}`,
-        `load: ${load.confirmed} confirmed of ${load.placed} placed in ${load.seconds.toFixed(1)} s = ${(load.confirmed / load.seconds).toFixed(1)} orders/s; ` +
-          `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms`,
-        `outcomes: ${JSON.stringify(load.outcomes)}${Object.keys(load.errors).length ? `, errors: ${JSON.stringify(load.errors)}` : ''}`,
-        `cpu: ${cpuLine(spent, load.seconds)}; ${((totalCpu / Math.max(load.confirmed, 1)) * 1000).toFixed(1)} CPU ms per order; load generator ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} CPU s`,
-        `write system calls per order (messages to other processes, log lines, PostgreSQL's WAL): ${[...writes]
-          .map(([name, n]) => `${name} ${Number.isNaN(n) ? '?' : (n / Math.max(load.confirmed, 1)).toFixed(1)}`)
-          .join(', ')}`,
-        ...statements,
-        problems.length ? `BROKEN:\n${problems.map((p) => `  - ${p}`).join('\n')}` : 'invariants hold: no order lost, pending or oversold; payments and stock reconciled',
-        '',
-      ].join('\n'),
-    );
+    report = [
+      '',
+      `## ${target.name}`,
+      `node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${CUSTOMERS} customers, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured` +
+        (args['router-workers'] !== '1' && 'topology' in target ? `, ROUTER_WORKERS=${args['router-workers']}` : ''),
+      `idle: ${cpuLine(idle, IDLE_SECONDS)}`,
+      `load: ${load.confirmed} confirmed of ${load.placed} placed in ${load.seconds.toFixed(1)} s = ${(load.confirmed / load.seconds).toFixed(1)} orders/s; ` +
+        `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms`,
+      `outcomes: ${JSON.stringify(load.outcomes)}${Object.keys(load.errors).length ? `, errors: ${JSON.stringify(load.errors)}` : ''}`,
+      `cpu: ${cpuLine(spent, load.seconds)}; ${((totalCpu / Math.max(load.confirmed, 1)) * 1000).toFixed(1)} CPU ms per order; load generator ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} CPU s`,
+      `write system calls per order (messages to other processes, log lines, PostgreSQL's WAL): ${[...writes]
+        .map(([name, n]) => `${name} ${Number.isNaN(n) ? '?' : (n / Math.max(load.confirmed, 1)).toFixed(1)}`)
+        .join(', ')}`,
+      ...statements,
+      problems.length ? `BROKEN:\n${problems.map((p) => `  - ${p}`).join('\n')}` : 'invariants hold: no order lost, pending or oversold; payments and stock reconciled',
+    ];
   } finally {
     await target.close();
     if (PROFILE_DIR) log(`CPU profiles, written as each process stopped: ${PROFILE_DIR}/<process>/*.cpuprofile`);
   }
+  const referenceAfter = referenceWorkMs();
+  report.splice(3, 0, `machine: a fixed piece of work took ${referenceBefore.toFixed(0)} ms before the run and ${referenceAfter.toFixed(0)} ms after it (lower is faster; see bench/README.md)`);
+  process.stdout.write([...report, ''].join('\n'));
 }
 
 async function main(): Promise<void> {
