@@ -117,22 +117,17 @@ async function startCuttingProxy(target: number) {
   };
 }
 
-/** Collects what reaches the process's last-resort handlers during `run`, plus a moment after. */
+/** Runs `run`, and collects what reaches the process's last-resort handlers meanwhile and a moment after. */
 async function escaping<T>(run: () => Promise<T>): Promise<{ value?: T; error?: unknown; escaped: unknown[] }> {
-  const escaped: unknown[] = [];
-  const onError = (error: unknown) => void escaped.push(error);
-  process.on('uncaughtException', onError);
-  process.on('unhandledRejection', onError);
+  const watch = watchProcess();
   try {
-    const value = await run();
-    await sleep(100);
-    return { value, escaped };
+    return { value: await run(), escaped: watch.uncaught };
   } catch (error) {
-    await sleep(100);
-    return { error, escaped };
+    return { error, escaped: watch.uncaught };
   } finally {
-    process.off('uncaughtException', onError);
-    process.off('unhandledRejection', onError);
+    // A rejection nobody handles is reported after the microtasks of its turn run.
+    await sleep(100);
+    watch.stop();
   }
 }
 
