@@ -68,6 +68,38 @@ type Variables = Readonly<Record<string, Json>>;
 
 type TypeKind = 'object' | 'interface' | 'union' | 'scalar' | 'enum' | 'input';
 
+/**
+ * What of an operation's variables its cost depends on, as a key: the calculator reads them
+ * only for their shape (which input fields and list items are given, null or not), the
+ * numbers a slicing argument takes and the booleans of `@skip` and `@include`; the text of a
+ * string never changes a cost. Variables that differ only in their strings (ids, idempotency
+ * keys, addresses: most requests) share a key, so a cost computed once serves them all.
+ */
+export function costKey(variables: Variables | null | undefined): string {
+  return variables ? shapeOf(variables) : '';
+}
+
+function shapeOf(value: Json): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return 's';
+    case 'number':
+      return String(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      let out = Array.isArray(value) ? '[' : '{';
+      if (Array.isArray(value)) for (const item of value) out += `${shapeOf(item)},`;
+      else for (const [name, inner] of Object.entries(value as Record<string, Json>)) out += `${JSON.stringify(name)}:${shapeOf(inner)},`;
+      return out + (Array.isArray(value) ? ']' : '}');
+    }
+    default:
+      // Absent: JSON has no other values.
+      return 'u';
+  }
+}
+
 interface TypeInfo {
   readonly name: string;
   readonly kind: TypeKind;
@@ -141,7 +173,7 @@ export class CostCalculator {
   };
   private readonly defaultListSize: number;
   private sizedFieldsIds = 0;
-  /** Response pricers per document and variables: what they learn of an operation is kept for its next response. */
+  /** Response pricers per document and `costKey` of variables: what they learn of an operation is kept for its next response. */
   private readonly walks = new WeakMap<DocumentNode, Map<string, ActualWalk>>();
 
   constructor(supergraphSdl: string | DocumentNode, options: CostOptions = {}) {
@@ -176,7 +208,7 @@ export class CostCalculator {
       byVariables = new Map();
       this.walks.set(document, byVariables);
     }
-    const key = JSON.stringify(variables);
+    const key = costKey(variables);
     let walk = byVariables.get(key);
     if (!walk) {
       // One document sent with ever new variables keeps a bounded number of pricers.
@@ -565,7 +597,7 @@ interface Selections {
 }
 
 /** Prices a response: fields merged by response key as execution merges them, each returned instance counted. */
-/** Variable sets whose response pricers are kept per document. */
+/** Variable shapes (`costKey`) whose response pricers are kept per document. */
 const ACTUAL_WALKS_PER_DOCUMENT = 64;
 
 /** One place in the operation: the selections made there, and what they come to per type met. */

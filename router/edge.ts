@@ -14,12 +14,16 @@ import type { Viewer } from '../platform/auth';
 import { ShopError } from '../platform/errors';
 import { AuthPolicy, filterOperation, restoreRemoved, type Caller, type FilteredOperation } from './auth-filter';
 import type { RouterContext } from './context';
-import { CostError } from './cost';
+import { CostError, costKey } from './cost';
 import type { BucketLimit, CostBudget, Take, ThrottleStatus } from './rate-limit';
 import { limitExceeded, measureOperation, tokenLimitExceeded, type OperationLimits } from './operation-limits';
 import { tokenCount } from './tokens';
 
-/** Prices operations: before execution from the operation, after it from the response. */
+/**
+ * Prices operations: before execution from the operation, after it from the response. An
+ * estimate may depend on the variables only through their `costKey`: the edge keeps one per
+ * operation and key.
+ */
 export interface QueryCost {
   estimated(document: DocumentNode, variables: Record<string, unknown>, operationName: string | null): number;
   actual(document: DocumentNode, variables: Record<string, unknown>, operationName: string | null, data: unknown): number;
@@ -242,9 +246,9 @@ export class Edge {
     return prepared;
   }
 
-  /** The estimated cost of the operation as it will run, cached per operation and variables. */
+  /** The estimated cost of the operation as it will run, cached per operation and the shape of its variables (`costKey`). */
   private estimate(prepared: Prepared, document: DocumentNode, variables: Record<string, unknown>, operationName: string | null): number {
-    const key = `${prepared.queryHash}\0${operationName ?? ''}\0${JSON.stringify(variables)}`;
+    const key = `${prepared.queryHash}\0${operationName ?? ''}\0${costKey(variables)}`;
     let cost = this.costs.get(key);
     if (cost === undefined) {
       try {

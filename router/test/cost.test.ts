@@ -1,7 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Kind, parse, print, type DocumentNode } from 'graphql';
-import { CostCalculator, CostError, DEFAULT_LIST_SIZE } from '../cost';
+import { ApolloGateway } from '@apollo/gateway';
+import { getOperationAST, Kind, parse, print, type DocumentNode } from 'graphql';
+import { CostCalculator, CostError, costKey, DEFAULT_LIST_SIZE } from '../cost';
+import { Edge, type QueryCost } from '../edge';
+import { DEFAULT_OPERATION_LIMITS } from '../operation-limits';
+import { plannerSupergraph } from '../router';
 
 /** A plain schema with no hints (the shape of Apollo Router's basic demand-control cases). */
 const BASIC = `
@@ -188,6 +192,28 @@ describe('static cost of plain schemas (no hints)', () => {
   });
 });
 
+/** Slicing arguments of every kind, with the cost each gives under CUSTOM (default list size 100). */
+const SLICING_CASES: [string, string, Record<string, unknown>, number][] = [
+  ['a list argument slices by its length', '{ byIds(ids: ["a", "b", "c"]) { id } }', {}, 3],
+  ['an empty list slices to nothing', '{ byIds(ids: []) { id } }', {}, 0],
+  ['a list variable slices by its length', 'query ($ids: [ID!]!) { byIds(ids: $ids) { id } }', { ids: ['a', 'b', 'c', 'd', 'e'] }, 5],
+  ['a null slicing argument falls back to assumedSize', 'query ($ids: [ID!]) { byIdsOrGuess(ids: $ids) { id } }', { ids: null }, 50],
+  ['a missing slicing argument falls back to assumedSize', 'query ($ids: [ID!]) { byIdsOrGuess(ids: $ids) { id } }', {}, 50],
+  ['a slicing path reads into input objects', '{ search(input: { paging: { first: 10 } }) { id } }', {}, 10 + 2],
+  ['a slicing path reads into variables', 'query ($input: SearchInput!) { search(input: $input) { id } }', { input: { paging: { first: 7 }, text: 't' } }, 7 + 2],
+  ['a slicing path left empty falls back to assumedSize', 'query ($input: SearchInput) { searchOrGuess(input: $input) { id } }', { input: { paging: {} } }, 25 + 2],
+  ['a null input falls back to assumedSize', 'query ($input: SearchInput) { searchOrGuess(input: $input) { id } }', { input: null }, 25],
+  ['the largest of several slicing arguments wins', '{ window(first: 3, last: 8) { id } }', {}, 8],
+  ['sizedFields size the named child list', '{ container(first: 5) { page { id } metadata } }', {}, 1 + 5],
+  ['sizedFields reach into nested fields', '{ deep(first: 7) { results { page { id } } } }', {}, 1 + 1 + 7],
+  ['nested sizedFields take the default too', '{ deep { results { page { id } } } }', {}, 1 + 1 + 10],
+  ['nested sizedFields by variable', 'query ($n: Int!) { deep(first: $n) { results { page { id } } } }', { n: 3 }, 1 + 1 + 3],
+  ['a sized field not selected costs nothing', '{ deep(first: 100) { total } }', {}, 1],
+  ['a container on the way costs 1', '{ deep(first: 100) { results { metadata } } }', {}, 2],
+  ['single and nested sizedFields together', '{ mixed(first: 5) { page { id } results { page { id } } } }', {}, 1 + 5 + 1 + 5],
+  ['a list outside sizedFields keeps the default size', '{ deep(first: 5) { page { id } } }', {}, 1 + 100],
+];
+
 describe('static cost with @cost and @listSize', () => {
   it('adds field, argument, enum, input, scalar and object weights and sized lists', () => {
     // weighted 5 + weightedArg 10 + grade 15 + filtered (1 + 20) + bigNumber 30 + gem 40 + words 2000 × 0 + page (1 + 5 × 1)
@@ -212,28 +238,10 @@ describe('static cost with @cost and @listSize', () => {
     expect(estimate(CUSTOM, 'query ($n: Int) { byIdsOrGuess: page(first: $n) { items { id } } }', { n: -10 })).toBe(1);
   });
 
-  it.each([
-    ['a list argument slices by its length', '{ byIds(ids: ["a", "b", "c"]) { id } }', {}, 3],
-    ['an empty list slices to nothing', '{ byIds(ids: []) { id } }', {}, 0],
-    ['a list variable slices by its length', 'query ($ids: [ID!]!) { byIds(ids: $ids) { id } }', { ids: ['a', 'b', 'c', 'd', 'e'] }, 5],
-    ['a null slicing argument falls back to assumedSize', 'query ($ids: [ID!]) { byIdsOrGuess(ids: $ids) { id } }', { ids: null }, 50],
-    ['a missing slicing argument falls back to assumedSize', 'query ($ids: [ID!]) { byIdsOrGuess(ids: $ids) { id } }', {}, 50],
-    ['a slicing path reads into input objects', '{ search(input: { paging: { first: 10 } }) { id } }', {}, 10 + 2],
-    ['a slicing path reads into variables', 'query ($input: SearchInput!) { search(input: $input) { id } }', { input: { paging: { first: 7 }, text: 't' } }, 7 + 2],
-    ['a slicing path left empty falls back to assumedSize', 'query ($input: SearchInput) { searchOrGuess(input: $input) { id } }', { input: { paging: {} } }, 25 + 2],
-    ['a null input falls back to assumedSize', 'query ($input: SearchInput) { searchOrGuess(input: $input) { id } }', { input: null }, 25],
-    ['the largest of several slicing arguments wins', '{ window(first: 3, last: 8) { id } }', {}, 8],
-    ['sizedFields size the named child list', '{ container(first: 5) { page { id } metadata } }', {}, 1 + 5],
-    ['sizedFields reach into nested fields', '{ deep(first: 7) { results { page { id } } } }', {}, 1 + 1 + 7],
-    ['nested sizedFields take the default too', '{ deep { results { page { id } } } }', {}, 1 + 1 + 10],
-    ['nested sizedFields by variable', 'query ($n: Int!) { deep(first: $n) { results { page { id } } } }', { n: 3 }, 1 + 1 + 3],
-    ['a sized field not selected costs nothing', '{ deep(first: 100) { total } }', {}, 1],
-    ['a container on the way costs 1', '{ deep(first: 100) { results { metadata } } }', {}, 2],
-    ['single and nested sizedFields together', '{ mixed(first: 5) { page { id } results { page { id } } } }', {}, 1 + 5 + 1 + 5],
-    ['a list outside sizedFields keeps the default size', '{ deep(first: 5) { page { id } } }', {}, 1 + 100],
-  ])('%s', (_name, query, variables, expected) => {
+  it.each(SLICING_CASES)('%s', (_name, query, variables, expected) => {
     expect(estimate(CUSTOM, query, variables)).toBe(expected);
   });
+
 
   it('refuses a field that needs exactly one slicing argument and gets none or two', () => {
     expect(() => estimate(CUSTOM, '{ strict { id } }')).toThrow(/exactly one/);
@@ -371,6 +379,63 @@ describe('actual cost', () => {
   });
 });
 
+/** `value` with every string replaced: what a caller sending other ids or keys would send. */
+function otherStrings(value: unknown): unknown {
+  if (typeof value === 'string') return `other-${value}-${value.length}`;
+  if (Array.isArray(value)) return value.map(otherStrings);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([name, inner]) => [name, otherStrings(inner)]));
+  return value;
+}
+
+describe('costKey', () => {
+  it('is one key for variables that differ only in their strings', () => {
+    const placed = { input: { idempotencyKey: 'k-1', shippingAddress: { line1: '1 Canal Street', country: 'NL' }, paymentToken: 'tok_visa' } };
+    expect(costKey(otherStrings(placed) as Record<string, unknown>)).toBe(costKey(placed));
+    expect(costKey({ ids: ['a', 'b'] })).toBe(costKey({ ids: ['c', 'd'] }));
+  });
+
+  it('tells apart everything a cost can read: numbers, booleans, nulls, fields given, list lengths', () => {
+    const keys = [
+      {},
+      { n: 1 },
+      { n: 2 },
+      { n: '1' },
+      { n: null },
+      { n: true },
+      { n: false },
+      { ids: [] },
+      { ids: ['a'] },
+      { ids: ['a', 'b'] },
+      { ids: [null] },
+      { input: {} },
+      { input: { paging: {} } },
+      { input: { paging: { first: 7 } } },
+      { input: { paging: { first: 7 }, text: 't' } },
+      { input: { text: 't', paging: { first: 8 } } },
+    ].map((variables) => costKey(variables));
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(costKey(null)).toBe(costKey(undefined));
+  });
+
+  it.each(SLICING_CASES.filter(([, , variables]) => Object.keys(variables).length > 0))(
+    'prices %s the same whatever the strings say',
+    (_name, query, variables, expected) => {
+      expect(estimate(CUSTOM, query, otherStrings(variables) as Record<string, unknown>)).toBe(expected);
+    },
+  );
+
+  it('gives the same static and actual cost for arguments and skips read from variables with other strings', () => {
+    const query = `query ($costly: Costly, $ids: [ID!], $skip: Boolean!) {
+      filtered(input: $costly) byIds(ids: $ids) @skip(if: $skip) { id } search(input: { paging: { first: 2 }, text: "x" }) { id }
+    }`;
+    const variables = { costly: { pricey: 10 }, ids: ['a', 'b', 'c'], skip: false };
+    const data = { filtered: 'x', byIds: [{ id: 'a' }, { id: 'b' }], search: [{ id: '1' }] };
+    expect(estimate(CUSTOM, query, otherStrings(variables) as Record<string, unknown>)).toBe(estimate(CUSTOM, query, variables));
+    expect(actual(CUSTOM, query, data, otherStrings(variables) as Record<string, unknown>)).toBe(actual(CUSTOM, query, data, variables));
+    expect(estimate(CUSTOM, query, { ...variables, skip: true })).toBeLessThan(estimate(CUSTOM, query, variables));
+  });
+});
+
 describe('the shop graph', () => {
   const supergraph = fs.readFileSync(path.join(__dirname, '..', '..', 'schema', 'supergraph.graphql'), 'utf8');
   const calculator = new CostCalculator(supergraph);
@@ -463,6 +528,37 @@ describe('the shop graph', () => {
     }`);
     expect(placeOrder).toBe(10 + 50 + 1 + 2);
     expect(estimateShop('mutation { cancelOrder(id: "o") { id } }')).toBe(10 + 20 + 1);
+  });
+
+  it('is estimated once at the edge for all the variables that differ only in their strings', async () => {
+    const gateway = new ApolloGateway({ supergraphSdl: plannerSupergraph(supergraph) });
+    const { schema } = await gateway.load();
+    await gateway.stop();
+    let estimates = 0;
+    const counting: QueryCost = {
+      estimated: (document, variables, operationName) => {
+        estimates += 1;
+        return calculator.estimated(document, variables, operationName);
+      },
+      actual: (document, variables, operationName, data) => calculator.actual(document, variables, operationName, data as never),
+    };
+    const edge = new Edge({ supergraphSdl: supergraph, limits: DEFAULT_OPERATION_LIMITS, maxCost: MAX_COST, cost: counting });
+    const check = (query: string, variables: Record<string, unknown>) => {
+      const document = parse(query);
+      const operation = getOperationAST(document) ?? undefined;
+      const viewer = { kind: 'customer', customerId: 'c1', scopes: ['customer'] } as const;
+      return edge.check({ document, operation, queryHash: query, operationName: null, schema, viewer, variables }).requestedQueryCost;
+    };
+    const place = 'mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { id status } }';
+    const input = (key: string) => ({ idempotencyKey: key, shippingAddress: { line1: '1 Canal Street', city: 'Amsterdam', postalCode: '1012 AB', country: 'NL' }, paymentToken: 'tok_visa' });
+    const costs = ['k-1', 'k-2', 'k-3'].map((key) => check(place, { input: input(key) }));
+    expect(costs).toEqual([10 + 50 + 1 + 2, 10 + 50 + 1 + 2, 10 + 50 + 1 + 2]);
+    expect(estimates).toBe(1);
+    // A slicing argument is part of the key: another page size is priced anew.
+    const search = 'query ($n: Int) { searchProducts(first: $n) { edges { node { name } } } }';
+    expect(check(search, { n: 5 })).toBeLessThan(check(search, { n: 50 }));
+    expect(check(search, { n: 5 })).toBe(check(search, { n: 5 }));
+    expect(estimates).toBe(3);
   });
 
   it('has a list size for every list field and slices every paged field by first', () => {
