@@ -43,6 +43,9 @@ export class SubscriptionPlanner {
   /** HTTP URL of every subgraph, overrides applied. */
   readonly subgraphUrls: ReadonlyMap<string, string>;
 
+  /** Printed text of each document planned: documents come from the server's caches, so each is printed once. */
+  private readonly printed = new WeakMap<DocumentNode, string>();
+
   constructor(private readonly executor: RouterExecutor) {
     this.apiSchema = executor.apiSchema;
     this.subgraphUrls = executor.subgraphUrls;
@@ -65,7 +68,12 @@ export class SubscriptionPlanner {
     const coerced = getVariableValues(this.apiSchema, operation.variableDefinitions ?? [], variables);
     if (coerced.errors) return coerced.errors.map((e) => withCode(e, 'BAD_USER_INPUT'));
 
-    const key = `${operationName ?? ''}\n${print(document)}`;
+    let text = this.printed.get(document);
+    if (text === undefined) {
+      text = print(document);
+      this.printed.set(document, text);
+    }
+    const key = `${operationName ?? ''}\n${text}`;
     const prepared = this.executor.plan(document, operationName, `subscription\0${key}`);
     if (!prepared.primary) throw new Error(`expected a subscription plan, got ${prepared.plan.node?.kind ?? 'none'}`);
     return { primary: prepared.primary, prepared, document, ...(operationName ? { operationName } : {}), operationKey: key, variables };

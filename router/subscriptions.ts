@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
-import { GraphQLError, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { AsyncQueue, QueueOverflowError } from '../platform/async-queue';
@@ -92,6 +92,16 @@ const UPSTREAM_IDLE_CLOSE_MS = 60_000;
 export function attachSubscriptionServer(server: http.Server, options: SubscriptionServerOptions): Closeable {
   const { planner } = options;
   const sharedRuns = new SharedEventRuns({ windowMs: EVENT_SHARING_WINDOW_MS, maxEntries: EVENT_SHARING_MAX_ENTRIES });
+  // The hash of each document's text, the guard's cache key: the server keeps one document per text, so each is hashed once.
+  const queryHashes = new WeakMap<DocumentNode, string>();
+  const queryHashOf = (document: DocumentNode, query: string): string => {
+    let hash = queryHashes.get(document);
+    if (hash === undefined) {
+      hash = createHash('sha256').update(query).digest('hex');
+      queryHashes.set(document, hash);
+    }
+    return hash;
+  };
 
   const upstreamFor = (connection: SubscriberConnection<ClientConnection>, subgraph: string): Client => {
     const { upstreams } = connection.state;
@@ -182,7 +192,7 @@ export function attachSubscriptionServer(server: http.Server, options: Subscript
           const { prepared } = options.guard.check({
             document,
             operation,
-            queryHash: createHash('sha256').update(query).digest('hex'),
+            queryHash: queryHashOf(document, query),
             operationName: operationName ?? null,
             schema: planner.apiSchema,
             viewer: connection.viewer,
