@@ -71,8 +71,6 @@ export interface PaymentSagaOptions {
 interface Step<O extends string> {
   outcome: O;
   events?: EventEnvelope[];
-  /** The store wrote `events` to the outbox already, with the change they announce. */
-  written?: boolean;
 }
 
 /** Rounds of plan → provider call → verify under the lock before a handler gives up and lets the bus redeliver. */
@@ -201,9 +199,8 @@ export class PaymentSaga {
     if (amount.amount < 0) throw new Error(`order ${orderId} has a negative total`);
     // A token of an order already closed or decided has no use left; the store does not keep it.
     const intent = { orderId, customerId, amount: amount.amount, currency: amount.currency, token: paymentToken };
-    return this.transact(event, orderId, async (tx) => ({
-      outcome: (await tx.acceptIntent(PAYMENT_CONSUMER_GROUP, event.id, intent)) ? 'intent-saved' : 'duplicate',
-    }));
+    // One statement under the order's lock: nothing to decide in between.
+    return (await this.store.acceptIntent(PAYMENT_CONSUMER_GROUP, event.id, intent)) ? 'intent-saved' : 'duplicate';
   }
 
   /** Authorizes the order's intent: PaymentAuthorized, or PaymentFailed when declined or the processor kept failing. */
@@ -220,13 +217,16 @@ export class PaymentSaga {
 
       const decision = await this.authorize(intent, intent.token);
       const decided = paymentOf(intent, decision);
+      // The usual case in one statement under the order's lock: the order is still open and undecided, as it was read above.
+      const events = [announcement(decided, decision, event.requestId)];
+      const recorded = await this.store.recordDecision(PAYMENT_CONSUMER_GROUP, event.id, decided, events);
+      if (recorded === 'recorded') {
+        this.options.onEventsWritten?.();
+        return decision.kind;
+      }
+      if (recorded === 'duplicate') return 'duplicate';
       const outcome = await this.transact(event, orderId, async (tx, markProcessed) => {
-        // The usual case in one statement: the order is still open and undecided, as it was read above.
-        const events = [announcement(decided, decision, event.requestId)];
-        const recorded = await tx.recordDecision(PAYMENT_CONSUMER_GROUP, event.id, decided, events);
-        if (recorded === 'recorded') return { outcome: decision.kind, events, written: true };
-        if (recorded === 'duplicate') return { outcome: 'duplicate' };
-        // It has a payment or a closure since: decide on what is there now.
+        // It has a payment or a closure since it was read: decide, under the lock, on what is there now.
         const now = await tx.state();
         if (now.payment?.status === 'AUTHORIZED' && now.closure) return { outcome: 'again' as const };
         if (now.payment) return { outcome: (await markProcessed()) ? 'unchanged' : 'duplicate' };
@@ -398,7 +398,7 @@ export class PaymentSaga {
   ): Promise<O> {
     const done = await this.store.inOrderTransaction(orderId, async (tx) => {
       const step = await work(tx, () => tx.markProcessed(PAYMENT_CONSUMER_GROUP, event.id));
-      if (step.events?.length && !step.written) await tx.enqueue(step.events);
+      if (step.events?.length) await tx.enqueue(step.events);
       return step;
     });
     if (done.events?.length) this.options.onEventsWritten?.();

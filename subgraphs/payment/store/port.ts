@@ -141,6 +141,16 @@ export interface PaymentStore extends StoreHandle {
   orderPaymentState(orderId: string): Promise<OrderPaymentState>;
   /** Runs `work` in one transaction holding the order's lock; a throw rolls everything back. */
   inOrderTransaction<T>(orderId: string, work: (tx: OrderPaymentTransaction) => Promise<T>): Promise<T>;
+  /**
+   * OrderPaymentTransaction.acceptIntent in a transaction of its own holding the order's lock:
+   * one statement, one round trip.
+   */
+  acceptIntent(consumer: string, messageId: string, intent: NewPaymentIntent): Promise<boolean>;
+  /**
+   * OrderPaymentTransaction.recordDecision in a transaction of its own holding the order's
+   * lock: one statement, one round trip. `settled` and `duplicate` wrote nothing.
+   */
+  recordDecision(consumer: string, messageId: string, payment: NewPayment, events: readonly EventEnvelope[]): Promise<DecisionRecord>;
   /** Payments by id, in one query; unknown ids are absent. */
   paymentsByIds(ids: readonly string[]): Promise<PaymentRecord[]>;
   /** Payments in any of `statuses`, least recently changed first, at most `limit`. */

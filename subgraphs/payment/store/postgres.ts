@@ -1,9 +1,12 @@
 import path from 'node:path';
-import { and, asc, eq, inArray, sql, type Placeholder } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { compiledStatement, placeholder, type Database, type Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed, outboxInsertOf, outboxValues, processedInsertOf, type OutboxValues } from '../../../platform/outbox';
+import type { EventEnvelope } from '../../../platform/events';
+import { enqueueEvents, markProcessed, outboxValues, type OutboxValues } from '../../../platform/outbox';
 import type {
+  DecisionRecord,
   NewPayment,
+  NewPaymentIntent,
   OrderPaymentState,
   OrderPaymentTransaction,
   PaymentChange,
@@ -95,27 +98,15 @@ type AcceptIntentValues = {
 };
 
 /**
- * accept-payment-intent: the message and the intent in one statement; the token is kept only
- * while the order has neither a closure nor a payment. The order's lock, taken before it,
- * makes that look current.
+ * accept-payment-intent: the message and the intent; the token is kept only while the order
+ * has neither a closure nor a payment. One statement that takes the order's lock before it
+ * reads (migration 0004_locked_steps), in a transaction of its own or inside one of the order's.
  */
 const acceptIntentStatement = compiledStatement<AcceptIntentValues>(() => {
   const p = placeholder<AcceptIntentValues>;
   return sql`-- name: accept-payment-intent
-    with processed as (
-      ${processedInsertOf(PAYMENT_EVENT_TABLES)}
-    ), saved as (
-      insert into ${paymentIntents} (order_id, customer_id, amount, currency, token)
-      select ${p('orderId')}::text, ${p('customerId')}::text, ${p('amount')}::int, ${p('currency')}::char(3),
-        case
-          when exists (select 1 from ${orderClosures} where order_id = ${p('orderId')}::text) then null
-          when exists (select 1 from ${payments} where order_id = ${p('orderId')}::text) then null
-          else ${p('token')}::text
-        end
-      from processed
-      on conflict (order_id) do nothing
-    )
-    select count(*)::int as processed from processed`;
+    select ${paymentSchemaFunction('accept_payment_intent')}(${p('consumer')}::text, ${p('messageId')}::text, ${p('orderId')}::text,
+      ${p('customerId')}::text, ${p('amount')}::int, ${p('currency')}::char(3), ${p('token')}::text) as accepted`;
 });
 
 /** The message, the payment (its times as ISO text) and the events the decision announces. */
@@ -123,38 +114,57 @@ type RecordDecisionValues = OutboxValues &
   Omit<PaymentRecord, 'createdAt' | 'updatedAt'> & { consumer: string; messageId: string; createdAt: string; updatedAt: string };
 
 /**
- * record-authorization-decision: everything a decision changes, in one statement, only while
- * the order is open and undecided and only the first time the message comes; run under the
- * order's lock. The announcement is written only with the payment.
+ * record-authorization-decision: everything a decision changes, only while the order is open
+ * and undecided and only the first time the message comes; the announcement is written only
+ * with the payment. One statement that takes the order's lock before it reads (migration
+ * 0004_locked_steps), in a transaction of its own or inside one of the order's.
  */
 const recordDecisionStatement = compiledStatement<RecordDecisionValues>(() => {
   const p = placeholder<RecordDecisionValues>;
   return sql`-- name: record-authorization-decision
-    with open as (
-      select 1 where not exists (select 1 from ${payments} where order_id = ${p('orderId')}::text)
-        and not exists (select 1 from ${orderClosures} where order_id = ${p('orderId')}::text)
-    ), processed as (
-      insert into ${processedMessages} (consumer, message_id) select ${p('consumer')}::text, ${p('messageId')}::text from open
-      on conflict do nothing
-      returning 1
-    ), created as (
-      insert into ${payments} (id, order_id, customer_id, status, amount, captured_amount, refunded_amount, currency,
-        method_brand, method_last4, failure_code, provider_reference, created_at, updated_at)
-      select ${p('id')}::text, ${p('orderId')}::text, ${p('customerId')}::text, ${p('status')}::text, ${p('amount')}::int,
-        ${p('capturedAmount')}::int, ${p('refundedAmount')}::int, ${p('currency')}::char(3), ${p('methodBrand')}::text,
-        ${p('methodLast4')}::char(4), ${p('failureCode')}::text, ${p('providerReference')}::text,
-        ${p('createdAt')}::timestamptz, ${p('updatedAt')}::timestamptz
-      from processed
-      on conflict (order_id) do nothing
-      returning 1
-    ), forgotten as (
-      update ${paymentIntents} set token = null where order_id = ${p('orderId')}::text and exists (select 1 from created)
-    ), announced as (
-      ${outboxInsertOf(PAYMENT_EVENT_TABLES, sql`exists (select 1 from created)`)}
-    )
-    select (select count(*) from open)::int as open, (select count(*) from processed)::int as processed,
-      (select count(*) from created)::int as created`;
+    select was_open, was_new, was_created from ${paymentSchemaFunction('record_authorization_decision')}(
+      ${p('consumer')}::text, ${p('messageId')}::text,
+      ${p('id')}::text, ${p('orderId')}::text, ${p('customerId')}::text, ${p('status')}::text, ${p('amount')}::int,
+      ${p('capturedAmount')}::int, ${p('refundedAmount')}::int, ${p('currency')}::char(3), ${p('methodBrand')}::text,
+      ${p('methodLast4')}::char(4), ${p('failureCode')}::text, ${p('providerReference')}::text,
+      ${p('createdAt')}::timestamptz, ${p('updatedAt')}::timestamptz,
+      ${p('eventIds')}::text[], ${p('eventTypes')}::text[], ${p('eventAggregateIds')}::text[], ${p('eventOccurredAts')}::text[],
+      ${p('eventPayloads')}::text[], ${p('eventRequestIds')}::text[])`;
 });
+
+/** A function of the store's schema, by name. */
+function paymentSchemaFunction(name: string): SQL {
+  return sql`${sql.identifier(PAYMENT_SCHEMA)}.${sql.identifier(name)}`;
+}
+
+async function acceptIntent(db: Db, consumer: string, messageId: string, intent: NewPaymentIntent): Promise<boolean> {
+  const [row] = await acceptIntentStatement<{ accepted: boolean }>(db, {
+    consumer,
+    messageId,
+    orderId: intent.orderId,
+    customerId: intent.customerId,
+    amount: intent.amount,
+    currency: intent.currency,
+    token: intent.token,
+  });
+  return row?.accepted === true;
+}
+
+async function recordDecision(db: Db, consumer: string, messageId: string, payment: NewPayment, events: readonly EventEnvelope[]): Promise<DecisionRecord> {
+  const p = withTimestamps(payment);
+  const [row] = await recordDecisionStatement<{ was_open: boolean; was_new: boolean; was_created: boolean }>(db, {
+    ...outboxValues(events),
+    ...p,
+    consumer,
+    messageId,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+  });
+  if (!row?.was_open) return 'settled';
+  if (!row.was_new) return 'duplicate';
+  // A new message whose payment could not be written fails the statement instead (see the migration).
+  return 'recorded';
+}
 
 function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
   const forgetToken = async () => {
@@ -163,35 +173,13 @@ function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
   return {
     state: () => orderPaymentState(tx, orderId),
     markProcessed: (consumer, messageId) => markProcessed(tx, PAYMENT_EVENT_TABLES, consumer, messageId),
-    async acceptIntent(consumer, messageId, intent) {
+    acceptIntent(consumer, messageId, intent) {
       if (intent.orderId !== orderId) throw new Error(`intent of order ${intent.orderId} saved in a transaction of order ${orderId}`);
-      const [row] = await acceptIntentStatement<{ processed: number }>(tx, {
-        consumer,
-        messageId,
-        orderId,
-        customerId: intent.customerId,
-        amount: intent.amount,
-        currency: intent.currency,
-        token: intent.token,
-      });
-      return (row?.processed ?? 0) > 0;
+      return acceptIntent(tx, consumer, messageId, intent);
     },
-    async recordDecision(consumer, messageId, payment, events) {
+    recordDecision(consumer, messageId, payment, events) {
       if (payment.orderId !== orderId) throw new Error(`payment of order ${payment.orderId} created in a transaction of order ${orderId}`);
-      const p = withTimestamps(payment);
-      const [row] = await recordDecisionStatement<{ open: number; processed: number; created: number }>(tx, {
-        ...outboxValues(events),
-        ...p,
-        consumer,
-        messageId,
-        createdAt: p.createdAt.toISOString(),
-        updatedAt: p.updatedAt.toISOString(),
-      });
-      if (!row?.open) return 'settled';
-      if (!row.processed) return 'duplicate';
-      // Only a payment written without the order's lock could get here; rolling back lets the redelivery see it.
-      if (!row.created) throw new Error(`payment of order ${orderId} appeared while its decision was recorded`);
-      return 'recorded';
+      return recordDecision(tx, consumer, messageId, payment, events);
     },
     async closeOrder(reason) {
       await tx.insert(orderClosures).values({ orderId, reason }).onConflictDoNothing({ target: orderClosures.orderId });
@@ -256,6 +244,8 @@ export function postgresPaymentStore(database: Database): PostgresPaymentStore {
     createPayment: (payment) => createPayment(db, payment),
     updatePayment: (id, expected, change) => updatePayment(db, id, expected, change),
     orderPaymentState: async (orderId) => orderPaymentStateOf((await stateOfOrder.execute({ orderId }))[0]),
+    acceptIntent: (consumer, messageId, intent) => acceptIntent(db, consumer, messageId, intent),
+    recordDecision: (consumer, messageId, payment, events) => recordDecision(db, consumer, messageId, payment, events),
 
     inOrderTransaction(orderId, work) {
       return db.transaction(async (tx) => {

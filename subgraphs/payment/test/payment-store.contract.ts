@@ -130,6 +130,80 @@ export function paymentStoreContract(open: () => Promise<OpenedPaymentStore>, ba
     expect(state.closure).toBeNull();
   });
 
+  it('accepts an intent and records a decision each in one statement of its own', async () => {
+    const before = store.statementCount();
+    expect(await store.acceptIntent('payment', 'placed-o1', newIntent('order-o1'))).toBe(true);
+    expect(await store.acceptIntent('payment', 'placed-o1', newIntent('order-o1', { amount: 1 }))).toBe(false);
+    expect(store.statementCount() - before).toBe(2);
+
+    // A message handled before, while the order is still open: nothing is written.
+    await store.inOrderTransaction('order-o1', (tx) => tx.markProcessed('payment', 'reserved-o1-early'));
+    const announced = [domainEvent('PaymentAuthorized', 'order-o1', { orderId: 'order-o1', paymentId: 'o1', amount: { amount: 2599, currency: 'USD' } })];
+    expect(await store.recordDecision('payment', 'reserved-o1-early', newPayment('o1', { amount: 2599 }), announced)).toBe('duplicate');
+    expect(await outboxTypes('order-o1')).toEqual([]);
+
+    const counted = store.statementCount();
+    expect(await store.recordDecision('payment', 'reserved-o1', newPayment('o1', { amount: 2599 }), announced)).toBe('recorded');
+    expect(store.statementCount() - counted).toBe(1);
+    const state = await store.orderPaymentState('order-o1');
+    expect(state.payment).toMatchObject({ id: 'o1', status: 'AUTHORIZED', amount: 2599 });
+    expect(state.intent?.token).toBeNull();
+    expect(await outboxTypes('order-o1')).toEqual(['PaymentAuthorized']);
+    // Decided: another decision, or the same message again, writes nothing.
+    expect(await store.recordDecision('payment', 'reserved-o1', newPayment('o1-again', { orderId: 'order-o1' }), announced)).toBe('settled');
+    expect(await store.recordDecision('payment', 'reserved-o1-other', newPayment('o1-again', { orderId: 'order-o1' }), announced)).toBe('settled');
+    expect(await store.paymentsByIds(['o1-again'])).toEqual([]);
+    expect(await outboxTypes('order-o1')).toEqual(['PaymentAuthorized']);
+  });
+
+  /** Runs `change` in a transaction holding the order's lock, and commits once `commit` is called. */
+  async function holdingOrder(orderId: string, change: (tx: Parameters<Parameters<PaymentStore['inOrderTransaction']>[1]>[0]) => Promise<void>) {
+    let commit!: () => void;
+    let changed!: () => void;
+    const done = new Promise<void>((resolve) => (changed = resolve));
+    const holder = store.inOrderTransaction(orderId, async (tx) => {
+      await change(tx);
+      changed();
+      await new Promise<void>((resolve) => (commit = resolve));
+    });
+    await done;
+    return { commit: async () => (commit(), holder) };
+  }
+
+  /** Whether `promise` is still pending after a moment. */
+  async function stillWaiting(promise: Promise<unknown>): Promise<boolean> {
+    let settled = false;
+    promise.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return !settled;
+  }
+
+  it(`waits for the order's lock, then sees what its holder committed: no token kept for a closed order (${backend})`, async () => {
+    const held = await holdingOrder('order-k1', (tx) => tx.closeOrder('CANCELLED'));
+    const accepting = store.acceptIntent('payment', 'placed-k1', newIntent('order-k1'));
+    expect(await stillWaiting(accepting)).toBe(true);
+    await held.commit();
+    expect(await accepting).toBe(true);
+    expect((await store.orderPaymentState('order-k1')).intent).toMatchObject({ amount: 2599, token: null });
+  });
+
+  it(`waits for the order's lock, then records no decision for an order its holder closed (${backend})`, async () => {
+    await store.acceptIntent('payment', 'placed-k2', newIntent('order-k2'));
+    const held = await holdingOrder('order-k2', (tx) => tx.closeOrder('CANCELLED'));
+    const announced = [domainEvent('PaymentAuthorized', 'order-k2', { orderId: 'order-k2', paymentId: 'k2', amount: { amount: 2599, currency: 'USD' } })];
+    const recording = store.recordDecision('payment', 'reserved-k2', newPayment('k2', { amount: 2599 }), announced);
+    expect(await stillWaiting(recording)).toBe(true);
+    await held.commit();
+    expect(await recording).toBe('settled');
+    expect(await store.orderPaymentState('order-k2')).toMatchObject({ payment: null, closure: { reason: 'CANCELLED' } });
+    expect(await outboxTypes('order-k2')).toEqual([]);
+    // The message was not recorded as handled: its redelivery is decided under the lock again.
+    expect(await store.inOrderTransaction('order-k2', (tx) => tx.markProcessed('payment', 'reserved-k2'))).toBe(true);
+  });
+
   it('records a message as processed once per consumer', async () => {
     const marks = await store.inOrderTransaction('order-m1', async (tx) => [
       await tx.markProcessed('payment', 'msg-1'),

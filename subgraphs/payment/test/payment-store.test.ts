@@ -1,6 +1,8 @@
 import { asc, eq } from 'drizzle-orm';
+import postgres from 'postgres';
+import { domainEvent } from '../../../platform/events';
 import { storeBackends, testDeps } from '../../../platform/testing';
-import { outbox } from '../store/schema';
+import { outbox, payments } from '../store/schema';
 import { openPaymentStore } from '../subgraph';
 import { paymentStoreContract } from './payment-store.contract';
 
@@ -24,4 +26,68 @@ describe.each(storeBackends())('PaymentStore on %s', (backend) => {
       },
     };
   }, backend);
+});
+
+const onServer = storeBackends().includes('postgres') ? describe : describe.skip;
+
+onServer('PaymentStore on postgres, beside a writer that skips the order lock', () => {
+  it('fails a decision whose payment that writer inserted meanwhile, and keeps nothing of it', async () => {
+    const deps = await testDeps('postgres', ['payment']);
+    const store = await openPaymentStore(deps);
+    try {
+      const orderId = 'order-u1';
+      await store.acceptIntent('payment', 'placed-u1', { orderId, customerId: 'cust-1', amount: 2599, currency: 'USD', token: 'tok_visa' });
+      const payment = {
+        orderId,
+        customerId: 'cust-1',
+        status: 'AUTHORIZED' as const,
+        amount: 2599,
+        capturedAmount: 0,
+        refundedAmount: 0,
+        currency: 'USD',
+        methodBrand: 'Visa',
+        methodLast4: '4242',
+        providerReference: null,
+      };
+      // A payment inserted without the order's lock and not yet committed: the decision sees the order
+      // open, then meets that row when it writes its own.
+      let commit!: () => void;
+      let inserted!: () => void;
+      const written = new Promise<void>((resolve) => (inserted = resolve));
+      const writer = store.database.db.transaction(async (tx) => {
+        await tx.insert(payments).values({ ...payment, id: 'u1-elsewhere' });
+        inserted();
+        await new Promise<void>((resolve) => (commit = resolve));
+      });
+      await written;
+      const announced = [domainEvent('PaymentAuthorized', orderId, { orderId, paymentId: 'u1', amount: { amount: 2599, currency: 'USD' } })];
+      const recording = store.recordDecision('payment', 'reserved-u1', { ...payment, id: 'u1' }, announced);
+      recording.catch(() => {});
+      // Committed only once the decision waits on that row, so it read the order before the commit.
+      const observer = postgres(deps.config.subgraphs.payment.databaseUrl!, { max: 1, onnotice: () => {} });
+      try {
+        for (let waited = 0; ; waited += 20) {
+          const [waiting] = await observer`select count(*)::int as n from pg_stat_activity
+            where wait_event_type = 'Lock' and query like '%record-authorization-decision%'`;
+          if (waiting!.n > 0) break;
+          if (waited > 10_000) throw new Error('the decision never waited on the row');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      } finally {
+        await observer.end();
+      }
+      commit();
+      await writer;
+      // The driver's error, as drizzle hands it on.
+      const failure = (await recording.then(() => null, (error: unknown) => error)) as (Error & { cause?: Error }) | null;
+      expect(failure?.cause?.message).toBe('payment of order order-u1 appeared while its decision was recorded');
+      expect(await store.database.db.select({ type: outbox.type }).from(outbox).where(eq(outbox.aggregateId, orderId))).toEqual([]);
+      expect((await store.orderPaymentState(orderId)).payment?.id).toBe('u1-elsewhere');
+      // Nothing of the failed statement stayed: the message is not recorded, so its redelivery is handled.
+      expect(await store.inOrderTransaction(orderId, (tx) => tx.markProcessed('payment', 'reserved-u1'))).toBe(true);
+    } finally {
+      await store.close();
+      await deps.release();
+    }
+  });
 });
