@@ -1,7 +1,8 @@
 import { domainEvent } from '../../../platform/events';
 import type { NewPayment, NewPaymentIntent, PaymentStore } from '../store/port';
 
-function newPayment(id: string, overrides: Partial<NewPayment> = {}): NewPayment {
+/** A payment of `order-<id>` authorized for 50.00 USD, with `overrides`. */
+export function newPayment(id: string, overrides: Partial<NewPayment> = {}): NewPayment {
   return {
     id,
     orderId: `order-${id}`,
@@ -18,7 +19,8 @@ function newPayment(id: string, overrides: Partial<NewPayment> = {}): NewPayment
   };
 }
 
-function newIntent(orderId: string, overrides: Partial<NewPaymentIntent> = {}): NewPaymentIntent {
+/** An intent of `orderId` to pay 25.99 USD with tok_visa, with `overrides`. */
+export function newIntent(orderId: string, overrides: Partial<NewPaymentIntent> = {}): NewPaymentIntent {
   return { orderId, customerId: 'cust-1', amount: 2599, currency: 'USD', token: 'tok_visa', ...overrides };
 }
 

@@ -4,7 +4,7 @@ import { domainEvent } from '../../../platform/events';
 import { storeBackends, testDeps } from '../../../platform/testing';
 import { outbox, payments } from '../store/schema';
 import { openPaymentStore } from '../subgraph';
-import { paymentStoreContract } from './payment-store.contract';
+import { newIntent, newPayment, paymentStoreContract } from './payment-store.contract';
 
 describe.each(storeBackends())('PaymentStore on %s', (backend) => {
   paymentStoreContract(async () => {
@@ -36,19 +36,8 @@ onServer('PaymentStore on postgres, beside a writer that skips the order lock', 
     const store = await openPaymentStore(deps);
     try {
       const orderId = 'order-u1';
-      await store.acceptIntent('payment', 'placed-u1', { orderId, customerId: 'cust-1', amount: 2599, currency: 'USD', token: 'tok_visa' });
-      const payment = {
-        orderId,
-        customerId: 'cust-1',
-        status: 'AUTHORIZED' as const,
-        amount: 2599,
-        capturedAmount: 0,
-        refundedAmount: 0,
-        currency: 'USD',
-        methodBrand: 'Visa',
-        methodLast4: '4242',
-        providerReference: null,
-      };
+      await store.acceptIntent('payment', 'placed-u1', newIntent(orderId));
+      const payment = newPayment('u1', { amount: 2599 });
       // A payment inserted without the order's lock and not yet committed: the decision sees the order
       // open, then meets that row when it writes its own.
       let commit!: () => void;
@@ -61,7 +50,7 @@ onServer('PaymentStore on postgres, beside a writer that skips the order lock', 
       });
       await written;
       const announced = [domainEvent('PaymentAuthorized', orderId, { orderId, paymentId: 'u1', amount: { amount: 2599, currency: 'USD' } })];
-      const recording = store.recordDecision('payment', 'reserved-u1', { ...payment, id: 'u1' }, announced);
+      const recording = store.recordDecision('payment', 'reserved-u1', payment, announced);
       recording.catch(() => {});
       // Committed only once the decision waits on that row, so it read the order before the commit.
       const observer = postgres(deps.config.subgraphs.payment.databaseUrl!, { max: 1, onnotice: () => {} });
