@@ -110,19 +110,6 @@ export interface OrderPaymentTransaction {
   state(): Promise<OrderPaymentState>;
   /** Records that `consumer` handled `messageId`; false when it already had, and the caller must change nothing. */
   markProcessed(consumer: string, messageId: string): Promise<boolean>;
-  /**
-   * OrderPlaced's change, in one statement: records that `consumer` handled `messageId` and
-   * stores the intent unless the order has one already; its token only while the order is
-   * neither closed nor decided. False when the message was handled before: nothing is written.
-   */
-  acceptIntent(consumer: string, messageId: string, intent: NewPaymentIntent): Promise<boolean>;
-  /**
-   * An authorization decision, in one statement, while the order has neither a payment nor a
-   * closure: records that `consumer` handled `messageId`, writes `payment`, forgets the token and
-   * writes `events` to the outbox. `duplicate` when the message was handled before and `settled`
-   * when the order has a payment or a closure: in both cases nothing is written.
-   */
-  recordDecision(consumer: string, messageId: string, payment: NewPayment, events: readonly EventEnvelope[]): Promise<DecisionRecord>;
   /** Records the order as closed (the first reason stays) and forgets its token. */
   closeOrder(reason: ClosureReason): Promise<void>;
   /** Forgets the processor token: the payment is decided and the token must not outlive its use. */
@@ -142,13 +129,18 @@ export interface PaymentStore extends StoreHandle {
   /** Runs `work` in one transaction holding the order's lock; a throw rolls everything back. */
   inOrderTransaction<T>(orderId: string, work: (tx: OrderPaymentTransaction) => Promise<T>): Promise<T>;
   /**
-   * OrderPaymentTransaction.acceptIntent in a transaction of its own holding the order's lock:
-   * one statement, one round trip.
+   * OrderPlaced's change, in one statement that holds the order's lock until it commits:
+   * records that `consumer` handled `messageId` and stores the intent unless the order has one
+   * already; its token only while the order is neither closed nor decided. False when the
+   * message was handled before: nothing is written.
    */
   acceptIntent(consumer: string, messageId: string, intent: NewPaymentIntent): Promise<boolean>;
   /**
-   * OrderPaymentTransaction.recordDecision in a transaction of its own holding the order's
-   * lock: one statement, one round trip. `settled` and `duplicate` wrote nothing.
+   * An authorization decision, in one statement that holds the order's lock until it commits,
+   * while the order has neither a payment nor a closure: records that `consumer` handled
+   * `messageId`, writes `payment`, forgets the token and writes `events` to the outbox.
+   * `duplicate` when the message was handled before and `settled` when the order has a payment
+   * or a closure: in both cases nothing is written.
    */
   recordDecision(consumer: string, messageId: string, payment: NewPayment, events: readonly EventEnvelope[]): Promise<DecisionRecord>;
   /** Payments by id, in one query; unknown ids are absent. */

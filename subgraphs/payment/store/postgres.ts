@@ -100,7 +100,7 @@ type AcceptIntentValues = {
 /**
  * accept-payment-intent: the message and the intent; the token is kept only while the order
  * has neither a closure nor a payment. One statement that takes the order's lock before it
- * reads (migration 0004_locked_steps), in a transaction of its own or inside one of the order's.
+ * reads (migration 0004_locked_steps), a transaction of its own.
  */
 const acceptIntentStatement = compiledStatement<AcceptIntentValues>(() => {
   const p = placeholder<AcceptIntentValues>;
@@ -117,7 +117,7 @@ type RecordDecisionValues = OutboxValues &
  * record-authorization-decision: everything a decision changes, only while the order is open
  * and undecided and only the first time the message comes; the announcement is written only
  * with the payment. One statement that takes the order's lock before it reads (migration
- * 0004_locked_steps), in a transaction of its own or inside one of the order's.
+ * 0004_locked_steps), a transaction of its own.
  */
 const recordDecisionStatement = compiledStatement<RecordDecisionValues>(() => {
   const p = placeholder<RecordDecisionValues>;
@@ -173,14 +173,6 @@ function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
   return {
     state: () => orderPaymentState(tx, orderId),
     markProcessed: (consumer, messageId) => markProcessed(tx, PAYMENT_EVENT_TABLES, consumer, messageId),
-    acceptIntent(consumer, messageId, intent) {
-      if (intent.orderId !== orderId) throw new Error(`intent of order ${intent.orderId} saved in a transaction of order ${orderId}`);
-      return acceptIntent(tx, consumer, messageId, intent);
-    },
-    recordDecision(consumer, messageId, payment, events) {
-      if (payment.orderId !== orderId) throw new Error(`payment of order ${payment.orderId} created in a transaction of order ${orderId}`);
-      return recordDecision(tx, consumer, messageId, payment, events);
-    },
     async closeOrder(reason) {
       await tx.insert(orderClosures).values({ orderId, reason }).onConflictDoNothing({ target: orderClosures.orderId });
       await forgetToken();
