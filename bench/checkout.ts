@@ -531,7 +531,9 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
   const referenceBefore = referenceWorkMs();
   log('starting the shop…');
   const target = await makeTarget();
-  let report: string[] = [];
+  // The report's heading and results; the machine line goes between them once the shop has stopped.
+  let heading: string[] = [];
+  let results: string[] = [];
   try {
     log(`${target.name}: ${target.url}`);
     const admin = await target.login('admin@demo.shop');
@@ -584,11 +586,13 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
 
     const sorted = [...load.latenciesMs].sort((a, b) => a - b);
     const totalCpu = [...spent.values()].reduce((a, b) => a + b, 0);
-    report = [
+    heading = [
       '',
       `## ${target.name}`,
       `node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${CUSTOMERS} customers, ${WARMUP_SECONDS} s warm-up, ${SECONDS} s measured` +
         (args['router-workers'] !== '1' && 'topology' in target ? `, ROUTER_WORKERS=${args['router-workers']}` : ''),
+    ];
+    results = [
       `idle: ${cpuLine(idle, IDLE_SECONDS)}`,
       `load: ${load.confirmed} confirmed of ${load.placed} placed in ${load.seconds.toFixed(1)} s = ${(load.confirmed / load.seconds).toFixed(1)} orders/s; ` +
         `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms`,
@@ -605,8 +609,8 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
     if (PROFILE_DIR) log(`CPU profiles, written as each process stopped: ${PROFILE_DIR}/<process>/*.cpuprofile`);
   }
   const referenceAfter = referenceWorkMs();
-  report.splice(3, 0, `machine: a fixed piece of work took ${referenceBefore.toFixed(0)} ms before the run and ${referenceAfter.toFixed(0)} ms after it (lower is faster; see bench/README.md)`);
-  process.stdout.write([...report, ''].join('\n'));
+  const machine = `machine: a fixed piece of work took ${referenceBefore.toFixed(0)} ms before the run and ${referenceAfter.toFixed(0)} ms after it (lower is faster; see bench/README.md)`;
+  process.stdout.write([...heading, machine, ...results, ''].join('\n'));
 }
 
 async function main(): Promise<void> {
