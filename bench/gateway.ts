@@ -7,6 +7,7 @@
  *   npm run bench:gateway                              # 10 s per measurement, 50 connections, 2 rounds
  *   npx tsx bench/gateway.ts --seconds 3 --rounds 1    # a quick look
  *   npx tsx bench/gateway.ts --sections guild --rounds 5 --connections 100
+ *   npx tsx bench/gateway.ts --sections guild --rounds 1 --cpu-prof /tmp/profiles
  *
  * Every server is a process of its own on 127.0.0.1 and free ports. With `taskset` and two
  * cores, each gateway runs alone on core 0 while the subgraphs and the load generator share
@@ -47,6 +48,7 @@ function options() {
       'shop-connections': { type: 'string', default: '16' },
       'data-dir': { type: 'string', default: GUILD_DATA_DIR },
       pin: { type: 'string', default: 'auto' },
+      'cpu-prof': { type: 'string' },
     },
     strict: true,
   });
@@ -67,6 +69,7 @@ function options() {
     sections: new Set(sections as Section[]),
     dataDir: path.resolve(values['data-dir']),
     pin: values.pin as 'auto' | 'off',
+    profileDir: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
   };
 }
 
@@ -414,8 +417,15 @@ const ROUTER_VARIANTS = [
  */
 const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=64'];
 
-async function startGateway(name: string, script: string, args: string[], env: Record<string, string>, where: Placement): Promise<{ proc: Child; url: string }> {
-  const proc = launch(name, script, args, { env, where, core: 0, leash: true, nodeFlags: GATEWAY_NODE_FLAGS });
+/** `node --cpu-prof` for a gateway when profiling: its profile goes to `<dir>/<section>-<variant>-<round>/` as it stops. */
+function profiling(opts: Options, section: string, variant: string, round: number): string[] {
+  if (opts.profileDir === undefined) return [];
+  const name = `${section}-${variant}-${round}`.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+  return ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.profileDir, name)}`];
+}
+
+async function startGateway(name: string, script: string, args: string[], env: Record<string, string>, where: Placement, extraFlags: string[] = []): Promise<{ proc: Child; url: string }> {
+  const proc = launch(name, script, args, { env, where, core: 0, leash: true, nodeFlags: [...GATEWAY_NODE_FLAGS, ...extraFlags] });
   try {
     return { proc, url: await whenListening(proc, { line: listeningUrl }) };
   } catch (error) {
@@ -424,8 +434,8 @@ async function startGateway(name: string, script: string, args: string[], env: R
   }
 }
 
-function startRouterProcess(name: string, supergraphFile: string, env: Record<string, string>, where: Placement): Promise<{ proc: Child; url: string }> {
-  return startGateway(name, 'bench/router-process.ts', ['--supergraph', supergraphFile, '--port', '0', '--host', '127.0.0.1'], env, where);
+function startRouterProcess(name: string, supergraphFile: string, env: Record<string, string>, where: Placement, extraFlags: string[] = []): Promise<{ proc: Child; url: string }> {
+  return startGateway(name, 'bench/router-process.ts', ['--supergraph', supergraphFile, '--port', '0', '--host', '127.0.0.1'], env, where, extraFlags);
 }
 
 async function guildSection(opts: Options, where: Placement, bench: Bench, dir: string): Promise<string> {
@@ -441,20 +451,21 @@ async function guildSection(opts: Options, where: Placement, bench: Bench, dir: 
     const cost = new CostCalculator(fs.readFileSync(supergraphFile, 'utf8')).estimated(parse((JSON.parse(scenario.requestBody) as { query: string }).query));
     if (cost > GUILD_MAX_OPERATION_COST) throw new Error(`the query's estimated cost ${cost} is above the router's limit here, ${GUILD_MAX_OPERATION_COST}`);
     const { publicKey } = generateTokenPems();
-    type Variant = { variant: string; start: () => Promise<{ proc: Child; url: string }> };
+    type Variant = { variant: string; start: (flags: string[]) => Promise<{ proc: Child; url: string }> };
     const variants: Variant[] = [
       {
         variant: 'stock @apollo/gateway',
-        start: () => startGateway('stock gateway', 'bench/guild/stock-gateway.ts', ['--supergraph', supergraphFile], { NODE_ENV: 'production' }, where),
+        start: (flags) => startGateway('stock gateway', 'bench/guild/stock-gateway.ts', ['--supergraph', supergraphFile], { NODE_ENV: 'production' }, where, flags),
       },
       ...ROUTER_VARIANTS.map(({ variant, dedup }) => ({
         variant,
-        start: () =>
+        start: (flags: string[]) =>
           startRouterProcess(
             variant,
             supergraphFile,
             routerEnv(path.join(dir, 'router-data'), publicKey, { MAX_OPERATION_COST: String(GUILD_MAX_OPERATION_COST), DEDUPLICATE_SUBGRAPH_REQUESTS: dedup }),
             where,
+            flags,
           ),
       })),
     ];
@@ -462,7 +473,7 @@ async function guildSection(opts: Options, where: Placement, bench: Bench, dir: 
     for (let round = 1; round <= opts.rounds; round++) {
       for (const { variant, start } of variants) {
         log(`round ${round}: ${variant}`);
-        const { proc, url } = await start();
+        const { proc, url } = await start(profiling(opts, 'guild', variant, round));
         try {
           const { status, json } = await post(url, scenario.requestBody);
           if (json.errors !== undefined) throw new Error(`${variant} answered ${status} with errors: ${JSON.stringify(json.errors).slice(0, 1000)}`);
@@ -513,7 +524,7 @@ async function shopSection(opts: Options, where: Placement, bench: Bench, dir: s
     for (let round = 1; round <= opts.rounds; round++) {
       for (const { variant, dedup } of ROUTER_VARIANTS) {
         log(`shop, round ${round}: ${variant}`);
-        const { proc, url } = await startRouterProcess(variant, supergraphFile, routerEnv(path.join(dir, 'router-data'), ready.publicKey, { DEDUPLICATE_SUBGRAPH_REQUESTS: dedup }), where);
+        const { proc, url } = await startRouterProcess(variant, supergraphFile, routerEnv(path.join(dir, 'router-data'), ready.publicKey, { DEDUPLICATE_SUBGRAPH_REQUESTS: dedup }), where, profiling(opts, 'shop', variant, round));
         try {
           const { status, json } = await post(url, body, headers);
           const me = (json.data as { me?: unknown } | undefined)?.me;
@@ -591,7 +602,8 @@ async function main(): Promise<void> {
     await cleanup();
   }
   const took = `run took ${((performance.now() - started) / 1000).toFixed(0)} s; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
-  process.stdout.write(`\n${[...header, '', sections.join('\n\n'), '', took].join('\n')}\n`);
+  const profiles = opts.profileDir === undefined ? [] : [`CPU profiles, written as each gateway stopped: ${opts.profileDir}/<section>-<variant>-<round>/*.cpuprofile`];
+  process.stdout.write(`\n${[...header, '', sections.join('\n\n'), '', took, ...profiles].join('\n')}\n`);
 }
 
 void main().then(
