@@ -26,6 +26,7 @@ import {
 } from 'graphql';
 import { ShopError } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
+import { keepNamesOneByte } from '../../platform/one-byte-names';
 import type { RouterContext } from '../context';
 import { compileFetch, compileStep, deepMerge, downstreamError, runStep, type PlanRun, type Step } from './plan';
 import { ShapeCompiler, shapeResponse, type ResponseShape } from './shape';
@@ -83,6 +84,7 @@ export class RouterExecutor {
   private readonly plans: LRUCache<string, PreparedOperation>;
 
   constructor(options: RouterExecutorOptions) {
+    keepNamesOneByte(options.supergraphSdl);
     this.supergraph = Supergraph.build(options.supergraphSdl);
     this.api = this.supergraph.apiSchema();
     this.apiSchema = this.api.toGraphQLJSSchema();
