@@ -33,6 +33,43 @@ interface Endpoint {
 }
 
 /**
+ * One POST on the endpoint's pool, its answer kept as the chunks arrive and decoded once at
+ * the end. A dispatch handler of our own, where `pool.request` would wrap every answer in a
+ * stream (a Node Readable with its events and ticks) only for us to read it whole.
+ */
+function exchange(endpoint: Endpoint, headers: Record<string, string>, body: string): Promise<{ statusCode: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    let statusCode = 0;
+    let chunks: Buffer[] = [];
+    let size = 0;
+    endpoint.pool.dispatch(
+      { path: endpoint.path, method: 'POST', headers, body },
+      {
+        // Its presence tells undici this handler takes the controller-style calls below.
+        onRequestStart() {},
+        onResponseStart(_controller, status) {
+          // An informational answer (1xx) comes before the real one: keep only the last.
+          statusCode = status;
+          chunks = [];
+          size = 0;
+        },
+        onResponseData(_controller, chunk) {
+          chunks.push(chunk);
+          size += chunk.length;
+        },
+        onResponseEnd() {
+          const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+          resolve({ statusCode, text: whole.toString('utf8') });
+        },
+        onResponseError(_controller, error) {
+          reject(error);
+        },
+      },
+    );
+  });
+}
+
+/**
  * Subgraph requests over undici connection pools: one pool per subgraph, connections
  * kept alive, the body written as the executor built it and the answer parsed once. A
  * subgraph that cannot be reached, answers with an HTTP error, or answers something that
@@ -109,11 +146,8 @@ export class SubgraphClient {
       if (incoming['user-agent']) headers['user-agent'] = incoming['user-agent'];
     }
     try {
-      const response = await endpoint.pool.request({ path: endpoint.path, method: 'POST', headers, body });
-      const text = await response.body.text();
-      if (response.statusCode < 200 || response.statusCode > 299) {
-        throw new Error(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
-      }
+      const { statusCode, text } = await exchange(endpoint, headers, body);
+      if (statusCode < 200 || statusCode > 299) throw new Error(`HTTP ${statusCode}: ${text.slice(0, 200)}`);
       return text;
     } catch (error) {
       throw this.unavailable(subgraph, context, error);

@@ -184,6 +184,51 @@ describe('the subgraph client', () => {
       await server.close();
     }
   });
+
+  it('reads an answer written in pieces, a character split between them, and refuses one cut off', async () => {
+    const name = `Ünïcødé ✓ ${'x'.repeat(100_000)} 🛒`;
+    const whole = Buffer.from(JSON.stringify({ data: { product: { name } } }));
+    // Splits inside the multi-byte characters at both ends, and writes the rest in small pieces.
+    const cuts = [whole.indexOf('Ü') + 1, whole.indexOf('✓') + 2, whole.length - 5];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', async () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        if (req.headers['x-request-id'] === 'cut') {
+          res.write(whole.subarray(0, 1000));
+          setTimeout(() => res.socket?.destroy(), 20);
+          return;
+        }
+        let from = 0;
+        for (const to of [...cuts, whole.length]) {
+          for (let at = from; at < to; at += 16_384) {
+            res.write(whole.subarray(at, Math.min(at + 16_384, to)));
+            await new Promise((resolve) => setTimeout(resolve, 2));
+          }
+          from = to;
+        }
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+    const client = new SubgraphClient(new Map([['a', url]]), { logger: silentLogger() });
+    try {
+      const answer = await client.send('a', '{"query":"{ product { name } }"}', context(), true);
+      const got = (answer.data as { product: { name: string } }).product.name;
+      // Its ends and length say what went wrong without printing 100,000 characters.
+      const sketch = (text: string) => ({ start: text.slice(0, 12), end: text.slice(-4), length: text.length });
+      expect(sketch(got)).toEqual(sketch(name));
+      expect(got === name).toBe(true);
+      const cut = { requestId: 'cut', headers: {}, logger: silentLogger() } as never;
+      await expect(client.send('a', '{"query":"{ product { name } }"}', cut, true)).rejects.toMatchObject({
+        extensions: { code: 'SUBGRAPH_UNAVAILABLE' },
+      });
+    } finally {
+      await client.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 });
 
 describe('running an entity fetch', () => {
