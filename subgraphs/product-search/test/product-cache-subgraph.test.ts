@@ -24,7 +24,9 @@ if (TEST_REDIS_URL) {
     async () => {
       const prefix = `{product-cache-test-${randomBytes(6).toString('hex')}}`;
       return async () => {
-        const cache = redisProductCache({ url: TEST_REDIS_URL!, logger: silentLogger(), prefix });
+        // A cache call that timed out would read the store, which these tests count: production's
+        // 100 ms limit per command is shorter than a busy test machine can promise.
+        const cache = redisProductCache({ url: TEST_REDIS_URL!, logger: silentLogger(), prefix, timeoutMs: 5_000 });
         for (let i = 0; i < 100 && !(await cache.ready()); i++) await sleep(20);
         return cache;
       };
