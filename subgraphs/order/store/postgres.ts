@@ -240,12 +240,6 @@ async function changeCart(db: Db, change: LineChange): Promise<CartChange> {
   });
 }
 
-/** What the place-order statement answers: whether it held the cart as priced, and the order if it placed one. */
-interface PlaceAnswer {
-  locked: boolean;
-  order: OrderRecord | null;
-}
-
 type PlaceOrderValues = OutboxValues & {
   customerId: string;
   /** The cart as priced: product id to units, as a JSON object. */
