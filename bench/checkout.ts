@@ -56,6 +56,8 @@ const SECONDS = Number(args.seconds);
 const WARMUP_SECONDS = Number(args['warmup-seconds']);
 const MAX_ORDERS = Number(args['max-orders']);
 const IDLE_SECONDS = Number(args['idle-seconds']);
+/** The measured window is also reported in slices this long, to show how steady it was. */
+const SLICE_SECONDS = 5;
 /** Where every process of the shop writes its CPU profile when it exits, a folder per process. */
 const PROFILE_DIR = args['cpu-prof'] ? path.resolve(args['cpu-prof']) : undefined;
 const profiling = (name: string): string[] => (PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.join(PROFILE_DIR, name)}`] : []);
@@ -439,6 +441,8 @@ interface LoadResult {
   placed: number;
   confirmed: number;
   latenciesMs: number[];
+  /** Orders confirmed in each whole `SLICE_SECONDS` of the measured window, in order. */
+  slices: number[];
   outcomes: Record<string, number>;
   errors: Record<string, number>;
 }
@@ -453,6 +457,7 @@ async function runLoad(target: Target, customers: Shopper[], run: RunRecord, mea
   const wsUrl = target.url.replace(/^http/, 'ws');
   const deadline = Date.now() + (WARMUP_SECONDS + SECONDS) * 1000;
   const latencies: number[] = [];
+  const slices: number[] = [];
   const outcomes: Record<string, number> = {};
   const errors: Record<string, number> = {};
   let placed = 0;
@@ -503,6 +508,8 @@ async function runLoad(target: Target, customers: Shopper[], run: RunRecord, mea
         if (status === 'CONFIRMED') {
           latencies.push(performance.now() - sent);
           lastConfirmedAt = Date.now();
+          const slice = Math.floor((lastConfirmedAt - started) / (SLICE_SECONDS * 1000));
+          slices[slice] = (slices[slice] ?? 0) + 1;
         }
       }
     } finally {
@@ -513,7 +520,9 @@ async function runLoad(target: Target, customers: Shopper[], run: RunRecord, mea
   clearTimeout(warmup);
   if (!started) throw new Error('the load ended before its warm-up did');
   const seconds = ((lastConfirmedAt || Date.now()) - started) / 1000;
-  return { seconds, placed, confirmed: latencies.length, latenciesMs: latencies, outcomes, errors };
+  // Whole slices of the measured window only: the confirmations after it are of orders in flight.
+  const whole = Array.from({ length: Math.floor(SECONDS / SLICE_SECONDS) }, (_, i) => slices[i] ?? 0);
+  return { seconds, placed, confirmed: latencies.length, latenciesMs: latencies, slices: whole, outcomes, errors };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -596,6 +605,9 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
       `idle: ${cpuLine(idle, IDLE_SECONDS)}`,
       `load: ${load.confirmed} confirmed of ${load.placed} placed in ${load.seconds.toFixed(1)} s = ${(load.confirmed / load.seconds).toFixed(1)} orders/s; ` +
         `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms`,
+      ...(load.slices.length > 1
+        ? [`orders/s in each ${SLICE_SECONDS} s of the measured window: ${load.slices.map((n) => (n / SLICE_SECONDS).toFixed(0)).join(', ')}`]
+        : []),
       `outcomes: ${JSON.stringify(load.outcomes)}${Object.keys(load.errors).length ? `, errors: ${JSON.stringify(load.errors)}` : ''}`,
       `cpu: ${cpuLine(spent, load.seconds)}; ${((totalCpu / Math.max(load.confirmed, 1)) * 1000).toFixed(1)} CPU ms per order; load generator ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} CPU s`,
       `write system calls per order (messages to other processes, log lines, PostgreSQL's WAL): ${[...writes]
