@@ -1,8 +1,9 @@
 import { domainEvent, type EventEnvelope, type EventType } from '../../platform/events';
+import { coalesced } from '../../platform/coalesce';
 import type { Logger } from '../../platform/logger';
 import { allocate } from './allocate';
 import { availableUnits } from './stock';
-import type { InventoryTransaction, StockStore } from './store/port';
+import type { FilledReservation, InventoryTransaction, StockStore } from './store/port';
 
 /** Consumer group of inventory on the event bus; replicas share it. */
 export const INVENTORY_CONSUMER_GROUP = 'inventory';
@@ -36,9 +37,11 @@ export interface ReservationServiceOptions {
  * Inventory's part of the checkout saga: reserve an order's stock when it is placed,
  * give it back when the order fails or is cancelled, take it out of the warehouse when
  * it ships, and let unpaid reservations expire. Each delivery is one transaction (or, where
- * the whole effect is one statement, that statement alone) that records the event as
- * processed, changes stock, and writes the outgoing events, so a redelivery changes nothing
- * and no event is announced for a change that rolled back.
+ * the whole effect is one statement, that statement alone; OrderPlaced deliveries handled
+ * side by side share one) that records the event as processed, changes stock, and writes
+ * the outgoing events, so a redelivery changes nothing and no event is announced for a
+ * change that rolled back. A shared transaction that fails is tried again for each of its
+ * deliveries alone, so one that cannot be handled fails only itself.
  *
  * Out-of-order arrival: a release event (cancelled, rejected, payment failed) for an
  * order inventory has not seen placed leaves a RELEASED row with no lines; the late
@@ -49,6 +52,8 @@ export interface ReservationServiceOptions {
 export class ReservationService {
   private readonly now: () => Date;
   private readonly log: Logger;
+  /** OrderPlaced events handled side by side, reserved together (`reserveAll`); two of one order never together. */
+  private readonly reserve: (event: EventEnvelope<'OrderPlaced'>) => Promise<Reserved>;
 
   constructor(
     private readonly store: StockStore,
@@ -56,6 +61,7 @@ export class ReservationService {
   ) {
     this.now = options.now ?? (() => new Date());
     this.log = options.logger.child({ component: 'reservations' });
+    this.reserve = coalesced((events) => this.reserveAll(events), { key: (event) => event.payload.orderId });
   }
 
   /** Handles one delivery of an order event; throwing means it is delivered again. */
@@ -110,8 +116,11 @@ export class ReservationService {
    */
   private async apply(event: EventEnvelope, changed: Set<string>): Promise<boolean> {
     switch (event.type) {
-      case 'OrderPlaced':
-        return this.reserve(event as EventEnvelope<'OrderPlaced'>, changed);
+      case 'OrderPlaced': {
+        const reserved = await this.reserve(event as EventEnvelope<'OrderPlaced'>);
+        for (const productId of reserved.changed) changed.add(productId);
+        return reserved.wroteEvents;
+      }
       case 'OrderConfirmed':
         await this.confirm(event as EventEnvelope<'OrderConfirmed'>);
         return false;
@@ -136,39 +145,55 @@ export class ReservationService {
   }
 
   /**
-   * Reserves every line of the order or none, and announces the outcome: two statements in
-   * one transaction, the stock rows locked from the first until commit. Allocation runs in
-   * between, on the levels the first statement locked.
+   * Reserves every line of each order or none of them, and announces each outcome: the
+   * OrderPlaced events that a read of the bus hands its handlers side by side go in one
+   * transaction of two statements, the stock rows locked from the first until commit.
+   * Allocation runs in between, order after order on the levels the first statement locked,
+   * each order seeing what the ones before it took. Answers, for each event, whether it wrote
+   * events and the products whose stock it changed.
    */
-  private async reserve(event: EventEnvelope<'OrderPlaced'>, changed: Set<string>): Promise<boolean> {
-    const { orderId, lines } = event.payload;
+  private async reserveAll(events: readonly EventEnvelope<'OrderPlaced'>[]): Promise<Reserved[]> {
     return this.store.transaction(async (tx) => {
-      // A retried transaction starts over: only what its final attempt changed is announced.
-      changed.clear();
       const expiresAt = new Date(this.now().getTime() + this.options.ttlSeconds * 1000);
-      const productIds = lines.map((l) => l.productId);
-      const opened = await tx.openReservation(INVENTORY_CONSUMER_GROUP, event.id, orderId, expiresAt, productIds);
-      if (opened.kind === 'duplicate') return false;
-      if (opened.kind === 'known') {
-        this.log.info({ orderId }, 'order placed after inventory saw it closed (or reserved already); nothing reserved');
-        return false;
-      }
-      const result = allocate(
-        lines,
-        opened.levels.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, available: availableUnits(l) })),
+      const opened = await tx.openReservations(
+        INVENTORY_CONSUMER_GROUP,
+        events.map((event) => ({
+          messageId: event.id,
+          orderId: event.payload.orderId,
+          expiresAt,
+          productIds: event.payload.lines.map((l) => l.productId),
+        })),
       );
-      if (!result.ok) {
-        // Closed, not deleted: the OrderRejected that follows finds it and changes nothing.
-        await tx.refuseReservation(orderId, this.now(), [
-          domainEvent('StockReservationFailed', orderId, { orderId, reason: 'OUT_OF_STOCK', unavailable: result.unavailable }, event.requestId),
-        ]);
-        return true;
-      }
-      await tx.fillReservation(orderId, result.allocations, [
-        domainEvent('StockReserved', orderId, { orderId, expiresAt: expiresAt.toISOString() }, event.requestId),
-      ]);
-      productsOf(result.allocations, changed);
-      return true;
+      const available = new Map(opened.levels.map((l) => [levelKey(l), availableUnits(l)]));
+      const filled: FilledReservation[] = [];
+      const refused: string[] = [];
+      const announced: EventEnvelope[] = [];
+      const answers = events.map((event, index): Reserved => {
+        const { orderId, lines } = event.payload;
+        const outcome = opened.outcomes[index];
+        if (outcome === 'duplicate') return NOTHING_RESERVED;
+        if (outcome === 'known') {
+          this.log.info({ orderId }, 'order placed after inventory saw it closed (or reserved already); nothing reserved');
+          return NOTHING_RESERVED;
+        }
+        const named = new Set(lines.map((l) => l.productId));
+        const result = allocate(
+          lines,
+          opened.levels.filter((l) => named.has(l.productId)).map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, available: available.get(levelKey(l))! })),
+        );
+        if (!result.ok) {
+          // Closed, not deleted: the OrderRejected that follows finds it and changes nothing.
+          refused.push(orderId);
+          announced.push(domainEvent('StockReservationFailed', orderId, { orderId, reason: 'OUT_OF_STOCK', unavailable: result.unavailable }, event.requestId));
+          return { wroteEvents: true, changed: [] };
+        }
+        for (const a of result.allocations) available.set(levelKey(a), available.get(levelKey(a))! - a.quantity);
+        filled.push({ orderId, lines: result.allocations });
+        announced.push(domainEvent('StockReserved', orderId, { orderId, expiresAt: expiresAt.toISOString() }, event.requestId));
+        return { wroteEvents: true, changed: [...named] };
+      });
+      if (announced.length > 0) await tx.fillReservations(filled, refused, this.now(), announced);
+      return answers;
     });
   }
 
@@ -210,6 +235,18 @@ export class ReservationService {
       'order confirmed but its reservation is no longer held; its stock may be sold to others',
     );
   }
+}
+
+/** What reserving one order did: whether it wrote events, and the products whose stock it changed. */
+interface Reserved {
+  wroteEvents: boolean;
+  changed: readonly string[];
+}
+
+const NOTHING_RESERVED: Reserved = { wroteEvents: false, changed: [] };
+
+function levelKey(level: { productId: string; warehouseId: string }): string {
+  return `${level.productId}\u0000${level.warehouseId}`;
 }
 
 function productsOf(lines: readonly { productId: string }[], into: Set<string>): void {

@@ -55,14 +55,31 @@ export interface ReservationRecord {
 /** A stock level as reservations read it: units on hand and units promised. */
 export type LockedStockLevel = Pick<StockLevelRecord, 'productId' | 'warehouseId' | 'onHand' | 'reserved'>;
 
+/** One order to reserve, as its OrderPlaced message names it. */
+export interface ReservationRequest {
+  messageId: string;
+  orderId: string;
+  expiresAt: Date;
+  /** The products its lines name (repeats allowed). */
+  productIds: readonly string[];
+}
+
 /**
- * What opening a reservation found: the message handled before, the order already known,
- * or a new reservation and the locked levels of its products, by product then warehouse.
+ * What opening reservations found, for each request in its order: the message handled before
+ * ('duplicate'), the order already known ('known'), or a new reservation ('opened'); and the
+ * locked levels of every product the requests name, by product then warehouse (none when no
+ * request opened a reservation).
  */
-export type OpenedReservation =
-  | { kind: 'duplicate' }
-  | { kind: 'known' }
-  | { kind: 'opened'; levels: LockedStockLevel[] };
+export interface OpenedReservations {
+  outcomes: ('duplicate' | 'known' | 'opened')[];
+  levels: LockedStockLevel[];
+}
+
+/** A reservation opened in this transaction and the lines allocated to it. */
+export interface FilledReservation {
+  orderId: string;
+  lines: readonly ReservationLine[];
+}
 
 /**
  * What confirming a reservation found: the message handled before, the reservation confirmed
@@ -86,30 +103,22 @@ export interface InventoryTransaction {
   /** Writes events to the outbox; the relay publishes them after commit. */
   enqueue(events: readonly EventEnvelope[]): Promise<void>;
   /**
-   * The first step of reserving an order, in one statement: records `messageId` as handled
-   * by `consumer`, opens a RESERVED reservation without lines, and locks every stock level
-   * of the products until commit, in (product, warehouse) order, after the reservation row.
-   * 'duplicate' when the message was handled before and 'known' when the order already has
-   * a row (a reservation, or a closure that arrived first); both change nothing else. Waits
-   * for a concurrent transaction holding that order or those levels.
+   * The first step of reserving orders, in one statement for all of them: records each
+   * request's message as handled by `consumer`, opens a RESERVED reservation without lines for
+   * each message that is new, and locks every stock level of the products until commit, in
+   * (product, warehouse) order, after the reservation rows. A request whose message was handled
+   * before, or whose order already has a row (a reservation, or a closure that arrived first),
+   * changes nothing. Waits for a concurrent transaction holding those orders or levels. The
+   * requests name each order once.
    */
-  openReservation(
-    consumer: string,
-    messageId: string,
-    orderId: string,
-    expiresAt: Date,
-    productIds: readonly string[],
-  ): Promise<OpenedReservation>;
+  openReservations(consumer: string, requests: readonly ReservationRequest[]): Promise<OpenedReservations>;
   /**
-   * Fills a reservation this transaction opened, in one statement: its lines, their units
-   * added to `reserved` of the locked levels, and `events` written to the outbox.
+   * The second step, in one statement: fills the reservations this transaction opened and
+   * allocated (their lines, their units added to `reserved` of the locked levels), closes
+   * the ones it could not fill as RELEASED with no lines at `at`, and writes `events` to the
+   * outbox.
    */
-  fillReservation(orderId: string, lines: readonly ReservationLine[], events: readonly EventEnvelope[]): Promise<void>;
-  /**
-   * Closes a reservation this transaction opened but could not fill, in one statement:
-   * RELEASED, with no lines, and `events` written to the outbox.
-   */
-  refuseReservation(orderId: string, at: Date, events: readonly EventEnvelope[]): Promise<void>;
+  fillReservations(filled: readonly FilledReservation[], refused: readonly string[], at: Date, events: readonly EventEnvelope[]): Promise<void>;
   /**
    * Records that an order was closed before inventory saw it placed: a RELEASED row
    * with no lines. False, changing nothing, when the order already has a row.

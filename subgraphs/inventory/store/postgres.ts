@@ -2,13 +2,14 @@ import path from 'node:path';
 import { and, asc, eq, inArray, isNull, lte, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { coalesced } from '../../../platform/coalesce';
 import { compiledStatement, placeholder, rowsOf, type Database, type Db } from '../../../platform/db';
-import { enqueueEvents, markProcessed, outboxInsert, outboxInsertOf, outboxValues, processedInsertFrom, processedInsertOf, type EventTables, type OutboxValues } from '../../../platform/outbox';
+import { enqueueEvents, markProcessed, outboxInsertOf, outboxValues, processedInsertFrom, type EventTables, type OutboxValues } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
 import type {
   BelowReserved,
   ConfirmOutcome,
   InventoryTransaction,
   LockedStockLevel,
+  OpenedReservations,
   ReservationLine,
   ReservationRecord,
   ReservationStatus,
@@ -260,24 +261,32 @@ const confirmReservationStatement = compiledStatement<ConfirmReservationValues>(
     order by confirmation.ordinal`;
 });
 
-type OpenReservationValues = { consumer: string; messageId: string; orderId: string; expiresAt: string; productIds: string[] };
+/** OrderPlaced messages as open-reservations takes them: one array per field, an element per order. */
+type OpenReservationsValues = { consumer: string; messageIds: string[]; orderIds: string[]; expiresAts: string[]; productIds: string[] };
 
 /**
- * open-reservation: records the message and, only if it is new, opens the order's reservation
- * and locks the stock levels of its products. The reservation row is written (and so locked)
- * before any stock row, and the stock rows are locked in lockStockOf's order: the sort sits
- * below the lock, so they lock in that order.
+ * open-reservations: records each message and, only where it is new, opens its order's
+ * reservation; then locks the stock levels of every product named, if it opened any. The
+ * messages are written in key order, then the reservation rows in order-id order, then the
+ * stock rows in lockStockOf's order (the sort sits below the lock, so they lock in that
+ * order). Answers a row per request (`ordinal` set), then a row per locked level in that order.
  */
-const openReservationStatement = compiledStatement<OpenReservationValues>(() => {
-  const p = placeholder<OpenReservationValues>;
-  return sql`-- name: open-reservation
-    with processed as (
-      ${processedInsertOf(EVENT_TABLES)}
+const openReservationsStatement = compiledStatement<OpenReservationsValues>(() => {
+  const p = placeholder<OpenReservationsValues>;
+  return sql`-- name: open-reservations
+    with requested as (
+      select ${p('consumer')}::text as consumer, message_id, order_id, expires_at::timestamptz as expires_at, ordinal
+      from unnest(${p('messageIds')}::text[], ${p('orderIds')}::text[], ${p('expiresAts')}::text[])
+        with ordinality as r(message_id, order_id, expires_at, ordinal)
+    ),
+    processed as (
+      ${processedInsertFrom(EVENT_TABLES, 'requested')}
     ),
     opened as (
       insert into ${reservations} (order_id, status, expires_at)
-      select ${p('orderId')}::text, 'RESERVED', ${p('expiresAt')}::timestamptz
-      where exists (select from processed)
+      select requested.order_id, 'RESERVED', requested.expires_at
+      from requested join processed using (consumer, message_id)
+      order by requested.order_id collate "C"
       on conflict do nothing
       returning order_id
     ),
@@ -287,31 +296,45 @@ const openReservationStatement = compiledStatement<OpenReservationValues>(() => 
       order by product_id, warehouse_id
       for update
     )
-    select exists (select from processed) as processed, exists (select from opened) as opened, l.*
-    from (select) as one
-    left join locked as l on true
-    order by l.product_id, l.warehouse_id`;
+    select requested.ordinal::int as ordinal, processed.message_id is not null as processed, opened.order_id is not null as opened,
+      null::text as product_id, null::text as warehouse_id, null::int as on_hand, null::int as reserved
+    from requested
+    left join processed using (consumer, message_id)
+    left join opened on opened.order_id = requested.order_id
+    union all
+    select null, null, null, product_id, warehouse_id, on_hand, reserved from locked
+    order by ordinal nulls last, product_id, warehouse_id`;
 });
 
-type FillReservationValues = DeltaValues & OutboxValues & { orderId: string };
+type FillReservationsValues = DeltaValues &
+  OutboxValues & { lineOrderIds: string[]; lineProductIds: string[]; lineWarehouseIds: string[]; lineQuantities: number[]; refusedOrderIds: string[]; at: string };
 
-/** fill-reservation: reserves the units, writes the reservation's lines (one per level) and its events. */
-const fillReservationStatement = compiledStatement<FillReservationValues>(() => {
-  const p = placeholder<FillReservationValues>;
-  return sql`-- name: fill-reservation
+/**
+ * fill-reservations: reserves the units of the filled reservations, writes their lines (one
+ * per order and level), closes the refused ones RELEASED, and writes the events.
+ */
+const fillReservationsStatement = compiledStatement<FillReservationsValues>(() => {
+  const p = placeholder<FillReservationsValues>;
+  return sql`-- name: fill-reservations
     with adjusted as (
       ${adjustStockUpdate(p)}
     ),
     filled as (
       insert into ${reservationLines} (order_id, product_id, warehouse_id, quantity)
-      select ${p('orderId')}::text, product_id, warehouse_id, quantity
-      from unnest(${p('productIds')}::text[], ${p('warehouseIds')}::text[], ${p('reservedDeltas')}::int[]) as l(product_id, warehouse_id, quantity)
+      select order_id, product_id, warehouse_id, quantity
+      from unnest(${p('lineOrderIds')}::text[], ${p('lineProductIds')}::text[], ${p('lineWarehouseIds')}::text[], ${p('lineQuantities')}::int[])
+        as l(order_id, product_id, warehouse_id, quantity)
+      returning order_id
+    ),
+    refused as (
+      update ${reservations} set status = 'RELEASED', updated_at = ${p('at')}::timestamptz
+      where order_id = any(${p('refusedOrderIds')}::text[]) and status = 'RESERVED'
       returning order_id
     ),
     announced as (
       ${outboxInsertOf(EVENT_TABLES)}
     )
-    select (select count(*) from adjusted)::int as adjusted`;
+    select (select count(*) from adjusted)::int as adjusted, (select count(*) from refused)::int as refused`;
 });
 
 /** Refuses a change that named a stock level that does not exist, rolling the transaction back. */
@@ -347,44 +370,53 @@ function inventoryTransaction(tx: Db): InventoryTransaction {
 
     enqueue: (events) => enqueueEvents(tx, EVENT_TABLES, events),
 
-    async openReservation(consumer, messageId, orderId, expiresAt, productIds) {
-      const rows = await openReservationStatement<{
-        processed: boolean;
-        opened: boolean;
+    async openReservations(consumer, requests) {
+      if (requests.length === 0) return { outcomes: [], levels: [] };
+      if (new Set(requests.map((r) => r.orderId)).size !== requests.length) throw new Error('open-reservations: an order is named twice');
+      const rows = await openReservationsStatement<{
+        ordinal: number | null;
+        processed: boolean | null;
+        opened: boolean | null;
         product_id: string | null;
         warehouse_id: string | null;
         on_hand: number | null;
         reserved: number | null;
-      }>(tx, { consumer, messageId, orderId, expiresAt: expiresAt.toISOString(), productIds: [...new Set(productIds)] });
-      const [first] = rows;
-      if (!first?.processed) return { kind: 'duplicate' };
-      if (!first.opened) return { kind: 'known' };
+      }>(tx, {
+        consumer,
+        messageIds: requests.map((r) => r.messageId),
+        orderIds: requests.map((r) => r.orderId),
+        expiresAts: requests.map((r) => r.expiresAt.toISOString()),
+        productIds: [...new Set(requests.flatMap((r) => r.productIds))],
+      });
+      const outcomes: OpenedReservations['outcomes'] = new Array(requests.length);
       const levels: LockedStockLevel[] = [];
       for (const row of rows) {
-        if (row.product_id === null) continue;
-        levels.push({ productId: row.product_id, warehouseId: row.warehouse_id!, onHand: Number(row.on_hand), reserved: Number(row.reserved) });
+        if (row.ordinal !== null) outcomes[Number(row.ordinal) - 1] = !row.processed ? 'duplicate' : row.opened ? 'opened' : 'known';
+        else levels.push({ productId: row.product_id!, warehouseId: row.warehouse_id!, onHand: Number(row.on_hand), reserved: Number(row.reserved) });
       }
-      return { kind: 'opened', levels };
+      return { outcomes, levels };
     },
 
-    async fillReservation(orderId, lines, events) {
+    async fillReservations(filled, refused, at, events) {
+      const lines = filled.flatMap(({ orderId, lines }) => {
+        const merged = mergeDeltas(lines.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, onHand: 0, reserved: l.quantity })));
+        if (merged.length === 0) throw new Error(`fill-reservations: the reservation of ${orderId} needs at least one line`);
+        return merged.map((d) => ({ orderId, productId: d.productId, warehouseId: d.warehouseId, quantity: d.reserved }));
+      });
       const merged = mergeDeltas(lines.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, onHand: 0, reserved: l.quantity })));
-      if (merged.length === 0) throw new Error('fill-reservation: a reservation needs at least one line');
-      const [row] = await fillReservationStatement<{ adjusted: number }>(tx, { ...deltaValues(merged), ...outboxValues(events), orderId });
+      const [row] = await fillReservationsStatement<{ adjusted: number; refused: number }>(tx, {
+        ...deltaValues(merged),
+        ...outboxValues(events),
+        lineOrderIds: lines.map((l) => l.orderId),
+        lineProductIds: lines.map((l) => l.productId),
+        lineWarehouseIds: lines.map((l) => l.warehouseId),
+        lineQuantities: lines.map((l) => l.quantity),
+        refusedOrderIds: [...refused],
+        at: at.toISOString(),
+      });
       requireEveryLevel(merged.length, Number(row?.adjusted ?? 0));
-    },
-
-    async refuseReservation(orderId, at, events) {
-      await tx.execute(sql`-- name: refuse-reservation
-        with closed as (
-          update ${reservations} set status = 'RELEASED', updated_at = ${at.toISOString()}::timestamptz
-          where order_id = ${orderId} and status = 'RESERVED'
-          returning order_id
-        ),
-        announced as (
-          ${outboxInsert(EVENT_TABLES, events)}
-        )
-        select (select count(*) from closed)::int as closed`);
+      // Opened in this transaction, so still RESERVED: anything else is a mistake of the caller.
+      if (Number(row?.refused ?? 0) !== refused.length) throw new Error(`fill-reservations: ${refused.length - Number(row?.refused ?? 0)} refused reservation(s) were not open`);
     },
 
     async recordClosedBeforePlaced(orderId, at) {

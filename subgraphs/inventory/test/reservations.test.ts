@@ -108,6 +108,60 @@ describe.each(storeBackends())('stock reservation on %s', (backend) => {
     return { statements: store.statementCount() - statements, transactions: store.transactionCount() - transactions };
   }
 
+  it('reserves the orders handled side by side in one transaction of two statements, each seeing what the ones before it took', async () => {
+    await store.setOnHandMany([
+      { productId: 'side-a', warehouseId: 'wh-1', onHand: 3 },
+      { productId: 'side-a', warehouseId: 'wh-2', onHand: 2 },
+      { productId: 'side-b', warehouseId: 'wh-2', onHand: 4 },
+    ]);
+    const [first, second, third, earlier] = ['side-first', 'side-second', 'side-third', 'side-earlier'].map(newOrderId) as [string, string, string, string];
+    const redelivered = placed(earlier, [['side-b', 1]]);
+    await reservations.handle(redelivered);
+    const trips = await roundTripsOf(() =>
+      Promise.all([
+        reservations.handle(placed(first, [['side-a', 3], ['side-b', 1]])),
+        reservations.handle(placed(second, [['side-a', 2]])),
+        // What is left after the two before it: nothing.
+        reservations.handle(placed(third, [['side-a', 1]])),
+        reservations.handle(redelivered),
+      ]),
+    );
+    expect(trips).toEqual({ statements: 2, transactions: 1 });
+    expect(await stockOf('side-a')).toEqual([
+      ['wh-1', 3, 3],
+      ['wh-2', 2, 2],
+    ]);
+    expect(await stockOf('side-b')).toEqual([['wh-2', 4, 2]]);
+    expect((await reservationOf(first))?.lines).toEqual([
+      { productId: 'side-a', warehouseId: 'wh-1', quantity: 3 },
+      { productId: 'side-b', warehouseId: 'wh-2', quantity: 1 },
+    ]);
+    expect((await reservationOf(second))?.lines).toEqual([{ productId: 'side-a', warehouseId: 'wh-2', quantity: 2 }]);
+    expect(await reservationOf(third)).toMatchObject({ status: 'RELEASED', lines: [] });
+    expect((await announcedFor(first, second, third, earlier)).map((e) => [e.aggregateId, e.type])).toEqual([
+      [earlier, 'StockReserved'],
+      [first, 'StockReserved'],
+      [second, 'StockReserved'],
+      [third, 'StockReservationFailed'],
+    ]);
+  });
+
+  it('fails only the order that cannot be reserved when orders are reserved together, and keeps nothing of it', async () => {
+    await store.setOnHandMany([{ productId: 'alone', warehouseId: 'wh-1', onHand: 5 }]);
+    const good = newOrderId('alone-good');
+    const bad = newOrderId('alone-bad');
+    const outcomes = await Promise.allSettled([
+      reservations.handle(placed(good, [['alone', 2]])),
+      // A quantity no order can have: allocation refuses it by throwing, and the event is delivered again.
+      reservations.handle(placed(bad, [['alone', 0]])),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    expect(await reservationOf(good)).toMatchObject({ status: 'RESERVED', lines: [{ productId: 'alone', warehouseId: 'wh-1', quantity: 2 }] });
+    expect(await reservationOf(bad)).toBeUndefined();
+    expect(await stockOf('alone')).toEqual([['wh-1', 5, 2]]);
+    expect((await announcedFor(good, bad)).map((e) => [e.aggregateId, e.type])).toEqual([[good, 'StockReserved']]);
+  });
+
   it('reserves an order in two statements of one transaction, refuses one likewise, and confirms it in one statement alone', async () => {
     await store.setOnHandMany([
       { productId: 'trips-a', warehouseId: 'wh-1', onHand: 2 },

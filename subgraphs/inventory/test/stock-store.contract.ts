@@ -90,12 +90,14 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
       (await store.stockLevelsFor([productId])).map((l) => [l.warehouseId, l.onHand, l.reserved]);
     const reservationOf = async (orderId: string): Promise<ReservationRecord | undefined> =>
       (await store.reservationsByOrderIds([orderId]))[0];
+    /** The request that opens `orderId`'s reservation for `productIds`, its message named after the order unless given. */
+    const request = (orderId: string, productIds: string[], messageId = `placed-${orderId}`, expiresAt = later) => ({ messageId, orderId, expiresAt, productIds });
     /** Opens and fills a reservation in one transaction, as OrderPlaced does. */
     const reserve = (orderId: string, expiresAt: Date, lines: ReservationLine[]) =>
       store.transaction(async (tx) => {
-        const opened = await tx.openReservation('test', `placed-${orderId}`, orderId, expiresAt, lines.map((l) => l.productId));
-        if (opened.kind !== 'opened') throw new Error(`${orderId} was not opened: ${opened.kind}`);
-        await tx.fillReservation(orderId, lines, []);
+        const opened = await tx.openReservations('test', [request(orderId, lines.map((l) => l.productId), undefined, expiresAt)]);
+        if (opened.outcomes[0] !== 'opened') throw new Error(`${orderId} was not opened: ${opened.outcomes[0]}`);
+        await tx.fillReservations([{ orderId, lines }], [], at, []);
       });
 
     it('reserves lines: units move into reserved and the reservation keeps its lines', async () => {
@@ -104,18 +106,18 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
         { productId: 'r1', warehouseId: 'wh-b', onHand: 3 },
       ]);
       await store.transaction(async (tx) => {
-        const opened = await tx.openReservation('test', 'm-o-1', 'o-1', later, ['r1', 'r1', 'unstocked']);
+        const opened = await tx.openReservations('test', [request('o-1', ['r1', 'r1', 'unstocked'], 'm-o-1')]);
         expect(opened).toEqual({
-          kind: 'opened',
+          outcomes: ['opened'],
           levels: [
             { productId: 'r1', warehouseId: 'wh-a', onHand: 5, reserved: 0 },
             { productId: 'r1', warehouseId: 'wh-b', onHand: 3, reserved: 0 },
           ],
         });
-        await tx.fillReservation('o-1', [
+        await tx.fillReservations([{ orderId: 'o-1', lines: [
           { productId: 'r1', warehouseId: 'wh-b', quantity: 3 },
           { productId: 'r1', warehouseId: 'wh-a', quantity: 2 },
-        ], []);
+        ] }], [], at, []);
       });
       expect(await levelsOf('r1')).toEqual([
         ['wh-a', 5, 2],
@@ -138,8 +140,8 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
       await store.setOnHandMany([{ productId: 'r2', warehouseId: 'wh-a', onHand: 4 }]);
       await expect(
         store.transaction(async (tx) => {
-          await tx.openReservation('test', 'm-rollback', 'o-rollback', later, ['r2']);
-          await tx.fillReservation('o-rollback', [{ productId: 'r2', warehouseId: 'wh-a', quantity: 4 }], []);
+          await tx.openReservations('test', [request('o-rollback', ['r2'], 'm-rollback')]);
+          await tx.fillReservations([{ orderId: 'o-rollback', lines: [{ productId: 'r2', warehouseId: 'wh-a', quantity: 4 }] }], [], at, []);
           throw new Error('boom');
         }),
       ).rejects.toThrow('boom');
@@ -166,7 +168,7 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
 
     it('opens one reservation per order, and a closure recorded first keeps the order from being reserved', async () => {
       const open = (messageId: string, orderId: string) =>
-        store.transaction(async (tx) => (await tx.openReservation('test', messageId, orderId, later, ['r1'])).kind);
+        store.transaction(async (tx) => (await tx.openReservations('test', [request(orderId, ['r1'], messageId)])).outcomes[0]);
       expect(await open('m-o-2', 'o-2')).toBe('opened');
       // The same message again is a redelivery; another message for the order finds it known.
       expect(await open('m-o-2', 'o-2')).toBe('duplicate');
@@ -181,11 +183,11 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
 
     it('closes a reservation it opened but could not fill as RELEASED, with no lines', async () => {
       await store.transaction(async (tx) => {
-        await tx.openReservation('test', 'm-o-4', 'o-4', later, ['r1']);
-        await tx.refuseReservation('o-4', at, []);
+        await tx.openReservations('test', [request('o-4', ['r1'], 'm-o-4')]);
+        await tx.fillReservations([], ['o-4'], at, []);
       });
       expect(await reservationOf('o-4')).toMatchObject({ status: 'RELEASED', closedBeforePlaced: false, lines: [] });
-      expect(await store.transaction(async (tx) => (await tx.openReservation('test', 'm-o-4-again', 'o-4', later, ['r1'])).kind)).toBe('known');
+      expect(await store.transaction(async (tx) => (await tx.openReservations('test', [request('o-4', ['r1'], 'm-o-4-again')])).outcomes[0])).toBe('known');
     });
 
     it('opens a reservation in one statement, and fills or refuses it in one more', async () => {
@@ -196,14 +198,66 @@ export function stockStoreContract(open: () => Promise<{ store: StockStore; rele
       ] as const) {
         const before = store.statementCount();
         await store.transaction(async (tx) => {
-          await tx.openReservation('test', `m-${orderId}`, orderId, later, ['r8']);
-          if (fill) await tx.fillReservation(orderId, [{ productId: 'r8', warehouseId: 'wh-a', quantity: 1 }], []);
-          else await tx.refuseReservation(orderId, at, []);
+          await tx.openReservations('test', [request(orderId, ['r8'], `m-${orderId}`)]);
+          if (fill) await tx.fillReservations([{ orderId, lines: [{ productId: 'r8', warehouseId: 'wh-a', quantity: 1 }] }], [], at, []);
+          else await tx.fillReservations([], [orderId], at, []);
         });
         expect(store.statementCount() - before).toBe(2);
       }
       expect(await levelsOf('r8')).toEqual([['wh-a', 4, 1]]);
       expect((await reservationOf('o-8refused'))?.status).toBe('RELEASED');
+    });
+
+    it('opens, fills and refuses the reservations of many orders in the same two statements', async () => {
+      await store.setOnHandMany([
+        { productId: 'r9', warehouseId: 'wh-a', onHand: 4 },
+        { productId: 'r9', warehouseId: 'wh-b', onHand: 2 },
+        { productId: 'r10', warehouseId: 'wh-a', onHand: 1 },
+      ]);
+      await reserve('o-9known', later, [{ productId: 'r9', warehouseId: 'wh-a', quantity: 1 }]);
+      await store.transaction((tx) => tx.markProcessed('test', 'm-o-9dup'));
+      const before = store.statementCount();
+      const opened = await store.transaction(async (tx) => {
+        const opened = await tx.openReservations('test', [
+          request('o-9b', ['r9', 'r10']),
+          request('o-9dup', ['r9'], 'm-o-9dup'),
+          request('o-9known', ['r9'], 'm-o-9known-again'),
+          request('o-9a', ['r9']),
+          request('o-9refused', ['r10']),
+        ]);
+        await tx.fillReservations(
+          [
+            { orderId: 'o-9b', lines: [{ productId: 'r9', warehouseId: 'wh-a', quantity: 2 }, { productId: 'r10', warehouseId: 'wh-a', quantity: 1 }] },
+            { orderId: 'o-9a', lines: [{ productId: 'r9', warehouseId: 'wh-a', quantity: 1 }, { productId: 'r9', warehouseId: 'wh-b', quantity: 2 }] },
+          ],
+          ['o-9refused'],
+          at,
+          [],
+        );
+        return opened;
+      });
+      expect(store.statementCount() - before).toBe(2);
+      // Levels as they were when locked (o-9known holds one of wh-a's), each once, for every product named.
+      expect(opened).toEqual({
+        outcomes: ['opened', 'duplicate', 'known', 'opened', 'opened'],
+        levels: [
+          { productId: 'r10', warehouseId: 'wh-a', onHand: 1, reserved: 0 },
+          { productId: 'r9', warehouseId: 'wh-a', onHand: 4, reserved: 1 },
+          { productId: 'r9', warehouseId: 'wh-b', onHand: 2, reserved: 0 },
+        ],
+      });
+      expect(await levelsOf('r9')).toEqual([
+        ['wh-a', 4, 4],
+        ['wh-b', 2, 2],
+      ]);
+      expect(await levelsOf('r10')).toEqual([['wh-a', 1, 1]]);
+      expect(await reservationOf('o-9a')).toMatchObject({ status: 'RESERVED', lines: [{ productId: 'r9', warehouseId: 'wh-a', quantity: 1 }, { productId: 'r9', warehouseId: 'wh-b', quantity: 2 }] });
+      expect((await reservationOf('o-9b'))?.lines).toEqual([{ productId: 'r10', warehouseId: 'wh-a', quantity: 1 }, { productId: 'r9', warehouseId: 'wh-a', quantity: 2 }]);
+      expect(await reservationOf('o-9refused')).toMatchObject({ status: 'RELEASED', closedBeforePlaced: false, lines: [] });
+      expect(await reservationOf('o-9dup')).toBeUndefined();
+      expect((await reservationOf('o-9known'))?.lines).toEqual([{ productId: 'r9', warehouseId: 'wh-a', quantity: 1 }]);
+      // An order named twice is a mistake of the caller, refused before any statement.
+      await expect(store.transaction((tx) => tx.openReservations('test', [request('o-9c', ['r9']), request('o-9c', ['r9'], 'm-other')]))).rejects.toThrow('named twice');
     });
 
     it('releases, expires and ships: released units return, shipped units leave on hand', async () => {
