@@ -87,6 +87,16 @@ runOnServer('statements on a PostgreSQL server', () => {
     expect(texts.some((t) => t.includes(`prepared-many-${MAX_PREPARED_TEXTS}`))).toBe(false);
   }, 60_000);
 
+  it('answer the statement after one that failed partway through its rows with exactly its own rows', async () => {
+    const store = await database();
+    // Fails on its second row, after the first reached the client.
+    const rowsUpTo = (failAt: number) => store.rows<{ n: number }>(sql`select g as n, 10 / (g - ${failAt}::int) as q from generate_series(1, 3) as g -- partial-probe`);
+    await expect(rowsUpTo(2)).rejects.toThrow();
+    const after = await rowsUpTo(9);
+    expect(after).toHaveLength(3);
+    expect([...after].map((row) => row.n)).toEqual([1, 2, 3]);
+  });
+
   describe('transactions', () => {
     const probeDatabase = async (poolSize = 1) => {
       const opened = await database(undefined, poolSize);
