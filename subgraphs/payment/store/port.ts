@@ -124,7 +124,10 @@ export interface OrderPaymentTransaction {
 
 /** Where payment keeps its payments. */
 export interface PaymentStore extends StoreHandle {
-  /** The order's intent, payment and closure, read without a lock (handlers plan with it, then verify inside `inOrderTransaction`). */
+  /**
+   * The order's intent, payment and closure, read without a lock (handlers plan with it, then
+   * verify inside `inOrderTransaction`). Calls made side by side may share one statement.
+   */
   orderPaymentState(orderId: string): Promise<OrderPaymentState>;
   /** Runs `work` in one transaction holding the order's lock; a throw rolls everything back. */
   inOrderTransaction<T>(orderId: string, work: (tx: OrderPaymentTransaction) => Promise<T>): Promise<T>;
@@ -132,7 +135,9 @@ export interface PaymentStore extends StoreHandle {
    * OrderPlaced's change, in one statement that holds the order's lock until it commits:
    * records that `consumer` handled `messageId` and stores the intent unless the order has one
    * already; its token only while the order is neither closed nor decided. False when the
-   * message was handled before: nothing is written.
+   * message was handled before: nothing is written. Calls made side by side for different
+   * orders may share one statement, each order's change as if alone; should that statement
+   * fail, each call is tried alone, so only a call that fails by itself fails.
    */
   acceptIntent(consumer: string, messageId: string, intent: NewPaymentIntent): Promise<boolean>;
   /**
@@ -140,7 +145,8 @@ export interface PaymentStore extends StoreHandle {
    * while the order has neither a payment nor a closure: records that `consumer` handled
    * `messageId`, writes `payment`, forgets the token and writes `events` to the outbox.
    * `duplicate` when the message was handled before and `settled` when the order has a payment
-   * or a closure: in both cases nothing is written.
+   * or a closure: in both cases nothing is written. Calls made side by side for different
+   * orders may share one statement, as `acceptIntent`'s do.
    */
   recordDecision(consumer: string, messageId: string, payment: NewPayment, events: readonly EventEnvelope[]): Promise<DecisionRecord>;
   /** Payments by id, in one query; unknown ids are absent. */

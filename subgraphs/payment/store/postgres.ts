@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { and, asc, eq, inArray, sql, type Placeholder, type SQL } from 'drizzle-orm';
+import { coalesced } from '../../../platform/coalesce';
 import { compiledStatement, placeholder, type Database, type Db } from '../../../platform/db';
 import type { EventEnvelope } from '../../../platform/events';
 import { enqueueEvents, markProcessed, outboxValues, type OutboxValues } from '../../../platform/outbox';
@@ -87,83 +88,180 @@ async function orderPaymentState(db: Db, orderId: string): Promise<OrderPaymentS
   return orderPaymentStateOf(row);
 }
 
-type AcceptIntentValues = {
-  consumer: string;
-  messageId: string;
-  orderId: string;
-  customerId: string;
-  amount: number;
-  currency: string;
-  token: string | null;
+/**
+ * order-payment-states: the intent, payment and closure of each order, a row per order in
+ * the order given, each of the three tables joined by the order id.
+ */
+function orderPaymentStatesQuery(db: Db) {
+  const orderId = sql`"order_state"."order_id"`;
+  return db
+    .select({ ordinal: sql<number>`"order_state"."ordinal"::int`, intent: paymentIntents, payment: payments, closure: orderClosures })
+    .from(sql`unnest(${sql.placeholder('orderIds')}::text[]) with ordinality as "order_state"("order_id", "ordinal")`)
+    .leftJoin(paymentIntents, eq(paymentIntents.orderId, orderId))
+    .leftJoin(payments, eq(payments.orderId, orderId))
+    .leftJoin(orderClosures, eq(orderClosures.orderId, orderId))
+    .orderBy(sql`"order_state"."ordinal"`)
+    .prepare('order_payment_states');
+}
+
+/** The intents of many orders, one array per field, an element per order. */
+type AcceptIntentsValues = {
+  consumers: string[];
+  messageIds: string[];
+  orderIds: string[];
+  customerIds: string[];
+  amounts: number[];
+  currencies: string[];
+  tokens: (string | null)[];
 };
 
 /**
- * accept-payment-intent: the message and the intent; the token is kept only while the order
- * has neither a closure nor a payment. One statement that takes the order's lock before it
- * reads (migration 0004_locked_steps), a transaction of its own.
+ * accept-payment-intents: each intent accepted as accept-payment-intent (migration
+ * 0004_locked_steps) accepts one, under its order's lock, the orders taken in order-id order
+ * so that two such statements lock the orders they share in the same order. One statement,
+ * a transaction of its own; answers a row per intent with its `ordinal`.
  */
-const acceptIntentStatement = compiledStatement<AcceptIntentValues>(() => {
-  const p = placeholder<AcceptIntentValues>;
-  return sql`-- name: accept-payment-intent
-    select ${paymentSchemaFunction('accept_payment_intent')}(${p('consumer')}::text, ${p('messageId')}::text, ${p('orderId')}::text,
-      ${p('customerId')}::text, ${p('amount')}::int, ${p('currency')}::char(3), ${p('token')}::text) as accepted`;
+const acceptIntentsStatement = compiledStatement<AcceptIntentsValues>(() => {
+  const p = placeholder<AcceptIntentsValues>;
+  // The sort is in a subquery the planner keeps: the function runs on its rows as they come out of it.
+  return sql`-- name: accept-payment-intents
+    select i.ordinal::int as ordinal,
+      ${paymentSchemaFunction('accept_payment_intent')}(i.consumer, i.message_id, i.order_id, i.customer_id, i.amount, i.currency::char(3), i.token) as accepted
+    from (
+      select * from unnest(${p('consumers')}::text[], ${p('messageIds')}::text[], ${p('orderIds')}::text[], ${p('customerIds')}::text[],
+          ${p('amounts')}::int[], ${p('currencies')}::text[], ${p('tokens')}::text[])
+        with ordinality as i(consumer, message_id, order_id, customer_id, amount, currency, token, ordinal)
+      order by order_id collate "C"
+    ) as i`;
 });
 
-/** The message, the payment (its times as ISO text) and the events the decision announces. */
-type RecordDecisionValues = OutboxValues &
-  Omit<PaymentRecord, 'createdAt' | 'updatedAt'> & { consumer: string; messageId: string; createdAt: string; updatedAt: string };
+/** The decisions of many orders, one array per field, an element per order; their events flattened, each with the ordinal of its decision. */
+type RecordDecisionsValues = OutboxValues & {
+  eventOwners: number[];
+  consumers: string[];
+  messageIds: string[];
+  ids: string[];
+  orderIds: string[];
+  customerIds: string[];
+  statuses: string[];
+  amounts: number[];
+  capturedAmounts: number[];
+  refundedAmounts: number[];
+  currencies: string[];
+  methodBrands: (string | null)[];
+  methodLast4s: (string | null)[];
+  failureCodes: (string | null)[];
+  providerReferences: (string | null)[];
+  createdAts: string[];
+  updatedAts: string[];
+};
 
 /**
- * record-authorization-decision: everything a decision changes, only while the order is open
- * and undecided and only the first time the message comes; the announcement is written only
- * with the payment. One statement that takes the order's lock before it reads (migration
- * 0004_locked_steps), a transaction of its own.
+ * record-authorization-decisions: each decision recorded as record-authorization-decision
+ * (migration 0004_locked_steps) records one, under its order's lock, with its own events, the
+ * orders taken in order-id order. One statement, a transaction of its own; answers a row per
+ * decision with its `ordinal`.
  */
-const recordDecisionStatement = compiledStatement<RecordDecisionValues>(() => {
-  const p = placeholder<RecordDecisionValues>;
-  return sql`-- name: record-authorization-decision
-    select was_open, was_new, was_created from ${paymentSchemaFunction('record_authorization_decision')}(
-      ${p('consumer')}::text, ${p('messageId')}::text,
-      ${p('id')}::text, ${p('orderId')}::text, ${p('customerId')}::text, ${p('status')}::text, ${p('amount')}::int,
-      ${p('capturedAmount')}::int, ${p('refundedAmount')}::int, ${p('currency')}::char(3), ${p('methodBrand')}::text,
-      ${p('methodLast4')}::char(4), ${p('failureCode')}::text, ${p('providerReference')}::text,
-      ${p('createdAt')}::timestamptz, ${p('updatedAt')}::timestamptz,
-      ${p('eventIds')}::text[], ${p('eventTypes')}::text[], ${p('eventAggregateIds')}::text[], ${p('eventOccurredAts')}::text[],
-      ${p('eventPayloads')}::text[], ${p('eventRequestIds')}::text[])`;
+const recordDecisionsStatement = compiledStatement<RecordDecisionsValues>(() => {
+  const p = placeholder<RecordDecisionsValues>;
+  return sql`-- name: record-authorization-decisions
+    with announced as (
+      select * from unnest(${p('eventOwners')}::int[], ${p('eventIds')}::text[], ${p('eventTypes')}::text[], ${p('eventAggregateIds')}::text[],
+          ${p('eventOccurredAts')}::text[], ${p('eventPayloads')}::text[], ${p('eventRequestIds')}::text[])
+        with ordinality as e(owner, id, type, aggregate_id, occurred_at, payload, request_id, n)
+    )
+    select d.ordinal::int as ordinal, r.was_open, r.was_new, r.was_created
+    from (
+      select * from unnest(${p('consumers')}::text[], ${p('messageIds')}::text[], ${p('ids')}::text[], ${p('orderIds')}::text[],
+          ${p('customerIds')}::text[], ${p('statuses')}::text[], ${p('amounts')}::int[], ${p('capturedAmounts')}::int[],
+          ${p('refundedAmounts')}::int[], ${p('currencies')}::text[], ${p('methodBrands')}::text[], ${p('methodLast4s')}::text[],
+          ${p('failureCodes')}::text[], ${p('providerReferences')}::text[], ${p('createdAts')}::text[], ${p('updatedAts')}::text[])
+        with ordinality as d(consumer, message_id, id, order_id, customer_id, status, amount, captured_amount, refunded_amount,
+          currency, method_brand, method_last4, failure_code, provider_reference, created_at, updated_at, ordinal)
+      order by order_id collate "C"
+    ) as d
+    cross join lateral (
+      select coalesce(array_agg(e.id order by e.n), '{}') as ids, coalesce(array_agg(e.type order by e.n), '{}') as types,
+        coalesce(array_agg(e.aggregate_id order by e.n), '{}') as aggregate_ids, coalesce(array_agg(e.occurred_at order by e.n), '{}') as occurred_ats,
+        coalesce(array_agg(e.payload order by e.n), '{}') as payloads, coalesce(array_agg(e.request_id order by e.n), '{}') as request_ids
+      from announced as e where e.owner = d.ordinal
+    ) as ev
+    cross join lateral ${paymentSchemaFunction('record_authorization_decision')}(
+      d.consumer, d.message_id, d.id, d.order_id, d.customer_id, d.status, d.amount, d.captured_amount, d.refunded_amount,
+      d.currency::char(3), d.method_brand, d.method_last4::char(4), d.failure_code, d.provider_reference,
+      d.created_at::timestamptz, d.updated_at::timestamptz,
+      ev.ids, ev.types, ev.aggregate_ids, ev.occurred_ats, ev.payloads, ev.request_ids) as r`;
 });
+
+/** The answer for each call of a run, from rows that carry the call's 1-based `ordinal` in any order. */
+function byOrdinal<R extends { ordinal: number }>(rows: readonly R[], calls: number): R[] {
+  const answers = new Array<R>(calls);
+  for (const row of rows) answers[Number(row.ordinal) - 1] = row;
+  for (let i = 0; i < calls; i++) if (!answers[i]) throw new Error(`no row answered call ${i + 1} of ${calls}`);
+  return answers;
+}
+
+interface AcceptCall {
+  consumer: string;
+  messageId: string;
+  intent: NewPaymentIntent;
+}
+
+interface DecisionCall {
+  consumer: string;
+  messageId: string;
+  payment: NewPayment;
+  events: readonly EventEnvelope[];
+}
+
+/** accept-payment-intents for the calls of one run. */
+async function acceptIntents(db: Db, calls: readonly AcceptCall[]): Promise<boolean[]> {
+  const rows = await acceptIntentsStatement<{ ordinal: number; accepted: boolean }>(db, {
+    consumers: calls.map((c) => c.consumer),
+    messageIds: calls.map((c) => c.messageId),
+    orderIds: calls.map((c) => c.intent.orderId),
+    customerIds: calls.map((c) => c.intent.customerId),
+    amounts: calls.map((c) => c.intent.amount),
+    currencies: calls.map((c) => c.intent.currency),
+    tokens: calls.map((c) => c.intent.token),
+  });
+  return byOrdinal(rows, calls.length).map((row) => row.accepted === true);
+}
+
+/** record-authorization-decisions for the calls of one run. */
+async function recordDecisions(db: Db, calls: readonly DecisionCall[]): Promise<DecisionRecord[]> {
+  const decided = calls.map((c) => withTimestamps(c.payment));
+  const rows = await recordDecisionsStatement<{ ordinal: number; was_open: boolean; was_new: boolean; was_created: boolean }>(db, {
+    ...outboxValues(calls.flatMap((c) => c.events)),
+    eventOwners: calls.flatMap((c, index) => c.events.map(() => index + 1)),
+    consumers: calls.map((c) => c.consumer),
+    messageIds: calls.map((c) => c.messageId),
+    ids: decided.map((p) => p.id),
+    orderIds: decided.map((p) => p.orderId),
+    customerIds: decided.map((p) => p.customerId),
+    statuses: decided.map((p) => p.status),
+    amounts: decided.map((p) => p.amount),
+    capturedAmounts: decided.map((p) => p.capturedAmount),
+    refundedAmounts: decided.map((p) => p.refundedAmount),
+    currencies: decided.map((p) => p.currency),
+    methodBrands: decided.map((p) => p.methodBrand),
+    methodLast4s: decided.map((p) => p.methodLast4),
+    failureCodes: decided.map((p) => p.failureCode),
+    providerReferences: decided.map((p) => p.providerReference),
+    createdAts: decided.map((p) => p.createdAt.toISOString()),
+    updatedAts: decided.map((p) => p.updatedAt.toISOString()),
+  });
+  return byOrdinal(rows, calls.length).map((row): DecisionRecord => {
+    if (!row.was_open) return 'settled';
+    if (!row.was_new) return 'duplicate';
+    // A new message whose payment could not be written fails the statement instead (see the migration).
+    return 'recorded';
+  });
+}
 
 /** A function of the store's schema, by name. */
 function paymentSchemaFunction(name: string): SQL {
   return sql`${sql.identifier(PAYMENT_SCHEMA)}.${sql.identifier(name)}`;
-}
-
-async function acceptIntent(db: Db, consumer: string, messageId: string, intent: NewPaymentIntent): Promise<boolean> {
-  const [row] = await acceptIntentStatement<{ accepted: boolean }>(db, {
-    consumer,
-    messageId,
-    orderId: intent.orderId,
-    customerId: intent.customerId,
-    amount: intent.amount,
-    currency: intent.currency,
-    token: intent.token,
-  });
-  return row?.accepted === true;
-}
-
-async function recordDecision(db: Db, consumer: string, messageId: string, payment: NewPayment, events: readonly EventEnvelope[]): Promise<DecisionRecord> {
-  const p = withTimestamps(payment);
-  const [row] = await recordDecisionStatement<{ was_open: boolean; was_new: boolean; was_created: boolean }>(db, {
-    ...outboxValues(events),
-    ...p,
-    consumer,
-    messageId,
-    createdAt: p.createdAt.toISOString(),
-    updatedAt: p.updatedAt.toISOString(),
-  });
-  if (!row?.was_open) return 'settled';
-  if (!row.was_new) return 'duplicate';
-  // A new message whose payment could not be written fails the statement instead (see the migration).
-  return 'recorded';
 }
 
 function orderTransaction(tx: Db, orderId: string): OrderPaymentTransaction {
@@ -195,8 +293,18 @@ export interface PostgresPaymentStore extends PaymentStore {
 /** Payments on PostgreSQL, the same code on PGlite and on a server. */
 export function postgresPaymentStore(database: Database): PostgresPaymentStore {
   const { db } = database;
-  // Every handler reads its order's state first: the statement is built once, not per event.
-  const stateOfOrder = orderPaymentStateQuery(db, sql.placeholder('orderId')).prepare('order_payment_state');
+  // Every handler reads its order's state first, and the handlers a read of the bus starts side by side
+  // read theirs in one statement; the checkout's two steps are gathered the same way, each order once per run.
+  const statesOfOrders = orderPaymentStatesQuery(db);
+  const stateOfOrder = coalesced(
+    async (orderIds: readonly string[]) => {
+      const rows = await statesOfOrders.execute({ orderIds: [...orderIds] });
+      return byOrdinal(rows, orderIds.length).map(orderPaymentStateOf);
+    },
+    { key: (orderId) => orderId },
+  );
+  const acceptIntent = coalesced((calls: readonly AcceptCall[]) => acceptIntents(db, calls), { key: (call) => call.intent.orderId });
+  const recordDecision = coalesced((calls: readonly DecisionCall[]) => recordDecisions(db, calls), { key: (call) => call.payment.orderId });
   return {
     database,
     ready: () => database.ready(),
@@ -235,9 +343,9 @@ export function postgresPaymentStore(database: Database): PostgresPaymentStore {
 
     createPayment: (payment) => createPayment(db, payment),
     updatePayment: (id, expected, change) => updatePayment(db, id, expected, change),
-    orderPaymentState: async (orderId) => orderPaymentStateOf((await stateOfOrder.execute({ orderId }))[0]),
-    acceptIntent: (consumer, messageId, intent) => acceptIntent(db, consumer, messageId, intent),
-    recordDecision: (consumer, messageId, payment, events) => recordDecision(db, consumer, messageId, payment, events),
+    orderPaymentState: (orderId) => stateOfOrder(orderId),
+    acceptIntent: (consumer, messageId, intent) => acceptIntent({ consumer, messageId, intent }),
+    recordDecision: (consumer, messageId, payment, events) => recordDecision({ consumer, messageId, payment, events }),
 
     inOrderTransaction(orderId, work) {
       return db.transaction(async (tx) => {

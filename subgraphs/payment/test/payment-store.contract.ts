@@ -156,6 +156,64 @@ export function paymentStoreContract(open: () => Promise<OpenedPaymentStore>, ba
     expect(await outboxTypes('order-o1')).toEqual(['PaymentAuthorized']);
   });
 
+  it('gathers the calls made side by side into one statement each, every order answered and written as if alone', async () => {
+    await store.acceptIntent('payment', 'placed-s-dup', newIntent('order-s-dup'));
+    await store.inOrderTransaction('order-s-closed', (tx) => tx.closeOrder('CANCELLED'));
+    let before = store.statementCount();
+    const accepted = await Promise.all([
+      store.acceptIntent('payment', 'placed-s2', newIntent('order-s2', { amount: 1200 })),
+      store.acceptIntent('payment', 'placed-s-dup', newIntent('order-s-dup')),
+      store.acceptIntent('payment', 'placed-s-closed', newIntent('order-s-closed')),
+      store.acceptIntent('payment', 'placed-s1', newIntent('order-s1', { amount: 800, token: 'tok_mastercard' })),
+    ]);
+    expect(accepted).toEqual([true, false, true, true]);
+    expect(store.statementCount() - before).toBe(1);
+
+    before = store.statementCount();
+    const states = await Promise.all(['order-s1', 'order-s-closed', 'order-s-unknown'].map((orderId) => store.orderPaymentState(orderId)));
+    expect(store.statementCount() - before).toBe(1);
+    expect(states[0]).toMatchObject({ intent: { orderId: 'order-s1', amount: 800, token: 'tok_mastercard' }, payment: null, closure: null });
+    expect(states[1]).toMatchObject({ intent: { token: null }, payment: null, closure: { reason: 'CANCELLED' } });
+    expect(states[2]).toEqual({ intent: null, payment: null, closure: null });
+
+    const authorized = (id: string, amount: number) =>
+      domainEvent('PaymentAuthorized', `order-${id}`, { orderId: `order-${id}`, paymentId: id, amount: { amount, currency: 'USD' } });
+    await store.recordDecision('payment', 'reserved-s-dup', newPayment('s-dup'), [authorized('s-dup', 5000)]);
+    before = store.statementCount();
+    const recorded = await Promise.all([
+      store.recordDecision('payment', 'reserved-s2', newPayment('s2', { amount: 1200 }), [authorized('s2', 1200)]),
+      store.recordDecision('payment', 'reserved-s-closed', newPayment('s-closed'), [authorized('s-closed', 5000)]),
+      store.recordDecision('payment', 'reserved-s-dup-again', newPayment('s-dup-again', { orderId: 'order-s-dup' }), [authorized('s-dup', 5000)]),
+      store.recordDecision('payment', 'reserved-s1', newPayment('s1', { amount: 800, status: 'DECLINED', methodBrand: null, methodLast4: null, failureCode: 'card_declined' }), [
+        domainEvent('PaymentFailed', 'order-s1', { orderId: 'order-s1', reason: 'PAYMENT_DECLINED' }),
+      ]),
+    ]);
+    expect(recorded).toEqual(['recorded', 'settled', 'settled', 'recorded']);
+    expect(store.statementCount() - before).toBe(1);
+    expect((await store.orderPaymentState('order-s2')).payment).toMatchObject({ id: 's2', status: 'AUTHORIZED', amount: 1200 });
+    expect((await store.orderPaymentState('order-s1')).payment).toMatchObject({ id: 's1', status: 'DECLINED', failureCode: 'card_declined', methodBrand: null });
+    expect((await store.orderPaymentState('order-s1')).intent?.token).toBeNull();
+    expect(await store.paymentsByIds(['s-closed', 's-dup-again'])).toEqual([]);
+    expect(await outboxTypes('order-s2')).toEqual(['PaymentAuthorized']);
+    expect(await outboxTypes('order-s1')).toEqual(['PaymentFailed']);
+    expect(await outboxTypes('order-s-closed')).toEqual([]);
+    expect(await outboxTypes('order-s-dup')).toEqual(['PaymentAuthorized']);
+  });
+
+  it('fails only the call whose decision cannot be written when decisions are recorded together', async () => {
+    await Promise.all(['order-f1', 'order-f2'].map((orderId) => store.acceptIntent('payment', `placed-${orderId}`, newIntent(orderId))));
+    const outcomes = await Promise.allSettled([
+      store.recordDecision('payment', 'reserved-f1', newPayment('f1'), []),
+      // Refused by the database: more captured than authorized.
+      store.recordDecision('payment', 'reserved-f2', newPayment('f2', { capturedAmount: 9000 }), []),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    expect((await store.orderPaymentState('order-f1')).payment).toMatchObject({ id: 'f1' });
+    expect(await store.orderPaymentState('order-f2')).toMatchObject({ payment: null, intent: { token: 'tok_visa' } });
+    // Its message is not recorded as handled: the redelivery is decided again.
+    expect(await store.inOrderTransaction('order-f2', (tx) => tx.markProcessed('payment', 'reserved-f2'))).toBe(true);
+  });
+
   /** Runs `change` in a transaction holding the order's lock, and commits once `commit` is called. */
   async function holdingOrder(orderId: string, change: (tx: Parameters<Parameters<PaymentStore['inOrderTransaction']>[1]>[0]) => Promise<void>) {
     let commit!: () => void;
