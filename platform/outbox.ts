@@ -129,23 +129,12 @@ export function outboxInsertOf(tables: Pick<EventTables, 'outbox'>, when: SQL = 
 }
 
 /**
- * Records that a consumer processed a message, as a data-modifying CTE of the compiled
- * statement that makes the effect (`with processed as (${processedInsertOf(…)}), … where
- * exists (select from processed)`), with the message as its `consumer` and `messageId`
- * placeholders: it yields a row only the first time, so a redelivery changes nothing.
- */
-export function processedInsertOf(tables: Pick<EventTables, 'processedMessages'>): SQL {
-  return sql`insert into ${tables.processedMessages} (consumer, message_id)
-    values (${sql.placeholder('consumer')}::text, ${sql.placeholder('messageId')}::text)
-    on conflict do nothing
-    returning message_id`;
-}
-
-/**
- * `processedInsertOf` for a statement that handles many messages at once: `source` is a
- * relation of the statement (a CTE) with `consumer` and `message_id` columns, one row per
- * message. It yields `consumer, message_id` of each message the first time only, and writes
- * the rows in key order, the order concurrent statements lock them in.
+ * Records that a consumer processed messages, as a data-modifying CTE of the statement that
+ * makes their effect (`with processed as (${processedInsertFrom(…)}), …` joined to the
+ * messages it yields): `source` is a relation of the statement (a CTE) with `consumer` and
+ * `message_id` columns, one row per message. It yields `consumer, message_id` of each message
+ * the first time only, so a redelivery changes nothing, and writes the rows in key order, the
+ * order concurrent statements lock them in.
  */
 export function processedInsertFrom(tables: Pick<EventTables, 'processedMessages'>, source: string): SQL {
   return sql`insert into ${tables.processedMessages} (consumer, message_id)
