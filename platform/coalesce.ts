@@ -4,8 +4,9 @@ export interface CoalesceOptions<I> {
   /**
    * Items with the same key never share a run (two events of one order, say, whose statement
    * would touch the order's row twice): the later ones go in a run of their own after it.
+   * Without it, any items share a run (reads, which a repeat cannot disturb).
    */
-  key(item: I): string;
+  key?(item: I): string;
   /** Items per run at most; default 100. */
   maxBatchSize?: number;
 }
@@ -18,7 +19,7 @@ export interface CoalesceOptions<I> {
  * only its own call. A store builds one per statement; it caches nothing, so unlike a
  * request's loaders it hands no answer to any call but the one that asked.
  */
-export function coalesced<I, O>(run: (items: readonly I[]) => Promise<readonly O[]>, options: CoalesceOptions<I>): (item: I) => Promise<O> {
+export function coalesced<I, O>(run: (items: readonly I[]) => Promise<readonly O[]>, options: CoalesceOptions<I> = {}): (item: I) => Promise<O> {
   /** Answers for `items` from one run; a run that throws is split into runs of one item each. */
   const runOrSplit = async (items: readonly I[]): Promise<(O | Error)[]> => {
     let answers: readonly O[];
@@ -39,7 +40,8 @@ export function coalesced<I, O>(run: (items: readonly I[]) => Promise<readonly O
   const loader = new DataLoader<I, O>(
     async (items) => {
       const answers: (O | Error)[] = new Array(items.length);
-      for (const round of rounds(items, options.key)) {
+      const key = options.key;
+      for (const round of key ? rounds(items, key) : [items.map((_, index) => index)]) {
         const answered = await runOrSplit(round.map((index) => items[index]!));
         round.forEach((index, n) => (answers[index] = answered[n]!));
       }

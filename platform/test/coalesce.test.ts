@@ -41,6 +41,16 @@ describe('coalesced', () => {
     expect(runs.findIndex((run) => run.includes(1))).toBeLessThan(runs.findIndex((run) => run.includes(2)));
   });
 
+  it('puts calls with the same item in one run when no key is given', async () => {
+    const runs: string[][] = [];
+    const read = coalesced(async (ids: readonly string[]) => {
+      runs.push([...ids]);
+      return ids.map((id) => `row of ${id}`);
+    });
+    expect(await Promise.all(['a', 'a', 'b'].map(read))).toEqual(['row of a', 'row of a', 'row of b']);
+    expect(runs).toEqual([['a', 'a', 'b']]);
+  });
+
   it('repeats a failed run for each item alone, so only the item that cannot be handled fails', async () => {
     const { runs, call } = recorder((item) => item.value === 2);
     const settled = await Promise.allSettled([call({ key: 'a', value: 1 }), call({ key: 'b', value: 2 }), call({ key: 'c', value: 3 })]);

@@ -398,12 +398,14 @@ function inventoryTransaction(tx: Db): InventoryTransaction {
     },
 
     async fillReservations(filled, refused, at, events) {
+      const reserving = (lines: readonly ReservationLine[]) => mergeDeltas(lines.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, onHand: 0, reserved: l.quantity })));
+      // One line per order and level, then the stock change of all of them, one per level.
       const lines = filled.flatMap(({ orderId, lines }) => {
-        const merged = mergeDeltas(lines.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, onHand: 0, reserved: l.quantity })));
+        const merged = reserving(lines);
         if (merged.length === 0) throw new Error(`fill-reservations: the reservation of ${orderId} needs at least one line`);
         return merged.map((d) => ({ orderId, productId: d.productId, warehouseId: d.warehouseId, quantity: d.reserved }));
       });
-      const merged = mergeDeltas(lines.map((l) => ({ productId: l.productId, warehouseId: l.warehouseId, onHand: 0, reserved: l.quantity })));
+      const merged = reserving(lines);
       const [row] = await fillReservationsStatement<{ adjusted: number; refused: number }>(tx, {
         ...deltaValues(merged),
         ...outboxValues(events),

@@ -296,13 +296,11 @@ export function postgresPaymentStore(database: Database): PostgresPaymentStore {
   // Every handler reads its order's state first, and the handlers a read of the bus starts side by side
   // read theirs in one statement; the checkout's two steps are gathered the same way, each order once per run.
   const statesOfOrders = orderPaymentStatesQuery(db);
-  const stateOfOrder = coalesced(
-    async (orderIds: readonly string[]) => {
-      const rows = await statesOfOrders.execute({ orderIds: [...orderIds] });
-      return byOrdinal(rows, orderIds.length).map(orderPaymentStateOf);
-    },
-    { key: (orderId) => orderId },
-  );
+  // A read: two calls for one order share the run, each answered from its own row.
+  const stateOfOrder = coalesced(async (orderIds: readonly string[]) => {
+    const rows = await statesOfOrders.execute({ orderIds: [...orderIds] });
+    return byOrdinal(rows, orderIds.length).map(orderPaymentStateOf);
+  });
   const acceptIntent = coalesced((calls: readonly AcceptCall[]) => acceptIntents(db, calls), { key: (call) => call.intent.orderId });
   const recordDecision = coalesced((calls: readonly DecisionCall[]) => recordDecisions(db, calls), { key: (call) => call.payment.orderId });
   return {

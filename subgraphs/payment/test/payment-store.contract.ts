@@ -170,8 +170,10 @@ export function paymentStoreContract(open: () => Promise<OpenedPaymentStore>, ba
     expect(store.statementCount() - before).toBe(1);
 
     before = store.statementCount();
-    const states = await Promise.all(['order-s1', 'order-s-closed', 'order-s-unknown'].map((orderId) => store.orderPaymentState(orderId)));
+    // Reads: the same order twice shares the statement too.
+    const states = await Promise.all(['order-s1', 'order-s-closed', 'order-s-unknown', 'order-s1'].map((orderId) => store.orderPaymentState(orderId)));
     expect(store.statementCount() - before).toBe(1);
+    expect(states[3]).toEqual(states[0]);
     expect(states[0]).toMatchObject({ intent: { orderId: 'order-s1', amount: 800, token: 'tok_mastercard' }, payment: null, closure: null });
     expect(states[1]).toMatchObject({ intent: { token: null }, payment: null, closure: { reason: 'CANCELLED' } });
     expect(states[2]).toEqual({ intent: null, payment: null, closure: null });
