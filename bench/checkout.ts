@@ -46,6 +46,7 @@ const { values: args } = parseArgs({
     'max-orders': { type: 'string', default: '20000' },
     'idle-seconds': { type: 'string', default: '20' },
     'router-workers': { type: 'string', default: '1' },
+    'node-env': { type: 'string', default: 'production' },
     'cpu-prof': { type: 'string' },
     statements: { type: 'boolean', default: false },
   },
@@ -289,9 +290,13 @@ interface RunRecord {
 
 async function topologyTarget(): Promise<Target & { topology: ShopTopology }> {
   const workers = args['router-workers']!;
+  // Every process runs as deployed (the image's NODE_ENV=production): graphql-js, for one,
+  // checks every failed `instanceof` for a second copy of itself outside production.
+  const nodeEnv = { NODE_ENV: args['node-env']! };
   const topology = await startShopTopology({
     name: 'bench-checkout',
-    routerEnv: { ROUTER_WORKERS: workers },
+    env: nodeEnv,
+    routerEnv: { ...nodeEnv, ROUTER_WORKERS: workers },
     nodeArgs: profiling,
     ...(args.statements ? { postgresSettings: COUNTING_STATEMENTS } : {}),
   });
@@ -336,7 +341,7 @@ async function topologyTarget(): Promise<Target & { topology: ShopTopology }> {
 
 async function embeddedTarget(): Promise<Target> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-embedded-'));
-  const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_SIZE: 'small', SEED_DEMO: 'true', NODE_ENV: 'test', SHUTDOWN_GRACE_MS: '2000' };
+  const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_SIZE: 'small', SEED_DEMO: 'true', DEMO_PASSWORD, NODE_ENV: 'test', SHUTDOWN_GRACE_MS: '2000' };
   env.ROUTER_PORT = String(await freePort());
   for (const { name } of SUBGRAPHS) env[`${envPrefix(name)}_PORT`] = String(await freePort());
   const shop: ServiceProcess = await startProcess('embedded/main.ts', [], env, 180_000, profiling('embedded'));

@@ -23,7 +23,8 @@ import { generateDemoShop, SMALL_SIZE } from '../platform/demo-shop';
 import type { DemoShop } from '../platform/demo-shop-types';
 import { RouterClient, type KeyRecord, type PlacedOrder, type Shopper } from './test/fault-load';
 
-export const DEMO_PASSWORD = 'demo-password-1';
+/** The demo accounts' password: not the default, which the customer subgraph refuses with NODE_ENV=production. */
+export const DEMO_PASSWORD = 'topology-demo-password';
 /** Subgraphs in the order they are started: order last, since it prices carts at product-search and replays the demo history through inventory and payment. */
 const START_ORDER: SubgraphName[] = ['customer', 'product-search', 'inventory', 'payment', 'recommendation', 'order'];
 /** Statuses an order reaches only after its payment was authorized. */
