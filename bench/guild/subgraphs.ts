@@ -6,8 +6,9 @@
  *
  * They are real Federation 2 subgraphs (`buildSubgraphSchema`, graphql-js), served lean so
  * that they are not what limits a gateway's measurement: plain `node:http`, one port each,
- * every query text parsed and validated once, no Apollo Server, and `bench/gateway.ts` runs
- * them with NODE_ENV=production.
+ * every query text parsed and validated once, every request body executed once (see
+ * ANSWER_CACHE_SIZE), no Apollo Server, and `bench/gateway.ts` runs them with
+ * NODE_ENV=production.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -180,6 +181,14 @@ export function composeGuildSupergraph(urls: Record<GuildSubgraph, string>): str
 
 /** Query texts whose parse and validation a subgraph keeps; a gateway sends a handful. */
 const DOCUMENT_CACHE_SIZE = 1000;
+/**
+ * Request bodies whose answer a subgraph keeps. The data never changes, so the same body
+ * always has the same answer; a gateway running one query sends the same few bodies over
+ * and over. Each is executed once, then answered with the bytes it got: the subgraphs share
+ * a core with the load generator, and executing every request had let them fill it before a
+ * fast gateway filled its own.
+ */
+const ANSWER_CACHE_SIZE = 1000;
 
 interface GraphQLBody {
   query?: unknown;
@@ -205,20 +214,25 @@ function graphqlListener(schema: GraphQLSchema, onRequest: () => void): http.Req
     }
     return entry;
   };
-  const send = (res: http.ServerResponse, status: number, result: ExecutionResult | { errors: { message: string }[] }) => {
-    const body = JSON.stringify(result);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  const answers = new Map<string, Buffer>();
+  const write = (res: http.ServerResponse, status: number, body: Buffer) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length });
     res.end(body);
   };
+  const send = (res: http.ServerResponse, status: number, result: ExecutionResult | { errors: { message: string }[] }) =>
+    write(res, status, Buffer.from(JSON.stringify(result)));
   return (req, res) => {
     onRequest();
     if (req.method !== 'POST') return send(res, 405, { errors: [{ message: 'POST a GraphQL request' }] });
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const kept = answers.get(text);
+      if (kept) return write(res, 200, kept);
       let body: GraphQLBody;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as GraphQLBody;
+        body = JSON.parse(text) as GraphQLBody;
       } catch {
         return send(res, 400, { errors: [{ message: 'the body is not JSON' }] });
       }
@@ -234,7 +248,14 @@ function graphqlListener(schema: GraphQLSchema, onRequest: () => void): http.Req
           contextValue: {},
         }),
       ).then(
-        (result) => send(res, 200, result),
+        (result) => {
+          const answer = Buffer.from(JSON.stringify(result));
+          if (!result.errors) {
+            if (answers.size >= ANSWER_CACHE_SIZE) answers.clear();
+            answers.set(text, answer);
+          }
+          write(res, 200, answer);
+        },
         (error: unknown) => send(res, 500, { errors: [{ message: error instanceof Error ? error.message : String(error) }] }),
       );
     });

@@ -101,6 +101,25 @@ if (!haveScenario) process.stderr.write(`SKIPPED: the Guild benchmark scenario (
     });
     expect((await post(subgraphs.urls.reviews, JSON.stringify({ query: '{ nope }' }))).status).toBe(400);
   });
+
+  it('executes each request body once and answers it again with the bytes it got', async () => {
+    // Their data never changes while a benchmark runs; here it does, to tell a kept answer from a fresh one.
+    const data = structuredClone(scenario.data);
+    const own = await startGuildSubgraphs(data);
+    try {
+      const body = JSON.stringify({ query: '{ topProducts(first: 1) { upc name } }' });
+      const first = await post(own.urls.products, body);
+      data.products[0]!.name = 'Renamed';
+      const again = await post(own.urls.products, body);
+      const other = await post(own.urls.products, JSON.stringify({ query: '{ topProducts(first: 1) { name upc } }' }));
+      expect(first.json).toEqual({ data: { topProducts: [{ upc: '1', name: 'Table' }] } });
+      expect(again.json).toEqual(first.json);
+      expect(other.json).toEqual({ data: { topProducts: [{ name: 'Renamed', upc: '1' }] } });
+      expect(own.requests().products).toBe(3);
+    } finally {
+      await own.close();
+    }
+  });
 });
 
 describe('the load generator', () => {
