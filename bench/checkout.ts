@@ -10,7 +10,7 @@
  * of work before and after the run.
  *
  *   npm run bench:checkout                                   # both targets
- *   npx tsx bench/checkout.ts --target topology --customers 64 --warmup-seconds 10 --seconds 30
+ *   npx tsx bench/checkout.ts --target topology --customers 64 --warmup-seconds 30 --seconds 30
  *   npx tsx bench/checkout.ts --target topology --statements --cpu-prof /tmp/profiles
  *
  * Targets: `topology`, the production topology on this machine (embedded/topology.ts: a
@@ -42,7 +42,7 @@ const { values: args } = parseArgs({
     target: { type: 'string', default: 'topology,embedded' },
     customers: { type: 'string', default: '96' },
     seconds: { type: 'string', default: '20' },
-    'warmup-seconds': { type: 'string', default: '10' },
+    'warmup-seconds': { type: 'string', default: '30' },
     'max-orders': { type: 'string', default: '20000' },
     'idle-seconds': { type: 'string', default: '20' },
     'router-workers': { type: 'string', default: '1' },
