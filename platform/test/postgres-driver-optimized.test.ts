@@ -17,24 +17,21 @@ const src = path.dirname(require.resolve('postgres'));
 const Result = require(path.join(src, 'result.js'));
 const { Query } = require(path.join(src, 'query.js'));
 const handler = Object.assign(() => {}, { debug: false });
-const make = {
-  Result: () => { const r = new Result(); r.count = 1; r.push({ n: 1 }); return r; },
-  Query: () => new Query([''], [], handler, null),
-};
+const buildResult = () => { const r = new Result(); r.count = 1; r.push({ n: 1 }); return r; };
+const buildQuery = () => new Query([''], [], handler, null);
 const OPTIMIZED = 1 << 4;
 const status = {};
-for (const [name, build] of Object.entries(make)) {
-  const ctor = name === 'Result' ? Result : Query;
+for (const [ctor, build] of [[Result, buildResult], [Query, buildQuery]]) {
   for (let i = 0; i < 1000; i++) build();
   %PrepareFunctionForOptimization(ctor);
   build();
   %OptimizeFunctionOnNextCall(ctor);
   build();
   for (let i = 0; i < 1000; i++) build();
-  status[name] = (%GetOptimizationStatus(ctor) & OPTIMIZED) !== 0;
+  status[ctor.name] = (%GetOptimizationStatus(ctor) & OPTIMIZED) !== 0;
 }
-const result = make.Result();
-const query = make.Query();
+const result = buildResult();
+const query = buildQuery();
 const then = query.then(() => {});
 process.stdout.write(JSON.stringify({
   optimized: status,
