@@ -126,6 +126,20 @@ const base = z.object({
   DB_PREPARED_STATEMENTS: flag.default(true),
   /** How often an outbox relay looks for unpublished events, in ms; default 250. */
   OUTBOX_POLL_MS: z.coerce.number().int().min(10).default(250),
+  /**
+   * How long a published event stays in its subgraph's outbox, in seconds; default 86400 (a
+   * day). At least 600: a relay on the in-process bus publishes again what went out in the
+   * 300 s before it started. Unpublished events are never deleted.
+   */
+  OUTBOX_RETENTION_SECONDS: z.coerce.number().int().min(600).default(86_400),
+  /**
+   * How long a consumer remembers the messages it processed, so that one delivered again
+   * changes nothing, in seconds; default 604800 (a week). It must outlast any redelivery:
+   * a consumer that stopped mid-handling has its events reclaimed when a replica next reads.
+   */
+  PROCESSED_MESSAGE_RETENTION_SECONDS: z.coerce.number().int().min(3600).default(604_800),
+  /** How often each subgraph deletes event records past their retention, in seconds; default 60. */
+  EVENT_RETENTION_SWEEP_SECONDS: z.coerce.number().int().min(1).default(60),
   /** Largest request body accepted, in bytes; default 1 MiB. */
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** Deepest field nesting an operation may have at the router (introspection not counted); default 15. */

@@ -118,6 +118,13 @@ export const eventsHandled = new Counter({
   registers,
 });
 
+export const eventsPruned = new Counter({
+  name: 'shop_event_records_pruned_total',
+  help: 'Published outbox events and processed-message records deleted once past their retention, by subgraph and table.',
+  labelNames: ['subgraph', 'table'] as const,
+  registers,
+});
+
 export const partnerOperations = new Counter({
   name: 'shop_partner_operations_total',
   help: 'Operations on the partner endpoint, by API key id and outcome (ok: no errors).',

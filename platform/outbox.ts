@@ -24,7 +24,11 @@ export function eventTables(schema: PgSchema) {
       createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
       publishedAt: timestamp('published_at', { withTimezone: true }),
     },
-    (t) => [index('outbox_unpublished_seq_idx').on(t.seq).where(sql`published_at is null`)],
+    (t) => [
+      index('outbox_unpublished_seq_idx').on(t.seq).where(sql`published_at is null`),
+      // What retention removes: published events, oldest first.
+      index('outbox_published_at_idx').on(t.publishedAt).where(sql`published_at is not null`),
+    ],
   );
   return { outbox, processedMessages: processedMessagesTable(schema) };
 }
@@ -38,7 +42,11 @@ export function processedMessagesTable(schema: PgSchema) {
       messageId: text('message_id').notNull(),
       processedAt: timestamp('processed_at', { withTimezone: true }).notNull().defaultNow(),
     },
-    (t) => [primaryKey({ columns: [t.consumer, t.messageId] })],
+    (t) => [
+      primaryKey({ columns: [t.consumer, t.messageId] }),
+      // What retention removes: records older than any redelivery.
+      index('processed_messages_processed_at_idx').on(t.processedAt),
+    ],
   );
 }
 

@@ -2,11 +2,11 @@ import type { Logger } from './logger';
 import type { Worker } from './subgraph';
 
 /**
- * A worker that runs `task` once it starts and then every `intervalMs` after the previous
- * run finished (runs never overlap). A failed run is logged and tried again next time;
- * `stop` waits for a run in progress.
+ * A worker that runs `task` `firstDelayMs` after it starts (default at once) and then every
+ * `intervalMs` after the previous run finished (runs never overlap). A failed run is logged
+ * and tried again next time; `stop` waits for a run in progress.
  */
-export function periodicWorker(name: string, intervalMs: number, task: () => Promise<unknown>, logger: Logger): Worker {
+export function periodicWorker(name: string, intervalMs: number, task: () => Promise<unknown>, logger: Logger, firstDelayMs = 0): Worker {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = true;
@@ -29,7 +29,7 @@ export function periodicWorker(name: string, intervalMs: number, task: () => Pro
     name,
     start: () => {
       stopped = false;
-      schedule(0);
+      schedule(firstDelayMs);
     },
     stop: async () => {
       stopped = true;

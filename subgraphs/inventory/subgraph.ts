@@ -1,4 +1,5 @@
 import type { Config } from '../../platform/config';
+import type { EventRetentionConfig } from '../../platform/event-retention';
 import type { EventBus } from '../../platform/events';
 import type { Logger } from '../../platform/logger';
 import type { PubSub } from '../../platform/pubsub';
@@ -33,7 +34,7 @@ export async function openInventoryStore(deps: SubgraphDeps): Promise<StockStore
 export interface InventoryEventWiring {
   /** The event bus, opened on first use by the workers. */
   events: () => Promise<EventBus>;
-  config: Pick<Config, 'RESERVATION_TTL_SECONDS' | 'OUTBOX_POLL_MS' | 'EVENT_MAX_DELIVERIES'>;
+  config: Pick<Config, 'RESERVATION_TTL_SECONDS' | 'OUTBOX_POLL_MS' | 'EVENT_MAX_DELIVERIES'> & EventRetentionConfig;
   logger: Logger;
   /** Pause between expiry sweeps, in ms; default 5000. */
   sweepIntervalMs?: number;
@@ -60,7 +61,8 @@ export interface InventoryLiveWiring {
 /**
  * The inventory subgraph on a given store. With `events` it also runs its checkout
  * workers, started in this order and stopped in reverse: the outbox relay, the
- * 'inventory' consumer of order events, and the reservation expiry sweeper.
+ * 'inventory' consumer of order events, the reservation expiry sweeper, and the deletion of
+ * event records past their retention.
  * Without, it serves stock levels only. With `live`, every committed stock change is
  * announced to `stockChanged` subscribers; without, that subscription is unavailable.
  */
@@ -96,6 +98,7 @@ export function inventorySubgraph(store: StockStore, events?: InventoryEventWiri
       logger,
       ...(events.sweepIntervalMs !== undefined ? { intervalMs: events.sweepIntervalMs } : {}),
     }),
+    store.eventRetention(events.config, logger),
   ];
   return { ...definition, reservations, relay, workers };
 }

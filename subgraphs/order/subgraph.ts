@@ -1,3 +1,4 @@
+import { eventRetentionWorker } from '../../platform/event-retention';
 import { eventConsumer, OutboxRelay } from '../../platform/outbox-relay';
 import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDefinition } from '../../platform/subgraph';
 import { CachedProductPrices } from './catalog/cached';
@@ -80,7 +81,12 @@ export function orderSubgraph(
     service: orders,
     relay,
     stores: [store],
-    workers: [relay, consumer, ...(cachedPrices ? [cachedPrices.invalidationListener()] : [])],
+    workers: [
+      relay,
+      consumer,
+      eventRetentionWorker('order', store.outbox.database, store.outbox.tables, deps.config, deps.logger),
+      ...(cachedPrices ? [cachedPrices.invalidationListener()] : []),
+    ],
     context: (base) => ({ ...base, orders, deadLetters, loaders: orders.loaders(base.requestId) }),
   };
 }

@@ -1,3 +1,4 @@
+import { eventRetentionWorker } from '../../platform/event-retention';
 import { eventConsumer, OutboxRelay } from '../../platform/outbox-relay';
 import { loadTypeDefs, openSubgraphDatabase, type SubgraphDeps, type SubgraphDefinition } from '../../platform/subgraph';
 import type { PaymentContext } from './context';
@@ -81,7 +82,7 @@ export function paymentSubgraph(store: PostgresPaymentStore, deps: SubgraphDeps,
     // Closed in reverse: the processor's storage after the payment store's users are gone.
     stores: options.providerStore ? [options.providerStore, store] : [store],
     context: (base) => ({ ...base, payments, loaders: payments.loaders() }),
-    workers: [relay, consumer],
+    workers: [relay, consumer, eventRetentionWorker('payment', store.database, PAYMENT_EVENT_TABLES, deps.config, deps.logger)],
   };
   return { ...definition, service: payments, saga, relay, provider };
 }

@@ -15,7 +15,9 @@ export const typeDefs = loadTypeDefs(__dirname);
  */
 export async function openRecommendationStore(deps: SubgraphDeps): Promise<RecommendationStore> {
   const redisUrl = deps.config.RECOMMENDATION_REDIS_URL;
-  if (redisUrl) return redisRecommendationStore({ url: redisUrl, logger: deps.logger });
+  if (redisUrl) {
+    return redisRecommendationStore({ url: redisUrl, logger: deps.logger, retentionSeconds: deps.config.PROCESSED_MESSAGE_RETENTION_SECONDS });
+  }
   return postgresRecommendationStore(
     await openSubgraphDatabase(deps, 'recommendation', {
       schema: RECOMMENDATION_SCHEMA,
@@ -25,9 +27,9 @@ export async function openRecommendationStore(deps: SubgraphDeps): Promise<Recom
 }
 
 /**
- * The recommendation subgraph on a given store, with its worker: the 'recommendation'
- * consumer that learns purchases from OrderPlaced and OrderConfirmed. `service` is what
- * the consumer calls.
+ * The recommendation subgraph on a given store, with its workers: the 'recommendation'
+ * consumer that learns purchases from OrderPlaced and OrderConfirmed, and the deletion of
+ * the records it keeps of them once past their retention. `service` is what the consumer calls.
  */
 export function recommendationSubgraph(
   store: RecommendationStore,
@@ -48,7 +50,7 @@ export function recommendationSubgraph(
     resolvers,
     stores: [store],
     context: (base) => ({ ...base, recommendations, loaders: recommendations.loaders() }),
-    workers: [consumer],
+    workers: [consumer, ...(store.eventRetention ? [store.eventRetention(deps.config, deps.logger)] : [])],
   };
 }
 

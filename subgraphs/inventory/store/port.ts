@@ -1,6 +1,9 @@
+import type { EventRetentionConfig } from '../../../platform/event-retention';
 import type { EventEnvelope } from '../../../platform/events';
+import type { Logger } from '../../../platform/logger';
 import type { OutboxRelay, OutboxRelayOptions } from '../../../platform/outbox-relay';
 import type { StoreHandle } from '../../../platform/server';
+import type { Worker } from '../../../platform/subgraph';
 
 /** RESERVED holds stock; the others are final. */
 export const RESERVATION_STATUSES = ['RESERVED', 'RELEASED', 'SHIPPED', 'EXPIRED'] as const;
@@ -176,6 +179,8 @@ export interface StockStore extends StoreHandle {
   reservationsByOrderIds(orderIds: readonly string[]): Promise<ReservationRecord[]>;
   /** The worker that publishes this store's outbox to the event bus. */
   outboxRelay(options: Omit<OutboxRelayOptions, 'database' | 'tables'>): OutboxRelay;
+  /** The worker that deletes this store's published events and processed-message records once past their retention. */
+  eventRetention(config: EventRetentionConfig, logger: Logger): Worker;
   /** Statements sent to the store so far (batching tests, metrics). */
   statementCount(): number;
   /** Transactions begun so far, each a BEGIN and a COMMIT (or ROLLBACK) besides its statements (tests, metrics). */

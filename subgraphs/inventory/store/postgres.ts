@@ -2,6 +2,7 @@ import path from 'node:path';
 import { and, asc, eq, inArray, isNull, lte, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { coalesced } from '../../../platform/coalesce';
 import { compiledStatement, placeholder, rowsOf, type Database, type Db } from '../../../platform/db';
+import { eventRetentionWorker } from '../../../platform/event-retention';
 import { enqueueEvents, markProcessed, outboxInsertOf, outboxValues, processedInsertFrom, type EventTables, type OutboxValues } from '../../../platform/outbox';
 import { OutboxRelay } from '../../../platform/outbox-relay';
 import type {
@@ -71,6 +72,7 @@ export function postgresStockStore(database: Database): StockStore {
     },
 
     outboxRelay: (options) => new OutboxRelay({ ...options, database, tables: EVENT_TABLES }),
+    eventRetention: (config, logger) => eventRetentionWorker('inventory', database, EVENT_TABLES, config, logger),
 
     async listWarehouses() {
       return db.select().from(warehouses).orderBy(asc(warehouses.code));

@@ -102,9 +102,9 @@ describe('payment subgraph over HTTP', () => {
       void: (...args) => processor.void(...args),
       refund: (...args) => processor.refund(...args),
     };
-    // The relay publishes only when told (after a commit), never on a timer, so statement counts
-    // below are the request's alone and the bus tests show the relay is told.
-    const quietRelay = { ...deps, config: { ...deps.config, OUTBOX_POLL_MS: 3_600_000 } };
+    // The relay publishes only when told (after a commit), never on a timer, and retention never
+    // sweeps, so statement counts below are the request's alone and the bus tests show the relay is told.
+    const quietRelay = { ...deps, config: { ...deps.config, OUTBOX_POLL_MS: 3_600_000, EVENT_RETENTION_SWEEP_SECONDS: 3600 } };
     definition = paymentSubgraph(store, quietRelay, { provider, providerStore: opened.store, retry: { baseMs: 1, maxMs: 2 } });
     const shop = demoShop();
     expect(await store.importPayments(shop.orders.map((o) => capturedPaymentOfOrder(o, shop.currency)))).toBe(shop.orders.length);

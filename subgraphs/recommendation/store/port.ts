@@ -1,4 +1,7 @@
+import type { EventRetentionConfig } from '../../../platform/event-retention';
+import type { Logger } from '../../../platform/logger';
 import type { StoreHandle } from '../../../platform/server';
+import type { Worker } from '../../../platform/subgraph';
 import type { Purchase } from '../co-purchases';
 
 export type { Purchase } from '../co-purchases';
@@ -37,6 +40,11 @@ export interface RecommendationStore extends StoreHandle {
   bestSellers(limit: number): Promise<string[]>;
   /** Whether no purchase was ever recorded (seeding runs only then). */
   isEmpty(): Promise<boolean>;
+  /**
+   * The worker that deletes processed-message records and order notes once past their
+   * retention, for a store whose records do not expire by themselves.
+   */
+  eventRetention?(config: EventRetentionConfig, logger: Logger): Worker;
   /** Statements sent to the store so far (batching tests, metrics). */
   statementCount(): number;
   /** Transactions begun so far (a PostgreSQL BEGIN ... COMMIT, a Redis MULTI ... EXEC), besides their statements (tests, metrics). */

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { compiledStatement, placeholder, type Database, type Db } from '../../../platform/db';
 import { coalesced } from '../../../platform/coalesce';
+import { eventRetentionWorker } from '../../../platform/event-retention';
 import { processedInsertFrom } from '../../../platform/outbox';
 import { aggregatePurchases, type Purchase } from '../co-purchases';
 import type { OrderNote, RecommendationStore } from './port';
@@ -104,7 +105,8 @@ const noteOrderEventsStatement = compiledStatement<NoteOrderEventsValues>(() => 
         customer_id = coalesce(excluded.customer_id, o.customer_id),
         product_ids = coalesce(excluded.product_ids, o.product_ids),
         confirmed = o.confirmed or excluded.confirmed,
-        recorded = (o.confirmed or excluded.confirmed) and coalesce(excluded.customer_id, o.customer_id) is not null
+        recorded = (o.confirmed or excluded.confirmed) and coalesce(excluded.customer_id, o.customer_id) is not null,
+        noted_at = now()
       where not o.recorded
       returning order_id, customer_id, product_ids, recorded
     ),
@@ -180,6 +182,22 @@ export function postgresRecommendationStore(database: Database): RecommendationS
     close: () => database.close(),
     statementCount: () => database.stats.statements,
     transactionCount: () => transactions,
+
+    // An order's row goes with the records of the messages that made it: a redelivery older than
+    // both could not be told apart from a new event, and none comes that late.
+    eventRetention: (config, logger) =>
+      eventRetentionWorker('recommendation', database, { processedMessages }, config, logger, [
+        {
+          table: 'order_events',
+          prune: (limit) => sql`-- name: order-events-prune
+            delete from ${orderEvents} where order_id in (
+              select order_id from ${orderEvents}
+              where noted_at < now() - make_interval(secs => ${config.PROCESSED_MESSAGE_RETENTION_SECONDS})
+              limit ${limit} for update skip locked
+            )
+            returning 1 as gone`,
+        },
+      ]),
 
     recordPurchase: (customerId, productIds) => recordPurchases([{ customerId, productIds }]),
     recordPurchases,

@@ -20,6 +20,12 @@ export interface RedisRecommendationStoreOptions {
   logger: Logger;
   /** Key prefix; default `{recommendation}` (a hash tag: every key in one cluster slot). */
   prefix?: string;
+  /**
+   * How long a processed message, and the note of the order it concerns, are remembered after
+   * its last event, in seconds (PROCESSED_MESSAGE_RETENTION_SECONDS); default a week. Redis
+   * expires them.
+   */
+  retentionSeconds?: number;
 }
 
 /**
@@ -69,20 +75,27 @@ return out`;
 
 /**
  * ARGV: prefix, consumer, message id, kind ('placed' | 'confirmed'), order id, customer id,
- * product ids as JSON. Marks the message processed, notes the fact, and records the
- * purchase once both facts are in and it was not recorded before.
+ * product ids as JSON, retention in seconds. Marks the message processed, notes the fact, and
+ * records the purchase once both facts are in and it was not recorded before. The message's
+ * mark and the order's note expire after the retention (the note counted from its last change);
+ * marks kept in the set earlier versions wrote are still read.
  */
 const NOTE_ORDER_EVENT = `
-local prefix, consumer, messageId, kind, orderId = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('SADD', prefix .. ':processed:' .. consumer, messageId) == 0 then return 'duplicate' end
+local prefix, consumer, messageId, kind, orderId, retention = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[8]
+local processed = prefix .. ':processed:' .. consumer
+if redis.call('SISMEMBER', processed, messageId) == 1 then return 'duplicate' end
+if not redis.call('SET', processed .. ':' .. messageId, '1', 'NX', 'EX', retention) then return 'duplicate' end
 local order = prefix .. ':order:' .. orderId
+local recorded = redis.call('HGET', order, 'recorded')
+if recorded then return 'noted' end
 if kind == 'placed' then
   redis.call('HSET', order, 'customer', ARGV[6], 'products', ARGV[7])
 else
   redis.call('HSET', order, 'confirmed', '1')
 end
-local customer, products, confirmed, recorded = unpack(redis.call('HMGET', order, 'customer', 'products', 'confirmed', 'recorded'))
-if not customer or not confirmed or recorded then return 'noted' end
+redis.call('EXPIRE', order, retention)
+local customer, products, confirmed = unpack(redis.call('HMGET', order, 'customer', 'products', 'confirmed'))
+if not customer or not confirmed then return 'noted' end
 redis.call('HSET', order, 'recorded', '1')
 local seen, unique = {}, {}
 for _, product in ipairs(cjson.decode(products)) do
@@ -105,6 +118,7 @@ interface RecommendationCommands {
 
 export function redisRecommendationStore(options: RedisRecommendationStoreOptions): RecommendationStore {
   const prefix = options.prefix ?? '{recommendation}';
+  const retentionSeconds = options.retentionSeconds ?? 604_800;
   const redis = redisConnection(options.url, 'recommendation', options.logger, 'recommendation-store') as Redis & RecommendationCommands;
   redis.defineCommand('boughtTogetherScript', { numberOfKeys: 0, lua: BOUGHT_TOGETHER });
   redis.defineCommand('forCustomersScript', { numberOfKeys: 0, lua: FOR_CUSTOMERS });
@@ -156,6 +170,7 @@ export function redisRecommendationStore(options: RedisRecommendationStoreOption
           note.orderId,
           note.kind === 'placed' ? note.customerId : '',
           note.kind === 'placed' ? JSON.stringify(note.productIds) : '[]',
+          retentionSeconds,
         ),
       ),
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, check, integer, pgSchema, primaryKey, text } from 'drizzle-orm/pg-core';
+import { boolean, check, index, integer, pgSchema, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 import { processedMessagesTable } from '../../../platform/outbox';
 
 /** Recommendation owns this schema; no other subgraph reads it. */
@@ -35,15 +35,20 @@ export const customerPurchases = recommendation.table(
 export const processedMessages = processedMessagesTable(recommendation);
 
 /**
- * Orders recommendation has heard of, until their purchase is recorded: OrderPlaced says who
- * bought what, OrderConfirmed says it counts. Either may arrive first; `recorded` makes the
- * purchase count once.
+ * Orders recommendation has heard of: OrderPlaced says who bought what, OrderConfirmed says it
+ * counts. Either may arrive first; `recorded` makes the purchase count once, however often
+ * either comes again. A row is kept as long as a processed message (`noted_at`, its last change).
  */
-export const orderEvents = recommendation.table('order_events', {
-  orderId: text('order_id').primaryKey(),
-  /** Null until OrderPlaced arrives. */
-  customerId: text('customer_id'),
-  productIds: text('product_ids').array(),
-  confirmed: boolean('confirmed').notNull().default(false),
-  recorded: boolean('recorded').notNull().default(false),
-});
+export const orderEvents = recommendation.table(
+  'order_events',
+  {
+    orderId: text('order_id').primaryKey(),
+    /** Null until OrderPlaced arrives. */
+    customerId: text('customer_id'),
+    productIds: text('product_ids').array(),
+    confirmed: boolean('confirmed').notNull().default(false),
+    recorded: boolean('recorded').notNull().default(false),
+    notedAt: timestamp('noted_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('order_events_noted_at_idx').on(t.notedAt)],
+);

@@ -49,7 +49,8 @@ describe('recommendation subgraph over HTTP', () => {
   beforeAll(async () => {
     deps = await testDeps('pglite', ['recommendation']);
     store = await openRecommendationStore(deps);
-    definition = recommendationSubgraph(store, deps);
+    // Retention does not sweep during the tests, so statement counts below are the request's alone.
+    definition = recommendationSubgraph(store, { ...deps, config: { ...deps.config, EVENT_RETENTION_SWEEP_SECONDS: 3600 } });
     await store.recordPurchases(history());
     server = await serveTestSubgraph(definition, deps);
     [alice, bob, admin] = await Promise.all([deps.bearer(ALICE), deps.bearer(BOB), deps.bearer(ADMIN, ['customer', 'admin'])]);

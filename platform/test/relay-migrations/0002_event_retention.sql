@@ -1,0 +1,2 @@
+CREATE INDEX "outbox_published_at_idx" ON "relay_test"."outbox" USING btree ("published_at") WHERE published_at is not null;--> statement-breakpoint
+CREATE INDEX "processed_messages_processed_at_idx" ON "relay_test"."processed_messages" USING btree ("processed_at");
