@@ -247,6 +247,11 @@ describe.each(realStoreVariants())('checkout on $name', ({ backend, redis }) => 
     expect((await shop.query(ORDER, { id: order.id }, token)).data!.order.status).toBe('CONFIRMED');
   });
 
+  it('deletes event records past their retention in every subgraph that keeps them', () => {
+    const sweeping = [...shop.subgraphs].filter(([, { definition }]) => definition.workers?.some((w) => w.name === 'event-retention'));
+    expect(sweeping.map(([name]) => name).sort()).toEqual(['inventory', 'order', 'payment', 'recommendation']);
+  });
+
   it('sends a message that keeps failing to the dead letters after the configured attempts', async () => {
     const bus = await shop.deps.events();
     const poison = domainEvent('OrderPlaced', `poison-${randomUUID()}`, {
