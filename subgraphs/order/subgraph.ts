@@ -33,7 +33,8 @@ export interface OrderSubgraphOptions {
 
 /**
  * The order subgraph on a given store, with its workers: the outbox relay that publishes
- * what checkout and order changes announce, and the consumer of the saga's events.
+ * what checkout and order changes announce, the consumer of the saga's events, and the
+ * deletion of event records past their retention.
  * `service` is what the embedded shop's demo history calls; `relay` lets tests publish on demand.
  */
 export function orderSubgraph(

@@ -49,8 +49,9 @@ export interface PaymentSubgraphOptions {
 }
 
 /**
- * The payment subgraph on a given store: its schema, and as workers the outbox relay and
- * the 'payment' consumer of the checkout saga. `service` is what resolvers call; `saga`,
+ * The payment subgraph on a given store: its schema, and as workers the outbox relay, the
+ * 'payment' consumer of the checkout saga and the deletion of event records past their
+ * retention. `service` is what resolvers call; `saga`,
  * `relay` and `provider` are exposed for the embedded shop and tests.
  */
 export function paymentSubgraph(store: PostgresPaymentStore, deps: SubgraphDeps, options: PaymentSubgraphOptions) {
