@@ -120,7 +120,7 @@ export const eventsHandled = new Counter({
 
 export const eventsPruned = new Counter({
   name: 'shop_event_records_pruned_total',
-  help: 'Published outbox events and processed-message records deleted once past their retention, by subgraph and table.',
+  help: 'Event records deleted once past their retention (published outbox events, processed-message records, order notes), by subgraph and table.',
   labelNames: ['subgraph', 'table'] as const,
   registers,
 });
