@@ -97,6 +97,29 @@ describe.each(storeBackends())('event retention on %s', (backend) => {
     expect(await left()).toEqual({ outbox: ['kept'], processed: [] });
   });
 
+  it('finds each batch through the index and deletes it by row id, never scanning the table', async () => {
+    // Tables of some size, mostly recent, as after a while of checkouts.
+    // name: retention-test-many-events
+    await database.rows(sql`
+      insert into relay_test.outbox (id, type, aggregate_id, occurred_at, payload, published_at)
+      select 'bulk-' || n, 'OrderConfirmed', 'order-' || n, now(), '{}'::jsonb, now() - make_interval(secs => n)
+      from generate_series(1, 20000) as n`);
+    // name: retention-test-many-processed
+    await database.rows(sql`
+      insert into relay_test.processed_messages (consumer, message_id, processed_at)
+      select 'payment', 'bulk-' || n, now() - make_interval(secs => n * 40) from generate_series(1, 20000) as n`);
+    // name: retention-test-analyze
+    await database.rows(sql`analyze relay_test.outbox, relay_test.processed_messages`);
+    for (const records of [publishedEvents(tables.outbox, 5 * HOUR), processedMessageRecords(tables.processedMessages, 7 * DAY)]) {
+      // name: retention-test-explain
+      const plan = await database.rows<{ 'QUERY PLAN': string }>(sql`explain (costs off) ${records.prune(1000)}`);
+      const text = plan.map((row) => row['QUERY PLAN']).join('\n');
+      expect(text).toMatch(/Tid Scan/);
+      expect(text).toMatch(/Index Scan (using|on) (outbox_published_at_idx|processed_messages_processed_at_idx)/);
+      expect(text).not.toMatch(/Seq Scan/);
+    }
+  });
+
   it('leaves an old unpublished event to the relay, which still publishes it', async () => {
     await outboxRows(['stuck'], { created: 10 * DAY, published: null });
     await retention().prune();

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { compiledStatement, placeholder, type Database, type Db } from '../../../platform/db';
 import { coalesced } from '../../../platform/coalesce';
-import { eventRetentionWorker } from '../../../platform/event-retention';
+import { eventRetentionWorker, expiredRows } from '../../../platform/event-retention';
 import { processedInsertFrom } from '../../../platform/outbox';
 import { aggregatePurchases, type Purchase } from '../co-purchases';
 import type { OrderNote, RecommendationStore } from './port';
@@ -187,16 +187,7 @@ export function postgresRecommendationStore(database: Database): RecommendationS
     // both could not be told apart from a new event, and none comes that late.
     eventRetention: (config, logger) =>
       eventRetentionWorker('recommendation', database, { processedMessages }, config, logger, [
-        {
-          table: 'order_events',
-          prune: (limit) => sql`-- name: order-events-prune
-            delete from ${orderEvents} where order_id in (
-              select order_id from ${orderEvents}
-              where noted_at < now() - make_interval(secs => ${config.PROCESSED_MESSAGE_RETENTION_SECONDS})
-              limit ${limit} for update skip locked
-            )
-            returning 1 as gone`,
-        },
+        expiredRows('order_events', orderEvents, sql`noted_at`, config.PROCESSED_MESSAGE_RETENTION_SECONDS),
       ]),
 
     recordPurchase: (customerId, productIds) => recordPurchases([{ customerId, productIds }]),
