@@ -186,11 +186,13 @@ interface DrizzleInternals {
  */
 export function compiledStatement<V extends Record<string, unknown>>(build: () => SQL) {
   let query: Query | undefined;
-  return async <T>(db: Db, values: V): Promise<T[]> => {
+  const compiled = (db: Db) => (query ??= (db as unknown as DrizzleInternals).dialect.sqlToQuery(build()));
+  const run = async <T>(db: Db, values: V): Promise<T[]> => {
     const handle = db as unknown as DrizzleInternals;
-    query ??= handle.dialect.sqlToQuery(build());
-    return rowsOf<T>(await handle.session.prepareQuery(query, undefined, undefined, false).execute(values));
+    return rowsOf<T>(await handle.session.prepareQuery(compiled(db), undefined, undefined, false).execute(values));
   };
+  /** The statement's text as PostgreSQL prepares it, `$1`... where the values go (to plan it in a test). */
+  return Object.assign(run, { text: (db: Db) => compiled(db).sql });
 }
 
 /** A placeholder of a compiled statement, named after a key of its values. */

@@ -3,6 +3,7 @@
  * TEST_DATABASE_URL is set), real HTTP servers on free ports, real tokens.
  */
 import { randomBytes } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -10,7 +11,7 @@ import type { SubgraphName } from '../schema/subgraphs';
 import { envPrefix } from '../schema/subgraphs';
 import { AccessTokens, generateTokenPems, loadTokenKeys, type Scope } from './auth';
 import { loadConfig } from './config';
-import { EmbeddedPostgres } from './db';
+import { EmbeddedPostgres, rowsOf, type Database } from './db';
 import { silentLogger } from './logger';
 import type { RunningService } from './server';
 import { PeerDirectory, startSubgraph, type SubgraphDefinition, type SubgraphDeps } from './subgraph';
@@ -77,6 +78,31 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
       await conn.end();
     },
   };
+}
+
+/**
+ * The plan PostgreSQL caches for a prepared statement once it settles on a generic one (the
+ * plan a connection keeps for it until the tables' statistics change), made now, on the tables
+ * as they are: `text` is the statement with `$1`... where its values go, each cast to its type.
+ */
+export async function genericPlan(database: Database, text: string): Promise<string> {
+  const parameters = new Set(text.match(/\$\d+/g)).size;
+  const plan = await database.db.transaction(async (tx) => {
+    // name: generic-plan-mode
+    await tx.execute(sql`set local plan_cache_mode = force_generic_plan`);
+    // name: generic-plan-prepare
+    await tx.execute(sql.raw(`prepare generic_plan_probe as ${text}`));
+    try {
+      // name: generic-plan-explain
+      return rowsOf<{ 'QUERY PLAN': string }>(
+        await tx.execute(sql.raw(`explain (costs off) execute generic_plan_probe(${Array(parameters).fill('null').join(', ')})`)),
+      );
+    } finally {
+      // name: generic-plan-deallocate
+      await tx.execute(sql.raw('deallocate generic_plan_probe'));
+    }
+  });
+  return plan.map((row) => row['QUERY PLAN']).join('\n');
 }
 
 export interface TestDeps extends SubgraphDeps {

@@ -232,8 +232,12 @@ type ConfirmReservationValues = { consumers: string[]; messageIds: string[]; ord
  * its messages and then its reservations locked in key order.
  * Arrays, not a JSON document: the planner takes an array parameter for a few elements and
  * looks each reservation up by its key, where a JSON document's hundred rows led it to scan them all.
+ * The answer reads each reservation in a lateral subquery (`limit 1`: the key is unique), an
+ * index lookup whatever the planner knew of the table when it cached the plan: a plain join,
+ * planned on a new shop's empty table, hash-joined a scan of the whole table, and that plan
+ * stayed cached while the table grew, until its first analyze.
  */
-const confirmReservationStatement = compiledStatement<ConfirmReservationValues>(() => {
+export const confirmReservationStatement = compiledStatement<ConfirmReservationValues>(() => {
   const p = placeholder<ConfirmReservationValues>;
   return sql`-- name: confirm-reservation
     with confirmation as (
@@ -259,7 +263,9 @@ const confirmReservationStatement = compiledStatement<ConfirmReservationValues>(
     from confirmation
     left join processed using (consumer, message_id)
     left join confirmed on confirmed.order_id = confirmation.order_id
-    left join ${reservations} as r on r.order_id = confirmation.order_id
+    left join lateral (
+      select status, confirmed_at from ${reservations} where order_id = confirmation.order_id limit 1
+    ) as r on true
     order by confirmation.ordinal`;
 });
 

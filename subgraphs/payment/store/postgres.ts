@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { and, asc, eq, inArray, sql, type Placeholder, type SQL } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, inArray, sql, type Placeholder, type SQL, type Table } from 'drizzle-orm';
 import { coalesced } from '../../../platform/coalesce';
 import { compiledStatement, placeholder, type Database, type Db } from '../../../platform/db';
 import type { EventEnvelope } from '../../../platform/events';
@@ -88,18 +88,35 @@ async function orderPaymentState(db: Db, orderId: string): Promise<OrderPaymentS
   return orderPaymentStateOf(row);
 }
 
+/** The columns of a subquery that selects a whole table, as an object to select. */
+function columnsOf<T extends Table, S extends Record<keyof T['_']['columns'], unknown>>(subquery: S, table: T): { [K in keyof T['_']['columns']]: S[K] } {
+  return Object.fromEntries(Object.keys(getTableColumns(table)).map((key) => [key, subquery[key as keyof S]])) as { [K in keyof T['_']['columns']]: S[K] };
+}
+
 /**
  * order-payment-states: the intent, payment and closure of each order, a row per order in
- * the order given, each of the three tables joined by the order id.
+ * the order given. Each table is probed by the order id in a lateral subquery of its own
+ * (`limit 1`: the key is unique), so the plan is an index lookup per order whatever the
+ * planner knew of the tables when it cached the plan. Plain joins were planned, on a new
+ * shop's empty tables, as hash joins over whole-table scans, and that plan stayed cached
+ * while the tables grew, until their first analyze.
  */
-function orderPaymentStatesQuery(db: Db) {
+export function orderPaymentStatesQuery(db: Db) {
   const orderId = sql`"order_state"."order_id"`;
+  const intent = db.select().from(paymentIntents).where(eq(paymentIntents.orderId, orderId)).limit(1).as('intent');
+  const payment = db.select().from(payments).where(eq(payments.orderId, orderId)).limit(1).as('payment');
+  const closure = db.select().from(orderClosures).where(eq(orderClosures.orderId, orderId)).limit(1).as('closure');
   return db
-    .select({ ordinal: sql<number>`"order_state"."ordinal"::int`, intent: paymentIntents, payment: payments, closure: orderClosures })
+    .select({
+      ordinal: sql<number>`"order_state"."ordinal"::int`,
+      intent: columnsOf(intent, paymentIntents),
+      payment: columnsOf(payment, payments),
+      closure: columnsOf(closure, orderClosures),
+    })
     .from(sql`unnest(${sql.placeholder('orderIds')}::text[]) with ordinality as "order_state"("order_id", "ordinal")`)
-    .leftJoin(paymentIntents, eq(paymentIntents.orderId, orderId))
-    .leftJoin(payments, eq(payments.orderId, orderId))
-    .leftJoin(orderClosures, eq(orderClosures.orderId, orderId))
+    .leftJoinLateral(intent, sql`true`)
+    .leftJoinLateral(payment, sql`true`)
+    .leftJoinLateral(closure, sql`true`)
     .orderBy(sql`"order_state"."ordinal"`)
     .prepare('order_payment_states');
 }

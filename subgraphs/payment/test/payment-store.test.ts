@@ -1,7 +1,8 @@
 import { asc, eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { domainEvent } from '../../../platform/events';
-import { storeBackends, testDeps } from '../../../platform/testing';
+import { genericPlan, storeBackends, testDeps } from '../../../platform/testing';
+import { orderPaymentStatesQuery } from '../store/postgres';
 import { outbox, payments } from '../store/schema';
 import { openPaymentStore } from '../subgraph';
 import { newIntent, newPayment, paymentStoreContract } from './payment-store.contract';
@@ -26,6 +27,29 @@ describe.each(storeBackends())('PaymentStore on %s', (backend) => {
       },
     };
   }, backend);
+});
+
+describe.each(storeBackends())('Payment statements on %s', (backend) => {
+  it('reads the states of many orders by key, even in a plan cached on a new shop\'s empty tables', async () => {
+    // A connection keeps a generic plan until the tables are analyzed; a new shop's first one is made
+    // on empty tables, and the tables grow under it.
+    const deps = await testDeps(backend, ['payment']);
+    const store = await openPaymentStore(deps);
+    try {
+      const plan = await genericPlan(store.database, orderPaymentStatesQuery(store.database.db).getQuery().sql);
+      for (const [table, index] of [
+        ['payment_intents', 'payment_intents_pkey'],
+        ['payments', 'payments_order_id_unique'],
+        ['order_closures', 'order_closures_pkey'],
+      ]) {
+        expect(plan).toMatch(new RegExp(`Index Scan using ${index} on ${table}`));
+        expect(plan).not.toMatch(new RegExp(`Seq Scan on ${table}`));
+      }
+    } finally {
+      await store.close();
+      await deps.release();
+    }
+  });
 });
 
 const onServer = storeBackends().includes('postgres') ? describe : describe.skip;
