@@ -392,12 +392,18 @@ const applyOrderEvents = compiledStatement<ApplyOrderEventValues>(() => {
 export function postgresOrderStore(database: Database): OrderStore {
   const { db } = database;
   // The reads every checkout and watcher makes, built once (drizzle prepared queries), not per call.
+  // A read of one order or one cart, as nearly every request makes, has a statement of its own: the
+  // server plans a statement over an array of ids afresh on every call (the plan it would keep
+  // assumes ten ids, and looks costlier than one planned for the single id it was given), and one
+  // over a single id once per connection.
   // orders-by-ids
   const ordersById = db
     .select()
     .from(orders)
     .where(sql`${orders.id} = any(${sql.placeholder('ids')}::text[])`)
     .prepare('orders_by_ids');
+  // order-by-id
+  const orderById = db.select().from(orders).where(eq(orders.id, sql.placeholder('id'))).prepare('order_by_id');
   // cart-lines-of-customers
   const cartLinesByCustomer = db
     .select()
@@ -405,6 +411,13 @@ export function postgresOrderStore(database: Database): OrderStore {
     .where(sql`${cartLines.customerId} = any(${sql.placeholder('customerIds')}::text[])`)
     .orderBy(asc(cartLines.customerId), asc(cartLines.addedAt), asc(cartLines.productId))
     .prepare('cart_lines_of_customers');
+  // cart-lines-of-customer
+  const cartLinesOfCustomer = db
+    .select()
+    .from(cartLines)
+    .where(eq(cartLines.customerId, sql.placeholder('customerId')))
+    .orderBy(asc(cartLines.addedAt), asc(cartLines.productId))
+    .prepare('cart_lines_of_customer');
   // idempotency-record: a new statement sees a key another checkout committed meanwhile.
   const idempotencyRecordByKey = db
     .select(idempotencyColumns)
@@ -445,6 +458,7 @@ export function postgresOrderStore(database: Database): OrderStore {
 
     async ordersByIds(ids) {
       if (ids.length === 0) return [];
+      if (ids.length === 1) return orderById.execute({ id: ids[0] });
       return ordersById.execute({ ids: [...ids] });
     },
 
@@ -518,6 +532,7 @@ export function postgresOrderStore(database: Database): OrderStore {
 
     async cartLinesOf(customerIds) {
       if (customerIds.length === 0) return [];
+      if (customerIds.length === 1) return cartLinesOfCustomer.execute({ customerId: customerIds[0] });
       return cartLinesByCustomer.execute({ customerIds: [...customerIds] });
     },
 

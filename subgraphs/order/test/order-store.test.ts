@@ -243,3 +243,29 @@ describe.each(storeBackends())('round trips of the PostgreSQL order store on %s'
     expect(await store.cartLinesOf(['rt-e'])).toHaveLength(2);
   });
 });
+
+const onServer = storeBackends().includes('postgres') ? describe : describe.skip;
+
+onServer('the PostgreSQL order store on a server, reading one order or one cart', () => {
+  it('has the server plan each read once per connection, not on every call', async () => {
+    // A pool of one: the statements prepared on the connection that answers the query below.
+    const deps = await testDeps('postgres', ['order'], { DB_POOL_SIZE: '1' });
+    const store = await openOrderStore(deps);
+    try {
+      for (let i = 0; i < 8; i++) {
+        await store.cartLinesOf(['cart-one']);
+        await store.ordersByIds(['order-one']);
+      }
+      // name: test-prepared-plans
+      const plans = await store.outbox.database.rows<{ statement: string; generic: number; custom: number }>(sql`
+        select statement, generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements
+        where statement like '%from "orders"."cart_lines"%' or statement like '%from "orders"."orders"%'`);
+      expect(plans).toHaveLength(2);
+      // The server plans a statement for its first five calls, then keeps a generic plan if it costs no more.
+      for (const plan of plans) expect(plan).toMatchObject({ generic: 3, custom: 5 });
+    } finally {
+      await store.close();
+      await deps.release();
+    }
+  });
+});
