@@ -89,8 +89,12 @@ async function orderPaymentState(db: Db, orderId: string): Promise<OrderPaymentS
 }
 
 /** The columns of a subquery that selects a whole table, as an object to select. */
-function columnsOf<T extends Table, S extends Record<keyof T['_']['columns'], unknown>>(subquery: S, table: T): { [K in keyof T['_']['columns']]: S[K] } {
-  return Object.fromEntries(Object.keys(getTableColumns(table)).map((key) => [key, subquery[key as keyof S]])) as { [K in keyof T['_']['columns']]: S[K] };
+function columnsOf<T extends Table, S extends Record<keyof T['_']['columns'], unknown>>(
+  subquery: S,
+  table: T,
+): { [K in keyof T['_']['columns']]: S[K] } {
+  const keys = Object.keys(getTableColumns(table)) as (keyof T['_']['columns'])[];
+  return Object.fromEntries(keys.map((key) => [key, subquery[key]])) as { [K in keyof T['_']['columns']]: S[K] };
 }
 
 /**
