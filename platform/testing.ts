@@ -61,6 +61,11 @@ export function storeBackends(): StoreBackend[] {
   return ['pglite'];
 }
 
+/** A `describe` of tests that need a PostgreSQL server: skipped, and said so, where TEST_DATABASE_URL is not set. */
+export function describeOnServer(name: string, tests: () => void): void {
+  (storeBackends().includes('postgres') ? describe : describe.skip)(name, tests);
+}
+
 /** Creates an empty database on the test server; `drop` removes it. */
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is not set');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { MAX_PREPARED_TEXTS, openDatabase, type Database } from '../db';
 import { silentLogger } from '../logger';
-import { createTestDatabase, sleep, storeBackends } from '../testing';
+import { createTestDatabase, describeOnServer, sleep } from '../testing';
 
 const migrationsFolder = path.join(__dirname, 'relay-migrations');
 
@@ -13,9 +13,7 @@ async function preparedTexts(database: Database): Promise<string[]> {
   return rows.map((row) => row.statement);
 }
 
-const runOnServer = storeBackends().includes('postgres') ? describe : describe.skip;
-
-runOnServer('statements on a PostgreSQL server', () => {
+describeOnServer('statements on a PostgreSQL server', () => {
   let server: { url: string; drop(): Promise<void> };
   const open: Database[] = [];
   const database = async (preparedStatements?: boolean, poolSize = 1) => {

@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { domainEvent } from '../../../platform/events';
-import { storeBackends, testDeps } from '../../../platform/testing';
+import { describeOnServer, storeBackends, testDeps } from '../../../platform/testing';
 import type { CartLimits, OrderRecord, OrderStore, Placement } from '../store/port';
 import { openOrderStore } from '../subgraph';
 import { outboxEvents } from './helpers';
@@ -244,9 +244,7 @@ describe.each(storeBackends())('round trips of the PostgreSQL order store on %s'
   });
 });
 
-const onServer = storeBackends().includes('postgres') ? describe : describe.skip;
-
-onServer('the PostgreSQL order store on a server, reading one order or one cart', () => {
+describeOnServer('the PostgreSQL order store on a server, reading one order or one cart', () => {
   it('has the server plan each read once per connection, not on every call', async () => {
     // A pool of one: the statements prepared on the connection that answers the query below.
     const deps = await testDeps('postgres', ['order'], { DB_POOL_SIZE: '1' });

@@ -1,7 +1,7 @@
 import { asc, eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { domainEvent } from '../../../platform/events';
-import { genericPlan, storeBackends, testDeps } from '../../../platform/testing';
+import { describeOnServer, genericPlan, storeBackends, testDeps } from '../../../platform/testing';
 import { orderPaymentStatesQuery } from '../store/postgres';
 import { outbox, payments } from '../store/schema';
 import { openPaymentStore } from '../subgraph';
@@ -52,9 +52,7 @@ describe.each(storeBackends())('Payment statements on %s', (backend) => {
   });
 });
 
-const onServer = storeBackends().includes('postgres') ? describe : describe.skip;
-
-onServer('PaymentStore on postgres, beside a writer that skips the order lock', () => {
+describeOnServer('PaymentStore on postgres, beside a writer that skips the order lock', () => {
   it('fails a decision whose payment that writer inserted meanwhile, and keeps nothing of it', async () => {
     const deps = await testDeps('postgres', ['payment']);
     const store = await openPaymentStore(deps);
