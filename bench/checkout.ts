@@ -76,6 +76,8 @@ interface ProcEntry {
   ppid: number;
   ticks: number;
   cmdline: string;
+  /** The command name (`comm`), which kernel threads, having no command line, go by. */
+  comm: string;
 }
 
 function procTable(): Map<number, ProcEntry> {
@@ -87,7 +89,8 @@ function procTable(): Map<number, ProcEntry> {
       // The command name is in parentheses and may hold spaces: fields start after the last `)`.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      table.set(Number(name), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), cmdline });
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      table.set(Number(name), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), cmdline, comm });
     } catch {
       // Gone meanwhile.
     }
@@ -152,6 +155,62 @@ function spentBetween(before: Sample, after: Sample, measure: keyof ProcSample):
 /** CPU seconds per group between two samples. */
 function cpuBetween(before: Sample, after: Sample): Map<string, number> {
   return new Map([...spentBetween(before, after, 'ticks')].map(([name, ticks]) => [name, ticks / CLOCK_TICKS]));
+}
+
+/**
+ * The whole machine at one moment: the cores' time by kind from the first line of
+ * `/proc/stat`, and what each kernel thread (a child of kthreadd, pid 2) has spent.
+ */
+interface MachineSample {
+  /** Ticks of all cores: in processes (user, nice, system), serving interrupts (irq, softirq), taken by the hypervisor (steal), idle (idle, iowait). */
+  cores: { processes: number; interrupts: number; steal: number; idle: number };
+  kernelThreads: Map<number, { comm: string; ticks: number }>;
+}
+
+function sampleMachine(): MachineSample {
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fs
+    .readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number) as number[];
+  const kernelThreads = new Map<number, { comm: string; ticks: number }>();
+  for (const [pid, entry] of procTable()) if (entry.ppid === 2) kernelThreads.set(pid, { comm: entry.comm, ticks: entry.ticks });
+  return {
+    cores: { processes: user! + nice! + system!, interrupts: irq! + softirq!, steal: steal ?? 0, idle: idle! + iowait! },
+    kernelThreads,
+  };
+}
+
+/**
+ * Where the cores went between two samples, as percentages of one core: busy (of it, serving
+ * interrupts and taken by the hypervisor) and idle, then the shop's processes (`shopSeconds`),
+ * the load generator and the kernel's own threads (the busiest kinds named). Says whether the
+ * shop had the machine to itself. An interrupt served while a process runs counts in that
+ * process's time as well, so the parts can add up to more than the busy time.
+ */
+function machineLine(before: MachineSample, after: MachineSample, shopSeconds: number, loadSeconds: number): string {
+  const cores = Object.fromEntries(
+    Object.entries(after.cores).map(([kind, ticks]) => [kind, ticks - before.cores[kind as keyof MachineSample['cores']]]),
+  ) as MachineSample['cores'];
+  // Every core's ticks together are the time between the samples, once per core.
+  const seconds = Object.values(cores).reduce((a, b) => a + b, 0) / CLOCK_TICKS / os.cpus().length;
+  const pct = (ticks: number) => `${((100 * ticks) / CLOCK_TICKS / seconds).toFixed(1)}%`;
+  const byThread = new Map<string, number>();
+  for (const [pid, { comm, ticks }] of after.kernelThreads) {
+    // Threads of one kind (kworker/0:1, kworker/1:2H...) together, under the name before the
+    // slash; one started meanwhile spent all it has in the window.
+    const kind = comm.split('/')[0]!;
+    byThread.set(kind, (byThread.get(kind) ?? 0) + ticks - (before.kernelThreads.get(pid)?.ticks ?? 0));
+  }
+  const kernel = [...byThread.values()].reduce((a, b) => a + b, 0);
+  const busiest = [...byThread].sort((a, b) => b[1] - a[1]).slice(0, 2);
+  return (
+    `cores: ${pct(cores.processes + cores.interrupts + cores.steal)} of ${os.cpus().length * 100}% busy (interrupts ${pct(cores.interrupts)}, ` +
+    `steal ${pct(cores.steal)}), idle ${pct(cores.idle)}; the shop ${pct(shopSeconds * CLOCK_TICKS)}, the load generator ` +
+    `${pct(loadSeconds * CLOCK_TICKS)}, kernel threads ${pct(kernel)} (${busiest.map(([name, ticks]) => `${name} ${pct(ticks)}`).join(', ')})`
+  );
 }
 
 const byCmdline = (match: (cmdline: string) => boolean) => (table: Map<number, ProcEntry>) =>
@@ -582,15 +641,18 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
     log(`${customers.length} customers; checking out for ${WARMUP_SECONDS} s to warm up, then ${SECONDS} s measured…`);
     let before = sampleGroups(target.groups);
     let clientBefore = process.cpuUsage();
+    let machineBefore = sampleMachine();
     let counting: Promise<void> | undefined;
     const load = await runLoad(target, customers, run, () => {
       before = sampleGroups(target.groups);
       clientBefore = process.cpuUsage();
+      machineBefore = sampleMachine();
       counting = target.statements?.reset();
       // Awaited once the load ends; a failure then ends the run.
       counting?.catch(() => {});
     });
     const after = sampleGroups(target.groups);
+    const machineAfter = sampleMachine();
     const spent = cpuBetween(before, after);
     const writes = spentBetween(before, after, 'writes');
     const clientCpu = process.cpuUsage(clientBefore);
@@ -615,6 +677,7 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
         : []),
       `outcomes: ${JSON.stringify(load.outcomes)}${Object.keys(load.errors).length ? `, errors: ${JSON.stringify(load.errors)}` : ''}`,
       `cpu: ${cpuLine(spent, load.seconds)}; ${((totalCpu / Math.max(load.confirmed, 1)) * 1000).toFixed(1)} CPU ms per order; load generator ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} CPU s`,
+      machineLine(machineBefore, machineAfter, totalCpu, (clientCpu.user + clientCpu.system) / 1e6),
       `write system calls per order (messages to other processes, log lines, PostgreSQL's WAL): ${[...writes]
         .map(([name, n]) => `${name} ${Number.isNaN(n) ? '?' : (n / Math.max(load.confirmed, 1)).toFixed(1)}`)
         .join(', ')}`,
