@@ -255,6 +255,8 @@ interface Target {
   check(run: RunRecord, admin: Shopper): Promise<string[]>;
   /** What PostgreSQL ran, with `--statements` on the topology. */
   statements?: StatementCounter;
+  /** The warnings and errors each process logged so far, by message, where the target keeps its processes' logs. */
+  troubles?(): Map<string, Map<string, number>>;
   close(): Promise<void>;
 }
 
@@ -391,6 +393,7 @@ async function topologyTarget(): Promise<Target & { topology: ShopTopology }> {
       return [...open.map((o) => `not settled: ${o}`), ...(await topology.brokenInvariants(run))];
     },
     ...(statements ? { statements } : {}),
+    troubles: () => new Map(topology.allProcesses().map((service) => [service.name, loggedTroubles(service.output())])),
     close: async () => {
       await statements?.close();
       await topology.close();
@@ -589,6 +592,30 @@ async function runLoad(target: Target, customers: Shopper[], run: RunRecord, mea
   return { seconds, placed, confirmed: latencies.length, latenciesMs: latencies, slices: whole, outcomes, errors };
 }
 
+/** How many times each warning or error message (pino level 40 and up) is in a process's JSON log lines. */
+function loggedTroubles(output: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of output.split('\n')) {
+    const level = /"level":(\d+)/.exec(line);
+    if (!level || Number(level[1]) < 40) continue;
+    const msg = /"msg":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line.slice(0, 120);
+    counts.set(msg, (counts.get(msg) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** The troubles of the load, as one line: those logged since `before`, by process and message. */
+function troublesLine(before: Map<string, Map<string, number>>, after: Map<string, Map<string, number>>): string {
+  const parts: string[] = [];
+  for (const [name, counts] of after) {
+    for (const [msg, n] of counts) {
+      const since = n - (before.get(name)?.get(msg) ?? 0);
+      if (since > 0) parts.push(`${name} ${since}× "${msg}"`);
+    }
+  }
+  return `warnings and errors logged during the load: ${parts.length ? parts.join('; ') : 'none'}`;
+}
+
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -642,6 +669,7 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
     let before = sampleGroups(target.groups);
     let clientBefore = process.cpuUsage();
     let machineBefore = sampleMachine();
+    const troublesBefore = target.troubles?.();
     let counting: Promise<void> | undefined;
     const load = await runLoad(target, customers, run, () => {
       before = sampleGroups(target.groups);
@@ -658,6 +686,7 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
     const clientCpu = process.cpuUsage(clientBefore);
     await counting;
     const statements = target.statements ? statementLines(await target.statements.read(), load.confirmed) : [];
+    const troubles = troublesBefore ? [troublesLine(troublesBefore, target.troubles!())] : [];
     const problems = await target.check(run, admin);
 
     const sorted = [...load.latenciesMs].sort((a, b) => a - b);
@@ -671,7 +700,7 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
     results = [
       `idle: ${cpuLine(idle, IDLE_SECONDS)}`,
       `load: ${load.confirmed} confirmed of ${load.placed} placed in ${load.seconds.toFixed(1)} s = ${(load.confirmed / load.seconds).toFixed(1)} orders/s; ` +
-        `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms`,
+        `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms, slowest ${(sorted.at(-1) ?? 0).toFixed(0)} ms`,
       ...(load.slices.length > 1
         ? [`orders/s in each ${SLICE_SECONDS} s of the measured window: ${load.slices.map((n) => (n / SLICE_SECONDS).toFixed(0)).join(', ')}`]
         : []),
@@ -682,6 +711,7 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
         .map(([name, n]) => `${name} ${Number.isNaN(n) ? '?' : (n / Math.max(load.confirmed, 1)).toFixed(1)}`)
         .join(', ')}`,
       ...statements,
+      ...troubles,
       problems.length ? `BROKEN:\n${problems.map((p) => `  - ${p}`).join('\n')}` : 'invariants hold: no order lost, pending or oversold; payments and stock reconciled',
     ];
   } finally {
