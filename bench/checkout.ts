@@ -34,7 +34,7 @@ import { freePort } from '../platform/test-servers';
 import { sleep } from '../platform/testing';
 import { envPrefix, SUBGRAPHS } from '../schema/subgraphs';
 import { generateDemoShop, SMALL_SIZE } from '../platform/demo-shop';
-import { DEMO_PASSWORD, startShopTopology, type ShopTopology } from '../embedded/topology';
+import { DEMO_PASSWORD, isTroubleLine, startShopTopology, type ShopTopology } from '../embedded/topology';
 import { RouterClient, type KeyRecord, type PlacedOrder, type Shopper } from '../embedded/test/fault-load';
 
 const { values: args } = parseArgs({
@@ -120,8 +120,7 @@ function writeCalls(pid: number): number {
 }
 
 /** Every process of every group's trees, so processes that come and go during a run are counted from when they were seen. */
-function sampleGroups(groups: CpuGroup[]): Map<string, Map<number, ProcSample>> {
-  const table = procTable();
+function sampleGroups(groups: CpuGroup[], table = procTable()): Map<string, Map<number, ProcSample>> {
   const children = new Map<number, number[]>();
   for (const [pid, entry] of table) children.set(entry.ppid, [...(children.get(entry.ppid) ?? []), pid]);
   const sample = new Map<string, Map<number, ProcSample>>();
@@ -167,7 +166,7 @@ interface MachineSample {
   kernelThreads: Map<number, { comm: string; ticks: number }>;
 }
 
-function sampleMachine(): MachineSample {
+function sampleMachine(table: Map<number, ProcEntry>): MachineSample {
   const [user, nice, system, idle, iowait, irq, softirq, steal] = fs
     .readFileSync('/proc/stat', 'utf8')
     .split('\n')[0]!
@@ -176,7 +175,7 @@ function sampleMachine(): MachineSample {
     .slice(1)
     .map(Number) as number[];
   const kernelThreads = new Map<number, { comm: string; ticks: number }>();
-  for (const [pid, entry] of procTable()) if (entry.ppid === 2) kernelThreads.set(pid, { comm: entry.comm, ticks: entry.ticks });
+  for (const [pid, entry] of table) if (entry.ppid === 2) kernelThreads.set(pid, { comm: entry.comm, ticks: entry.ticks });
   return {
     cores: { processes: user! + nice! + system!, interrupts: irq! + softirq!, steal: steal ?? 0, idle: idle! + iowait! },
     kernelThreads,
@@ -592,12 +591,14 @@ async function runLoad(target: Target, customers: Shopper[], run: RunRecord, mea
   return { seconds, placed, confirmed: latencies.length, latenciesMs: latencies, slices: whole, outcomes, errors };
 }
 
-/** How many times each warning or error message (pino level 40 and up) is in a process's JSON log lines. */
+/**
+ * How many times each warning or error message is in a process's output (`isTroubleLine`):
+ * a JSON log line by its `msg`, anything else (a crash's trace on stderr) by its first 120 characters.
+ */
 function loggedTroubles(output: string): Map<string, number> {
   const counts = new Map<string, number>();
   for (const line of output.split('\n')) {
-    const level = /"level":(\d+)/.exec(line);
-    if (!level || Number(level[1]) < 40) continue;
+    if (!isTroubleLine(line)) continue;
     const msg = /"msg":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line.slice(0, 120);
     counts.set(msg, (counts.get(msg) ?? 0) + 1);
   }
@@ -666,21 +667,24 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
       );
     }
     log(`${customers.length} customers; checking out for ${WARMUP_SECONDS} s to warm up, then ${SECONDS} s measured…`);
-    let before = sampleGroups(target.groups);
+    let table = procTable();
+    let before = sampleGroups(target.groups, table);
     let clientBefore = process.cpuUsage();
-    let machineBefore = sampleMachine();
+    let machineBefore = sampleMachine(table);
     const troublesBefore = target.troubles?.();
     let counting: Promise<void> | undefined;
     const load = await runLoad(target, customers, run, () => {
-      before = sampleGroups(target.groups);
+      table = procTable();
+      before = sampleGroups(target.groups, table);
       clientBefore = process.cpuUsage();
-      machineBefore = sampleMachine();
+      machineBefore = sampleMachine(table);
       counting = target.statements?.reset();
       // Awaited once the load ends; a failure then ends the run.
       counting?.catch(() => {});
     });
-    const after = sampleGroups(target.groups);
-    const machineAfter = sampleMachine();
+    table = procTable();
+    const after = sampleGroups(target.groups, table);
+    const machineAfter = sampleMachine(table);
     const spent = cpuBetween(before, after);
     const writes = spentBetween(before, after, 'writes');
     const clientCpu = process.cpuUsage(clientBefore);

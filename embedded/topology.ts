@@ -115,13 +115,16 @@ export class Service {
   }
 }
 
-/** Warnings and errors a process logged (pino levels 40 and up), and anything that is not a log line. */
+/** Whether a line of a process's output is a warning or an error it logged (pino levels 40 and up), or anything that is not a log line. */
+export function isTroubleLine(line: string): boolean {
+  if (!line.trim()) return false;
+  const level = /"level":(\d+)/.exec(line);
+  return level ? Number(level[1]) >= 40 : true;
+}
+
+/** The last `limit` of a process's trouble lines (`isTroubleLine`), each cut to 600 characters. */
 export function troubleLines(output: string, limit = 25): string[] {
-  const lines = output.split('\n').filter((line) => {
-    if (!line.trim()) return false;
-    const level = /"level":(\d+)/.exec(line);
-    return level ? Number(level[1]) >= 40 : true;
-  });
+  const lines = output.split('\n').filter(isTroubleLine);
   return lines.slice(-limit).map((line) => (line.length > 600 ? `${line.slice(0, 600)}…` : line));
 }
 
