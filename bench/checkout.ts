@@ -3,9 +3,9 @@
  * filling a cart and placing it in a loop with a fresh idempotency key (`tok_visa`), and
  * following the order over `orderUpdated` until it is CONFIRMED. Prints confirmed orders a
  * second, p50/p99 from `placeOrder` sent to CONFIRMED seen, and the CPU the shop spent (sum
- * of utime+stime from /proc/<pid>/stat over each process tree), first for the idle shop
- * and then under load, measured after a warm-up under the same load (the JIT compiles
- * the hot paths of every process during its first seconds); then checks that nothing
+ * of utime+stime from /proc/<pid>/stat over each process tree), first for the idle shop (just
+ * started, then settled) and then under load, measured after a warm-up under the same load
+ * (the JIT compiles the hot paths of every process during its first seconds); then checks that nothing
  * was lost or oversold, warm-up orders included, and how fast the machine ran a fixed piece
  * of work before and after the run.
  *
@@ -638,11 +638,15 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
   try {
     log(`${target.name}: ${target.url}`);
     const admin = await target.login('admin@demo.shop');
-    // Idle: nothing but the shop's own background work.
+    // Idle: nothing but the shop's own background work, first with the tail of its start
+    // (compiles, the demo history's last events), then settled.
     await sleep(3000);
-    const idleBefore = sampleGroups(target.groups);
+    const idleStart = sampleGroups(target.groups);
     await sleep(IDLE_SECONDS * 1000);
-    const idle = cpuBetween(idleBefore, sampleGroups(target.groups));
+    const idleMiddle = sampleGroups(target.groups);
+    await sleep(IDLE_SECONDS * 1000);
+    const idle = cpuBetween(idleStart, idleMiddle);
+    const settled = cpuBetween(idleMiddle, sampleGroups(target.groups));
 
     const client = new RouterClient(target.url);
     const counts = target.stock.length ? target.stock : [];
@@ -702,7 +706,8 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
         (args['router-workers'] !== '1' && 'topology' in target ? `, ROUTER_WORKERS=${args['router-workers']}` : ''),
     ];
     results = [
-      `idle: ${cpuLine(idle, IDLE_SECONDS)}`,
+      `idle, from 3 s after start: ${cpuLine(idle, IDLE_SECONDS)}`,
+      `idle, settled (the ${IDLE_SECONDS} s after that): ${cpuLine(settled, IDLE_SECONDS)}`,
       `load: ${load.confirmed} confirmed of ${load.placed} placed in ${load.seconds.toFixed(1)} s = ${(load.confirmed / load.seconds).toFixed(1)} orders/s; ` +
         `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms, slowest ${(sorted.at(-1) ?? 0).toFixed(0)} ms`,
       ...(load.slices.length > 1
