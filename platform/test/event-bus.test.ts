@@ -9,7 +9,6 @@ import { canRunServers, startTestRedis, type TestRedisServer } from '../test-ser
 import { sleep, TEST_REDIS_URL, waitFor } from '../testing';
 import { eventBusContract, type EventBusAdapter, type EventBusBroker } from './event-bus.contract';
 
-/** A Redis server for tests (the one `.ci/run` starts); absent means those tests are skipped. */
 /** Redelivery period of the Redis buses under test: long enough to be told apart from a first delivery. */
 const RECLAIM_IDLE_MS = 150;
 
