@@ -3,11 +3,11 @@
  * filling a cart and placing it in a loop with a fresh idempotency key (`tok_visa`), and
  * following the order over `orderUpdated` until it is CONFIRMED. Prints confirmed orders a
  * second, p50/p99 from `placeOrder` sent to CONFIRMED seen, and the CPU the shop spent (sum
- * of utime+stime from /proc/<pid>/stat over each process tree), first for the idle shop (just
- * started, then settled) and then under load, measured after a warm-up under the same load
- * (the JIT compiles the hot paths of every process during its first seconds); then checks that nothing
- * was lost or oversold, warm-up orders included, and how fast the machine ran a fixed piece
- * of work before and after the run.
+ * of utime+stime from /proc/<pid>/stat over each process tree), first for the idle shop
+ * (just started, then settled) and then under load, measured after a warm-up under the same
+ * load (the JIT compiles the hot paths of every process during its first seconds); then
+ * checks that nothing was lost or oversold, warm-up orders included, and how fast the
+ * machine ran a fixed piece of work before and after the run.
  *
  *   npm run bench:checkout                                   # both targets
  *   npx tsx bench/checkout.ts --target topology --customers 64 --warmup-seconds 30 --seconds 30
@@ -57,6 +57,8 @@ const SECONDS = Number(args.seconds);
 const WARMUP_SECONDS = Number(args['warmup-seconds']);
 const MAX_ORDERS = Number(args['max-orders']);
 const IDLE_SECONDS = Number(args['idle-seconds']);
+/** The idle shop is measured from this long after it answers. */
+const IDLE_AFTER_START_SECONDS = 3;
 /** The measured window is also reported in slices this long, to show how steady it was. */
 const SLICE_SECONDS = 5;
 /** Where every process of the shop writes its CPU profile when it exits, a folder per process. */
@@ -640,7 +642,7 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
     const admin = await target.login('admin@demo.shop');
     // Idle: nothing but the shop's own background work, first with the tail of its start
     // (compiles, the demo history's last events), then settled.
-    await sleep(3000);
+    await sleep(IDLE_AFTER_START_SECONDS * 1000);
     const idleStart = sampleGroups(target.groups);
     await sleep(IDLE_SECONDS * 1000);
     const idleMiddle = sampleGroups(target.groups);
@@ -706,7 +708,7 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
         (args['router-workers'] !== '1' && 'topology' in target ? `, ROUTER_WORKERS=${args['router-workers']}` : ''),
     ];
     results = [
-      `idle, from 3 s after start: ${cpuLine(idle, IDLE_SECONDS)}`,
+      `idle, from ${IDLE_AFTER_START_SECONDS} s after start: ${cpuLine(idle, IDLE_SECONDS)}`,
       `idle, settled (the ${IDLE_SECONDS} s after that): ${cpuLine(settled, IDLE_SECONDS)}`,
       `load: ${load.confirmed} confirmed of ${load.placed} placed in ${load.seconds.toFixed(1)} s = ${(load.confirmed / load.seconds).toFixed(1)} orders/s; ` +
         `placeOrder → CONFIRMED p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms, slowest ${(sorted.at(-1) ?? 0).toFixed(0)} ms`,
