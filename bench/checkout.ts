@@ -616,7 +616,7 @@ function troublesLine(before: Map<string, Map<string, number>>, after: Map<strin
       if (since > 0) parts.push(`${name} ${since}× "${msg}"`);
     }
   }
-  return `warnings and errors logged during the load: ${parts.length ? parts.join('; ') : 'none'}`;
+  return `warnings and errors logged during the load (warm-up included): ${parts.length ? parts.join('; ') : 'none'}`;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -694,6 +694,7 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
     const spent = cpuBetween(before, after);
     const writes = spentBetween(before, after, 'writes');
     const clientCpu = process.cpuUsage(clientBefore);
+    const loadGeneratorSeconds = (clientCpu.user + clientCpu.system) / 1e6;
     await counting;
     const statements = target.statements ? statementLines(await target.statements.read(), load.confirmed) : [];
     const troubles = troublesBefore ? [troublesLine(troublesBefore, target.troubles!())] : [];
@@ -716,8 +717,8 @@ async function bench(makeTarget: () => Promise<Target>): Promise<void> {
         ? [`orders/s in each ${SLICE_SECONDS} s of the measured window: ${load.slices.map((n) => (n / SLICE_SECONDS).toFixed(0)).join(', ')}`]
         : []),
       `outcomes: ${JSON.stringify(load.outcomes)}${Object.keys(load.errors).length ? `, errors: ${JSON.stringify(load.errors)}` : ''}`,
-      `cpu: ${cpuLine(spent, load.seconds)}; ${((totalCpu / Math.max(load.confirmed, 1)) * 1000).toFixed(1)} CPU ms per order; load generator ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} CPU s`,
-      machineLine(machineBefore, machineAfter, totalCpu, (clientCpu.user + clientCpu.system) / 1e6),
+      `cpu: ${cpuLine(spent, load.seconds)}; ${((totalCpu / Math.max(load.confirmed, 1)) * 1000).toFixed(1)} CPU ms per order; load generator ${loadGeneratorSeconds.toFixed(1)} CPU s`,
+      machineLine(machineBefore, machineAfter, totalCpu, loadGeneratorSeconds),
       `write system calls per order (messages to other processes, log lines, PostgreSQL's WAL): ${[...writes]
         .map(([name, n]) => `${name} ${Number.isNaN(n) ? '?' : (n / Math.max(load.confirmed, 1)).toFixed(1)}`)
         .join(', ')}`,
